@@ -1,0 +1,166 @@
+"""Activation registry: each activation is one sympy expression in ``x``; sympy derives the rest.
+
+The derivative g'(z) is computed with ``sympy.diff`` and, where possible, rewritten in terms of
+the stored output a = g(z) (σ' = a(1−a), tanh' = 1−a², relu' = H(a)), which is what people write
+and what lets a kernel reuse the forward activations instead of recomputing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import sympy as sp
+
+from .errors import DerivationError
+
+x = sp.Symbol("x", real=True)
+a = sp.Symbol("a", real=True)
+ALPHA = sp.Symbol("alpha", positive=True)
+
+
+@dataclass(frozen=True, eq=False)
+class Activation:
+    """One registry entry: sympy definition plus how to show and compute it."""
+
+    name: str
+    expr: sp.Expr | None  # g(x), elementwise; None for vector activations (softmax)
+    latex: str  # the symbol used in documents, e.g. r"\sigma"
+    numpy: str | None = None  # stable NumPy form of g in terms of `z`, proven equal in tests
+    unit_range: bool = False  # outputs lie in (0, 1): allowed under logistic / cross-entropy
+    vector: bool = False
+    params: dict[str, float] = field(default_factory=dict)
+    formula: str | None = None  # the user's text, for formula-defined activations
+
+    def instantiate(self, **values: float) -> sp.Expr:
+        """g(x) with its parameters (e.g. leaky_relu's α) replaced by numbers."""
+        if self.expr is None:
+            raise DerivationError(f"activation '{self.name}' is not elementwise")
+        merged = {**self.params, **values}
+        return self.expr.subs({ALPHA: sp.nsimplify(merged["alpha"])} if "alpha" in merged else {})
+
+
+def _relu() -> sp.Expr:
+    return sp.Piecewise((0, x <= 0), (x, True))
+
+
+def _leaky() -> sp.Expr:
+    return sp.Piecewise((ALPHA * x, x <= 0), (x, True))
+
+
+REGISTRY: dict[str, Activation] = {
+    entry.name: entry
+    for entry in [
+        Activation("sigmoid", 1 / (1 + sp.exp(-x)), r"\sigma",
+                   numpy="np.exp(-np.logaddexp(0, -z))", unit_range=True),
+        Activation("tanh", sp.tanh(x), r"\tanh"),
+        Activation("relu", _relu(), r"\operatorname{relu}", numpy="np.maximum(z, 0)"),
+        Activation("leaky_relu", _leaky(), r"\operatorname{lrelu}",
+                   numpy="np.where(z > 0, z, alpha * z)", params={"alpha": 0.01}),
+        Activation("identity", x, r"\operatorname{id}"),
+        Activation("softplus", sp.log(1 + sp.exp(x)), r"\operatorname{softplus}",
+                   numpy="np.logaddexp(0, z)"),
+        Activation("softmax", None, r"\operatorname{softmax}", unit_range=True, vector=True),
+    ]
+}
+
+
+def formula_activation(name: str, text: str) -> Activation:
+    """An activation the user defined as a formula in ``x``, read by the safe parser."""
+    from .formula import parse_formula
+
+    expr = parse_formula(text, {"x": x}, what=f"activation '{name}'")
+    if x not in expr.free_symbols:
+        raise DerivationError(f"activations.{name}.formula: '{text}' is not a function of x")
+    return Activation(name, expr, rf"\operatorname{{{name}}}".replace("_", r"\_"), formula=text)
+
+
+@dataclass(frozen=True)
+class DerivativeForm:
+    """g'(z) as a sympy expression in ``a`` (output form) or in ``x`` (input form)."""
+
+    expr: sp.Expr
+    variable: str  # "a": in terms of the output; "x": in terms of the pre-activation
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """Factor and flip a leading minus into a factor: -a*(a - 1) -> a*(1 - a)."""
+    f = sp.factor(expr)
+    if f.could_extract_minus_sign():
+        for factor in sp.Mul.make_args(-f):
+            if isinstance(factor, sp.Add):
+                f = (-f).xreplace({factor: -factor})
+                break
+    expanded = sp.expand(expr)
+    return expanded if sp.count_ops(expanded) < sp.count_ops(f) else f
+
+
+def _proven_equal(candidate: sp.Expr, g: sp.Expr, dg: sp.Expr) -> bool:
+    return sp.simplify(candidate.subs(a, g) - dg) == 0
+
+
+def _output_form_smooth(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
+    """Rewrite g'(x) in a = g(x) by direct substitution, else through the inverse x = g⁻¹(a).
+
+    The inverse is only sought when x occurs once in g (then sympy inverts it quickly).
+    """
+    candidates = [dg.subs(g, a)]
+    if sum(1 for node in sp.preorder_traversal(g) if node == x) != 1:
+        return _pick(candidates, g, dg)  # solving for x would be slow and rarely succeeds
+    try:
+        candidates += [sp.simplify(dg.subs(x, s)) for s in sp.solve(sp.Eq(a, g), x)]
+    except (NotImplementedError, ValueError, TypeError):
+        pass
+    return _pick(candidates, g, dg)
+
+
+def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
+    for cand in sorted(candidates, key=sp.count_ops):
+        if x not in cand.free_symbols and _proven_equal(cand, g, dg):
+            return _tidy(cand)
+    return None
+
+
+def _output_form_piecewise(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
+    """Sign-preserving piecewise g (g(0)=0, g increasing): a condition on x is one on a.
+
+    g' = c_neg + (c_pos − c_neg)·H(a) with H(0) = 0, the subgradient autodiff tools use at 0.
+    """
+    if not isinstance(dg, sp.Piecewise) or g.subs(x, 0) != 0:
+        return None
+    c_pos, c_neg = dg.subs(x, 1), dg.subs(x, -1)
+    if any(v.free_symbols - {ALPHA} for v in (c_pos, c_neg)) or c_pos.is_negative:
+        return None
+    return c_neg + (c_pos - c_neg) * sp.Heaviside(a, 0)
+
+
+@lru_cache(maxsize=None)
+def derivative(g: sp.Expr) -> DerivativeForm:
+    """g'(x) derived by sympy, in the output a where that is exact, else in x."""
+    dg = sp.diff(g, x)
+    if x not in dg.free_symbols:
+        return DerivativeForm(dg, "a")
+    if g.has(sp.Piecewise):
+        form = _output_form_piecewise(g, dg)
+    else:
+        form = _output_form_smooth(g, dg)
+    return DerivativeForm(form, "a") if form is not None else DerivativeForm(dg, "x")
+
+
+@lru_cache(maxsize=None)
+def softmax_jacobian() -> tuple[sp.Expr, sp.Expr]:
+    """∂a_k/∂z_i for softmax, derived on three outputs: (diagonal, off-diagonal) in a_i, a_k.
+
+    Returns expressions in symbols a_i, a_k; the diagonal is a_i(1 − a_i), off-diagonal −a_i a_k.
+    """
+    z = sp.symbols("z1:4", real=True)
+    total = sp.Symbol("S", positive=True)
+    s = sum(sp.exp(v) for v in z)
+    out = [sp.exp(v) / s for v in z]
+    ai, ak = sp.symbols("a_i a_k", real=True)
+    # exp(z_k) = a_k·S turns each derivative into a polynomial in the outputs.
+    to_outputs = {sp.exp(z[0]): ai * total, sp.exp(z[1]): ak * total}
+    diag, off = (sp.simplify(sp.diff(out[k], z[0]).subs(s, total).subs(to_outputs)) for k in (0, 1))
+    if diag.free_symbols - {ai} or off.free_symbols - {ai, ak}:
+        raise DerivationError("could not express the softmax Jacobian in its outputs")
+    return _tidy(diag), off

@@ -1,0 +1,189 @@
+"""Numerical verification of a generated kernel: autograd and central finite differences.
+
+The reference loss is built from the registry *definitions* only (g and ℓ, never a derivative),
+so autograd differentiating it is an oracle independent of the symbolic derivation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+
+from . import activations as act
+from . import losses
+from .derive import B, reg_coefficient
+from .spec import Network
+
+_counter = 0
+
+
+def load_module(text: str, name: str = "symbp_kernel") -> ModuleType:
+    """Import generated module source (our own output) from a temporary file."""
+    global _counter
+    _counter += 1
+    folder = Path(tempfile.mkdtemp(prefix="symbp_"))
+    path = folder / f"{name}_{_counter}.py"
+    path.write_text(text, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _anp():
+    import autograd.numpy as anp
+
+    return anp
+
+
+def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> Callable:
+    anp = _anp()
+    if entry.numpy is not None:  # the registry's NumPy form of the definition (piecewise ones)
+        code = entry.numpy
+        table = {"relu": lambda z: anp.maximum(z, 0.0),
+                 "leaky_relu": lambda z: anp.where(z > 0, z, (alpha or 0.01) * z),
+                 "sigmoid": lambda z: 1 / (1 + anp.exp(-z)),
+                 "softplus": lambda z: anp.logaddexp(0.0, z)}
+        if entry.name in table:
+            return table[entry.name]
+        raise ValueError(f"no reference for {entry.name}: {code}")
+    return sp.lambdify(act.x, expr, modules=anp)
+
+
+def reference_loss(net: Network) -> Callable:
+    """J(params, X, Y) written directly from the definitions, differentiable by autograd."""
+    anp = _anp()
+    layer_fns = []
+    for l in range(1, net.depth + 1):
+        entry = net.activation(l)
+        if entry.vector:
+            layer_fns.append(None)
+        else:
+            layer_fns.append(_elementwise(entry, net.activation_expr(l), net.layers[l - 1].alpha))
+    loss = net.loss_entry()
+    term = loss.term.subs(losses.N_OUT, net.layers[-1].size)
+    term_fn = sp.lambdify((losses.a, losses.y), term, modules=anp)
+    c = reg_coefficient(net)
+
+    def J(params, X, Y):  # noqa: N802
+        a = X
+        for l, fn in enumerate(layer_fns, start=1):
+            W = params[f"W{l}"]
+            z = anp.dot(a, W.T) if net.weight_layout == "out_in" else anp.dot(a, W)
+            if f"b{l}" in params:
+                z = z + params[f"b{l}"]
+            if fn is None:
+                shifted = z - anp.max(z, axis=1, keepdims=True)
+                log_a = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
+                a = anp.exp(log_a)
+            else:
+                a = fn(z)
+        if layer_fns[-1] is None and term.has(sp.log(losses.a)):
+            per = -Y * log_a if loss.name in ("ce", "softmax_ce") else term_fn(a, Y)
+        else:
+            per = term_fn(a, Y)
+        total = anp.sum(per)
+        if net.reduction == "mean":
+            total = total / X.shape[0]
+        if c != 0:
+            coeff = float(c.subs(B, X.shape[0]))
+            total = total + coeff * sum(anp.sum(params[f"W{l}"] ** 2)
+                                        for l in range(1, net.depth + 1))
+        return total
+
+    return J
+
+
+def sample_data(net: Network, batch: int, seed: int = 0, dtype=np.float64):
+    """Inputs and targets suited to the loss: distributions for softmax, (0, 1) for logistic."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((batch, net.inputs))
+    n = net.layers[-1].size
+    loss = net.loss_entry()
+    if loss.targets_sum_to_one or (loss.name == "ce" and net.layers[-1].activation == "softmax"):
+        Y = rng.dirichlet(np.ones(n), size=batch)
+    elif loss.requires is not None:
+        Y = rng.uniform(0.05, 0.95, size=(batch, n))
+    else:
+        Y = rng.standard_normal((batch, n))
+    return X.astype(dtype), Y.astype(dtype)
+
+
+def random_params(module: ModuleType, net: Network, seed: int = 0, dtype=np.float64) -> dict:
+    """init_params, with random (not zero) biases so that bias gradients are exercised."""
+    params = module.init_params(seed, dtype)
+    rng = np.random.default_rng(seed + 1)
+    for name, value in params.items():
+        if name.startswith("b"):
+            params[name] = np.asarray(rng.standard_normal(value.shape) * 0.5, dtype=dtype)
+    return params
+
+
+def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(np.max(np.abs(a)) if a.size else 0.0, np.max(np.abs(b)) if b.size else 0.0, 1e-30)
+    return float(np.max(np.abs(a - b)) / scale) if a.size else 0.0
+
+
+@dataclass
+class Report:
+    """Worst relative errors of a kernel against each oracle."""
+
+    loss_vs_autograd: float
+    grad_vs_autograd: dict[str, float]
+    grad_vs_fd: float  # directional: ⟨v, ∇J⟩ against a central difference, per parameter
+    sgd_step: float
+    frozen_ok: bool
+
+    @property
+    def worst_autograd(self) -> float:
+        return max([self.loss_vs_autograd, *self.grad_vs_autograd.values()])
+
+    def passed(self, tol_autograd: float = 1e-10, tol_fd: float = 1e-6) -> bool:
+        return (self.worst_autograd <= tol_autograd and self.grad_vs_fd <= tol_fd
+                and self.sgd_step <= 1e-14 and self.frozen_ok)
+
+
+def check_kernel(net: Network, module: ModuleType, *, batch: int = 4, seed: int = 0) -> Report:
+    """Compare loss_and_grad with autograd, central differences and sgd_step's update."""
+    from autograd import grad
+
+    X, Y = sample_data(net, batch, seed)
+    params = random_params(module, net, seed)
+    J, grads = module.loss_and_grad(params, X, Y)
+    ref = reference_loss(net)
+    trained = [k for k in params if k in grads]
+    ref_grads = grad(lambda p: ref({**params, **p}, X, Y))({k: params[k] for k in trained})
+    by_param = {k: rel_err(grads[k], ref_grads[k]) for k in trained}
+    fd = _directional_fd(module, params, grads, X, Y, seed)
+    lr = 0.1
+    new = module.sgd_step(params, X, Y, lr)
+    step_err = max(rel_err(new[k], params[k] - lr * grads[k]) for k in trained)
+    frozen_ok = all(new[k] is params[k] or np.array_equal(new[k], params[k])
+                    for k in params if k not in grads) and set(grads) == set(trained)
+    return Report(rel_err(J, ref(params, X, Y)), by_param, fd, step_err, frozen_ok)
+
+
+def _directional_fd(module, params, grads, X, Y, seed: int) -> float:
+    """max over parameters of |⟨v, g⟩ − (J(p+hv) − J(p−hv))/2h| / (‖g‖·‖v‖)."""
+    rng = np.random.default_rng(seed + 7)
+    worst = 0.0
+    for k, g in grads.items():
+        v = rng.standard_normal(np.shape(g))
+        h = 1e-6 * max(1.0, float(np.max(np.abs(params[k]))))
+        up = {**params, k: params[k] + h * v}
+        down = {**params, k: params[k] - h * v}
+        numeric = (module.loss(up, X, Y) - module.loss(down, X, Y)) / (2 * h)
+        exact = float(np.sum(v * g))
+        scale = max(float(np.linalg.norm(g) * np.linalg.norm(v)), 1e-12)
+        worst = max(worst, abs(numeric - exact) / scale)
+    return worst
