@@ -8,7 +8,7 @@ and what lets a kernel reuse the forward activations instead of recomputing them
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -134,7 +134,7 @@ def _output_form_piecewise(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
     return c_neg + (c_pos - c_neg) * sp.Heaviside(a, 0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def derivative(g: sp.Expr) -> DerivativeForm:
     """g'(x) derived by sympy, in the output a where that is exact, else in x."""
     dg = sp.diff(g, x)
@@ -147,7 +147,7 @@ def derivative(g: sp.Expr) -> DerivativeForm:
     return DerivativeForm(form, "a") if form is not None else DerivativeForm(dg, "x")
 
 
-@lru_cache(maxsize=None)
+@cache
 def softmax_jacobian() -> tuple[sp.Expr, sp.Expr]:
     """∂a_k/∂z_i for softmax, derived on three outputs: (diagonal, off-diagonal) in a_i, a_k.
 

@@ -120,7 +120,7 @@ def numpy_context(plan: Plan, command: str) -> dict:
     return {
         "info": header_info(net, "numpy_module.py.j2", command),
         "sizes": net.sizes, "depth": net.depth, "shapes": list(shapes.items()),
-        "param_names": names, "param_lookup": lookup + ("," if len(names) == 1 else ""),
+        "param_names": names, "param_lookup": lookup,
         "layout_text": "(out, in): Z = A @ W.T + b" if net.weight_layout == "out_in"
         else "(in, out): Z = A @ W + b",
         "frozen": frozen, "frozen_tuple": repr(tuple(frozen)),

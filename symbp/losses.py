@@ -9,7 +9,7 @@ for the mean squared error). δ^L = ∂J/∂z^L is derived from that term and th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import sympy as sp
 
@@ -93,7 +93,7 @@ def _simplify_delta(u: sp.Expr, gprime: sp.Expr) -> sp.Expr:
     return cancelled if sp.count_ops(cancelled) <= sp.count_ops(u) else product
 
 
-@lru_cache(maxsize=None)
+@cache
 def output_delta(loss: Loss, g: sp.Expr | None, n_out: int) -> OutputDelta:
     """Derive δ^L for loss ``loss`` over output activation g (None: softmax) of width n_out."""
     term = loss.term.subs(N_OUT, n_out)

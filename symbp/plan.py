@@ -45,7 +45,7 @@ def _sup(n: int) -> str:
 
 def build_plan(d: MatrixDerivation) -> Plan:
     """Order the derivation into forward, loss and backward steps."""
-    net, L = d.network, d.network.depth
+    L = d.network.depth
     fwd: list[Step] = []
     for m in d.layers:
         l = m.index

@@ -226,6 +226,8 @@ def _layer(data: Any, index: int, formulas: dict[str, dict[str, str]], last: boo
         alpha = _number(alpha, f"{where}.alpha")
         if not 0 < alpha < 1:
             raise _fail(f"{where}.alpha", f"must lie in (0, 1), got {alpha}")
+    elif act_name in activations.REGISTRY and "alpha" in activations.REGISTRY[act_name].params:
+        alpha = activations.REGISTRY[act_name].params["alpha"]
     bias = _choice(data.get("bias", "neuron"), f"{where}.bias", BIAS_MODES)
     train = data.get("train_bias", True)
     if not isinstance(train, bool):

@@ -1,0 +1,140 @@
+"""The ``symbp`` command line: run, derive, emit, list.
+
+Every SymbpError becomes one line on stderr and exit code 2; a failed verification exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import SymbpError
+from .spec import bundled_names, load_spec
+
+SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
+
+
+def _spec_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", nargs="?", default=None, help=SPEC_HELP)
+
+
+def _spec_word(args: argparse.Namespace) -> str:
+    return args.spec if args.spec is not None else "mazur"
+
+
+def cmd_emit(args: argparse.Namespace) -> int:
+    from .emit import emit_numpy, write_output
+
+    net = load_spec(args.spec)
+    out = args.output or f"{net.name}.py"
+    text = emit_numpy(net, command=f"symbp emit {_spec_word(args)} -o {out}")
+    if out == "-":
+        sys.stdout.write(text)
+        return 0
+    write_output(out, text, force=args.force)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    from .document import derivation
+    from .emit import write_output
+
+    net = load_spec(args.spec)
+    command = f"symbp derive {_spec_word(args)} --format text --level {args.level}"
+    if args.output:
+        command += f" -o {args.output}"
+    text = derivation(net, args.level, command).text()
+    if args.output:
+        write_output(args.output, text, force=args.force)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .document import derivation
+    from .emit import emit_numpy, write_output
+    from .verify import check_kernel, load_module
+
+    net = load_spec(args.spec)
+    folder = Path(args.output or f"symbp_{net.name}")
+    word = _spec_word(args)
+    print(f"symbp run: {net.name} ({'-'.join(map(str, net.sizes))}, "
+          f"{', '.join(layer.activation for layer in net.layers)}; loss {net.loss})")
+    start = time.perf_counter()
+    kernel = emit_numpy(net, command=f"symbp run {word} -o {folder}")
+    doc = derivation(net, "both", command=f"symbp run {word} -o {folder}").text()
+    print(f"  derived and emitted in {time.perf_counter() - start:.2f} s")
+    paths = [write_output(folder / f"{net.name}.py", kernel, force=args.force),
+             write_output(folder / f"{net.name}_derivation.txt", doc, force=args.force)]
+    for p in paths:
+        print(f"  wrote {p}")
+    report = check_kernel(net, load_module(kernel, net.name), batch=args.batch)
+    ok = report.passed()
+    print(f"  autograd: max relative error {report.worst_autograd:.1e} (limit 1e-10)")
+    print(f"  central differences: max relative error {report.grad_vs_fd:.1e} (limit 1e-06)")
+    print(f"  sgd_step: {'equals params - lr*grads' if report.sgd_step <= 1e-14 else 'WRONG'}; "
+          f"frozen parameters {'unchanged' if report.frozen_ok else 'CHANGED'}")
+    print(f"verdict: {'PASS' if ok else 'FAIL'}")
+    return 0 if ok else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in bundled_names():
+        net = load_spec(name)
+        print(f"{name:12s} {'-'.join(map(str, net.sizes)):18s} {net.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="symbp", description="Backpropagation derived symbolically, emitted as NumPy, verified.")
+    parser.add_argument("--version", action="version", version=f"symbp {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="derive, emit the kernel and the derivation, verify them")
+    _spec_arg(p)
+    p.add_argument("-o", "--output", help="output folder (default: symbp_<name>)")
+    p.add_argument("--batch", type=int, default=4, help="rows in the verification batch")
+    p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("emit", help="write the NumPy kernel module")
+    _spec_arg(p)
+    p.add_argument("-o", "--output", help="output file (default: <name>.py; - for stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
+    p.set_defaults(func=cmd_emit)
+
+    p = sub.add_parser("derive", help="write the derivation")
+    _spec_arg(p)
+    p.add_argument("--format", choices=["text"], default="text")
+    p.add_argument("--level", choices=["matrix", "neuron", "both"], default="both")
+    p.add_argument("-o", "--output", help="output file (default: stdout)")
+    p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
+    p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("list", help="list the bundled networks")
+    p.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SymbpError as exc:
+        print(f"symbp: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("symbp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
