@@ -84,6 +84,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_regenerate(args: argparse.Namespace) -> int:
+    from .bundled import regenerate
+
+    for path in regenerate(args.root, force=args.force):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     for name in bundled_names():
         net = load_spec(name)
@@ -117,6 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: stdout)")
     p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
     p.set_defaults(func=cmd_derive)
+
+    p = sub.add_parser("regenerate", help="rewrite generated/ for every bundled network")
+    p.add_argument("root", nargs="?", default=".", help="project folder (default: .)")
+    p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
+    p.set_defaults(func=cmd_regenerate)
 
     p = sub.add_parser("list", help="list the bundled networks")
     p.set_defaults(func=cmd_list)

@@ -30,6 +30,7 @@ class Derivation:
     matrix: MatrixDerivation
     neuron: NeuronDerivation | None
     command: str
+    level: str = "both"
 
     def text(self) -> str:
         template = environment().get_template("derivation.txt.j2")
@@ -53,7 +54,7 @@ def derivation(net: Network, level: str = "both", command: str | None = None) ->
         else:
             neuron = derive_neurons(net)
     command = command or f"symbp derive {net.name} --format text --level {level}"
-    return Derivation(net, derive(net), neuron, command)
+    return Derivation(net, derive(net), neuron, command, level)
 
 
 def _show(expr: sp.Expr) -> str:
@@ -95,5 +96,5 @@ def _context(doc: Derivation, template: str) -> dict:
         "gprime_out": _show(out.activation_derivative) if out.activation_derivative is not None else "",
         "delta_out": _show(out.expr), "rowsum": _show(out.rowsum) if out.rowsum is not None else "",
         "algorithm": list(enumerate((s.math for s in steps), start=1)),
-        "neuron": neuron,
+        "neuron": neuron, "matrix": doc.level != "neuron",
     }

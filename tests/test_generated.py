@@ -1,0 +1,63 @@
+"""generated/ is exactly what symbp produces today, byte for byte."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from symbp.bundled import generated_files
+from symbp.spec import bundled_names
+
+ROOT = Path(__file__).resolve().parent.parent
+UPDATE = "python -m symbp regenerate"
+
+
+def test_generated_folder_matches_a_fresh_regeneration():
+    fresh = generated_files()
+    committed = {str(p.relative_to(ROOT)): p.read_text("utf-8")
+                 for p in sorted((ROOT / "generated").glob("*")) if p.is_file()}
+    missing = sorted(set(fresh) - set(committed))
+    stale = sorted(set(committed) - set(fresh))
+    diffs = []
+    for rel in sorted(set(fresh) & set(committed)):
+        if fresh[rel] != committed[rel]:
+            diffs += difflib.unified_diff(committed[rel].splitlines(), fresh[rel].splitlines(),
+                                          f"{rel} (committed)", f"{rel} (regenerated)", lineterm="")
+    assert not (missing or stale or diffs), (
+        f"generated/ is out of date; run `{UPDATE}`.\nmissing: {missing}\nstale: {stale}\n"
+        + "\n".join(diffs[:80]))
+
+
+def test_every_bundled_network_has_a_committed_kernel_and_derivation():
+    for name in bundled_names():
+        assert (ROOT / "generated" / f"{name}.py").is_file()
+        assert (ROOT / "generated" / f"{name}_derivation.txt").is_file()
+
+
+def test_output_is_identical_across_hash_seeds(tmp_path):
+    """Two processes with different PYTHONHASHSEED write the same bytes."""
+    outputs = []
+    for seed in ("1", "987654"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        subprocess.run([sys.executable, "-m", "symbp", "regenerate", str(out)], check=True,
+                       env=env, cwd=ROOT, capture_output=True)
+        outputs.append({p.name: p.read_bytes() for p in sorted((out / "generated").iterdir())})
+    assert outputs[0] == outputs[1]
+
+
+def test_generated_kernels_import_only_numpy():
+    for name in bundled_names():
+        text = (ROOT / "generated" / f"{name}.py").read_text("utf-8")
+        imports = [line.strip() for line in text.splitlines() if line.startswith(("import ", "from "))]
+        assert imports == ["import numpy as np"], (name, imports)
+
+
+def test_generated_headers_say_how_to_regenerate_and_not_to_edit():
+    for path in (ROOT / "generated").iterdir():
+        head = path.read_text("utf-8").splitlines()[:3]
+        assert "do not edit by hand" in head[0]
+        assert head[2].startswith("# Regenerate with: symbp ")
