@@ -22,6 +22,7 @@ MAX_DEPTH = 64  # nesting of parentheses, unary signs, function calls and powers
 MAX_DIGITS = 50  # digits in one number literal
 MAX_EXPONENT = 1000  # |exponent| of a numeric power and of a literal's e-notation
 MAX_NUMBER_BITS = 12_000  # rough bound on the total size of the numbers in the result
+MAX_MAGNITUDE = sympy.Integer(10) ** 4000  # bound on variable-free operands of functions and powers
 MAX_MIN_MAX_CALLS = 8  # sympy's Max/Min compare all arguments pairwise, so cap their use
 
 
@@ -33,25 +34,16 @@ def _softplus(x: sympy.Expr) -> sympy.Expr:
     return sympy.log(1 + sympy.exp(x))
 
 
-# name -> (min args, max args, constructor); `where` is deliberately absent.
-FUNCTIONS: dict[str, tuple[int, int, Callable[..., sympy.Expr]]] = {
-    "exp": (1, 1, sympy.exp),
-    "log": (1, 1, sympy.log),
-    "ln": (1, 1, sympy.log),
-    "sqrt": (1, 1, sympy.sqrt),
-    "abs": (1, 1, sympy.Abs),
-    "tanh": (1, 1, sympy.tanh),
-    "sinh": (1, 1, sympy.sinh),
-    "cosh": (1, 1, sympy.cosh),
-    "sin": (1, 1, sympy.sin),
-    "cos": (1, 1, sympy.cos),
-    "atan": (1, 1, sympy.atan),
-    "arctan": (1, 1, sympy.atan),
-    "erf": (1, 1, sympy.erf),
-    "sigmoid": (1, 1, _sigmoid),
-    "softplus": (1, 1, _softplus),
-    "max": (2, 2, sympy.Max),
-    "min": (2, 2, sympy.Min),
+_ONE, _TWO = (1, 1), (2, 2)
+# name -> ((min, max) number of arguments, constructor); `where` is deliberately absent.
+FUNCTIONS: dict[str, tuple[tuple[int, int], Callable[..., sympy.Expr]]] = {
+    "exp": (_ONE, sympy.exp), "log": (_ONE, sympy.log), "ln": (_ONE, sympy.log),
+    "sqrt": (_ONE, sympy.sqrt), "abs": (_ONE, sympy.Abs), "erf": (_ONE, sympy.erf),
+    "tanh": (_ONE, sympy.tanh), "sinh": (_ONE, sympy.sinh), "cosh": (_ONE, sympy.cosh),
+    "sin": (_ONE, sympy.sin), "cos": (_ONE, sympy.cos),
+    "atan": (_ONE, sympy.atan), "arctan": (_ONE, sympy.atan),
+    "sigmoid": (_ONE, _sigmoid), "softplus": (_ONE, _softplus),
+    "max": (_TWO, sympy.Max), "min": (_TWO, sympy.Min),
 }
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 # Functions whose argument acts as an exponent: sympy turns exp(k*log(n)) into n**k at once.
@@ -103,8 +95,11 @@ def _bits(expr: sympy.Basic) -> int:
     return sum(abs(r.p).bit_length() + r.q.bit_length() for r in expr.atoms(sympy.Rational))
 
 
+_Node = tuple[sympy.Expr, int]  # an expression and a bound on the bits of its numbers
+
+
 class _Parser:
-    """Recursive descent over the token list; every method returns (expression, number bits)."""
+    """Recursive descent over the token list, tracking nesting depth and number sizes."""
 
     def __init__(self, text: str, variables: Mapping[str, sympy.Symbol], what: str):
         self.text, self.variables, self.what = text, variables, what
@@ -126,20 +121,43 @@ class _Parser:
             return tok
         return None
 
-    def nest(self, pos: int, step: int = 1) -> None:
-        self.depth += step
+    def nest(self, pos: int) -> None:
+        self.depth += 1
         if self.depth > MAX_DEPTH:
             self.fail(f"{self.what} is nested too deeply (limit {MAX_DEPTH} levels)", pos)
 
-    def sized(self, expr: sympy.Expr, bits: int, pos: int) -> tuple[sympy.Expr, int]:
+    def sized(self, expr: sympy.Expr, bits: int, pos: int) -> _Node:
         if bits > MAX_NUMBER_BITS:
             self.fail(f"numbers in {self.what} would grow too large", pos)
         return expr, bits
 
+    def build(self, construct: Callable[..., sympy.Expr], operands: list[sympy.Expr], pos: int) -> sympy.Expr:
+        """Call a sympy constructor, reporting its errors (e.g. complex Max) as FormulaError."""
+        try:
+            return construct(*operands)
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as error:
+            self.fail(f"cannot build this part of {self.what}: {error}", pos)
+
+    def check_operand(self, expr: sympy.Expr, pos: int, exponent: bool = False) -> None:
+        """Guard the operands of functions and powers before sympy sees them.
+
+        sympy decides signs of variable-free expressions numerically, which takes forever for
+        huge or complex values (abs(sin(exp(exp(20))))), so those must be moderate reals; and
+        it rewrites e**(k*log(n)) as n**k at once, so k and n must stay small.
+        """
+        if exponent and expr.has(sympy.log):
+            if any(abs(r.p) > MAX_EXPONENT or r.q > MAX_EXPONENT for r in expr.atoms(sympy.Rational)):
+                self.fail(f"numbers in an exponent containing log must be at most {MAX_EXPONENT}", pos)
+        if expr.free_symbols or expr.is_Rational:
+            return  # exact numbers are bounded by MAX_NUMBER_BITS instead
+        real, imag = self.build(lambda e: e.evalf(15).as_real_imag(), [expr], pos)
+        if imag != 0 or not real.is_Number or not abs(real) <= MAX_MAGNITUDE:
+            self.fail(f"a constant in {self.what} is not a moderate real number", pos)
+
     def unexpected(self) -> NoReturn:
         tok = self.tok
         if tok.kind in ("number", "name") or tok.text == "(":
-            self.fail(f"missing operator before {tok.text!r} (implicit multiplication is not supported; use '*')")
+            self.fail(f"missing operator before {tok.text!r} (implicit multiplication is not supported)")
         if tok.text == ",":
             self.fail("',' is only allowed between function arguments")
         if tok.text == ")":
@@ -154,18 +172,18 @@ class _Parser:
             raise FormulaError(f"{self.what} is undefined (division by zero or log(0)?)", self.text)
         return expr
 
-    def expression(self, min_prec: int = 1) -> tuple[sympy.Expr, int]:
+    def expression(self, min_prec: int = 1) -> _Node:
         """Binary + - * / by precedence climbing (all left-associative)."""
         left, bits = self.unary()
         while self.tok.kind == "op" and _BINARY.get(self.tok.text, (0,))[0] >= min_prec:
             op = self.tok
-            prec, build = _BINARY[op.text]
+            prec, construct = _BINARY[op.text]
             self.index += 1
             right, right_bits = self.expression(prec + 1)
-            left, bits = self.sized(build(left, right), bits + right_bits, op.pos)
+            left, bits = self.sized(self.build(construct, [left, right], op.pos), bits + right_bits, op.pos)
         return left, bits
 
-    def unary(self) -> tuple[sympy.Expr, int]:
+    def unary(self) -> _Node:
         """Unary signs bind looser than ^ on their right, so -x^2 is -(x^2)."""
         sign = self.take("+", "-")
         if sign is None:
@@ -175,7 +193,7 @@ class _Parser:
         self.depth -= 1
         return (-operand if sign.text == "-" else operand), bits
 
-    def power(self) -> tuple[sympy.Expr, int]:
+    def power(self) -> _Node:
         """`^` / `**`, right-associative: the exponent is itself a signed power."""
         base, base_bits = self.primary()
         op = self.take("^", "**")
@@ -189,20 +207,14 @@ class _Parser:
                 self.fail(f"exponent {exponent} is too large (limit {MAX_EXPONENT})", op.pos)
             estimate = base_bits * max(abs(exponent.p), 1) + exp_bits
         else:
-            self.check_exponent(exponent, op.pos)
             estimate = base_bits + exp_bits
         self.sized(base, estimate, op.pos)  # refuse before sympy computes a huge number
-        result = sympy.Pow(base, exponent)
+        self.check_operand(base, op.pos)
+        self.check_operand(exponent, op.pos, exponent=True)
+        result = self.build(sympy.Pow, [base, exponent], op.pos)
         return self.sized(result, max(estimate, _bits(result)), op.pos)
 
-    def check_exponent(self, exponent: sympy.Expr, pos: int) -> None:
-        """sympy rewrites e**(k*log(n)) as n**k; keep k and n small so that stays cheap."""
-        if exponent.has(sympy.log) and any(
-            abs(r.p) > MAX_EXPONENT or r.q > MAX_EXPONENT for r in exponent.atoms(sympy.Rational)
-        ):
-            self.fail(f"numbers in an exponent containing log must be at most {MAX_EXPONENT}", pos)
-
-    def primary(self) -> tuple[sympy.Expr, int]:
+    def primary(self) -> _Node:
         tok = self.tok
         if tok.kind == "number":
             self.index += 1
@@ -217,7 +229,7 @@ class _Parser:
             if tok.text in CONSTANTS:
                 return CONSTANTS[tok.text], 2
             if tok.text in FUNCTIONS:
-                self.fail(f"function {tok.text!r} must be called with parentheses, e.g. {tok.text}(x)", tok.pos)
+                self.fail(f"function {tok.text!r} must be called with parentheses", tok.pos)
             allowed = ", ".join(sorted(self.variables)) or "(none)"
             self.fail(f"unknown name {tok.text!r} in {self.what}; allowed variables: {allowed}", tok.pos)
         if self.take("("):
@@ -237,21 +249,18 @@ class _Parser:
             self.fail("unbalanced parentheses: this '(' is never closed", opening.pos)
         self.unexpected()
 
-    def call(self, name: _Token) -> tuple[sympy.Expr, int]:
+    def call(self, name: _Token) -> _Node:
         if name.text not in FUNCTIONS:
             if name.text in self.variables:
                 self.fail(f"{name.text!r} is a variable, not a function; use '*' to multiply", name.pos)
             allowed = ", ".join(sorted(FUNCTIONS))
-            self.fail(f"unknown function {name.text!r} in {self.what}; allowed functions: {allowed}", name.pos)
-        low, high, build = FUNCTIONS[name.text]
-        opening = self.tokens[self.index]
-        self.index += 1
+            self.fail(f"unknown function {name.text!r} in {self.what}; allowed: {allowed}", name.pos)
+        (low, high), construct = FUNCTIONS[name.text]
+        opening = self.take("(")
         self.nest(name.pos)
-        args = []
-        if self.tok.text != ")":
+        args = [] if self.tok.text == ")" else [self.expression()]
+        while args and self.take(","):
             args.append(self.expression())
-            while self.take(","):
-                args.append(self.expression())
         self.close(opening)
         self.depth -= 1
         if not low <= len(args) <= high:
@@ -261,9 +270,9 @@ class _Parser:
             self.min_max_calls += 1
             if self.min_max_calls > MAX_MIN_MAX_CALLS:
                 self.fail(f"too many max/min calls in {self.what} (limit {MAX_MIN_MAX_CALLS})", name.pos)
-        if name.text in _EXPONENTIAL:
-            self.check_exponent(args[0][0], name.pos)
-        result = build(*(expr for expr, _ in args))
+        for arg, _ in args:
+            self.check_operand(arg, name.pos, exponent=name.text in _EXPONENTIAL)
+        result = self.build(construct, [arg for arg, _ in args], name.pos)
         return self.sized(result, max(sum(bits for _, bits in args), _bits(result)), name.pos)
 
     def number(self, tok: _Token) -> sympy.Rational:

@@ -1,0 +1,102 @@
+"""Registries: every derivative comes from sympy and simplifies to the forms people expect."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from symbp import activations as act
+from symbp import losses
+from symbp.printing import numpy_code
+
+a, x, y, S = act.a, act.x, losses.y, losses.S
+ELEMENTWISE = [name for name, e in act.REGISTRY.items() if not e.vector]
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("sigmoid", a * (1 - a)), ("tanh", 1 - a**2), ("identity", sp.Integer(1)),
+    ("softplus", 1 - sp.exp(-a)), ("relu", sp.Heaviside(a, 0)),
+])
+def test_activation_derivatives_are_written_in_the_output(name, expected):
+    form = act.derivative(act.REGISTRY[name].instantiate())
+    assert form.variable == "a"
+    assert sp.expand(form.expr - expected) == 0
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_output_form_derivative_equals_sympy_diff_of_the_definition(name):
+    g = act.REGISTRY[name].instantiate()
+    form = act.derivative(g)
+    zs = np.linspace(-4, 4, 41) + 0.013  # avoid the kink of piecewise activations at 0
+    for z in zs:
+        true = sp.diff(g, x).subs(x, z)
+        value = form.expr.subs(a, g.subs(x, z)) if form.variable == "a" else form.expr.subs(x, z)
+        assert abs(float(true) - float(value)) < 1e-12
+
+
+def test_formula_activation_without_closed_output_form_keeps_the_input_variable():
+    form = act.derivative(x / (1 + sp.exp(-x)))
+    assert form.variable == "x"
+    assert sp.simplify(form.expr - sp.diff(x / (1 + sp.exp(-x)), x)) == 0
+
+
+@pytest.mark.parametrize("name", [n for n in ELEMENTWISE if act.REGISTRY[n].numpy])
+def test_registry_numpy_forms_equal_the_sympy_definitions(name):
+    entry = act.REGISTRY[name]
+    g = entry.instantiate()
+    z = np.linspace(-30, 30, 601)
+    reference = np.array([float(g.evalf(40, subs={x: sp.Float(v, 40)})) for v in z])
+    ns = {"np": np, "z": z, "alpha": entry.params.get("alpha", 0.0)}
+    value = eval(entry.numpy, ns)  # noqa: S307 - the registry's own constant text, not user input
+    np.testing.assert_allclose(value, reference, rtol=1e-13, atol=1e-300)
+
+
+def test_softmax_jacobian_is_derived_as_a_k_times_kronecker_minus_a_i():
+    diag, off = act.softmax_jacobian()
+    ai, ak = sp.Symbol("a_i", real=True), sp.Symbol("a_k", real=True)
+    assert sp.expand(diag - ai * (1 - ai)) == 0 and sp.expand(off + ai * ak) == 0
+
+
+@pytest.mark.parametrize("loss, activation, expected", [
+    ("bce", "sigmoid", a - y),
+    ("softmax_ce", "softmax", a - y),
+    ("half_sse", "identity", a - y),
+    ("half_sse", "sigmoid", (a - y) * a * (1 - a)),
+    ("half_sse", "tanh", (a - y) * (1 - a**2)),
+    ("ce", "sigmoid", y * (a - 1)),
+])
+def test_output_delta_simplifies_to_the_textbook_form(loss, activation, expected):
+    entry = act.REGISTRY[activation]
+    g = None if entry.vector else entry.instantiate()
+    out = losses.output_delta(losses.REGISTRY[loss], g, 3)
+    assert out.rowsum is None
+    assert sp.expand(out.expr - expected) == 0
+
+
+def test_softmax_with_squared_error_uses_the_full_jacobian():
+    out = losses.output_delta(losses.REGISTRY["half_sse"], None, 3)
+    # δ_i = a_i (u_i − Σ_k u_k a_k) with u = a − y
+    assert sp.expand(out.expr - a * (a - y - S)) == 0
+    assert sp.expand(out.rowsum - (a - y) * a) == 0
+
+
+@pytest.mark.parametrize("loss, activation", [
+    (name, act_name) for name, entry in losses.REGISTRY.items() for act_name in entry.logit_terms])
+def test_logit_forms_of_losses_equal_the_definition(loss, activation):
+    entry = losses.REGISTRY[loss]
+    g = act.REGISTRY[activation].instantiate()
+    difference = entry.logit_terms[activation] - entry.term.subs(a, g)
+    assert sp.simplify(sp.expand_log(difference.rewrite(sp.exp), force=True)) == 0
+
+
+@pytest.mark.parametrize("expr, code", [
+    (a * (1 - a), "a*(1 - a)"),
+    (1 - a**2, "1 - a*a"),
+    (sp.Heaviside(a, 0), "np.heaviside(a, 0)"),
+    (sp.log(1 + sp.exp(x)), "np.logaddexp(0, x)"),
+    (sp.Rational(1, 2) * (y - a) ** 2, "(1/2)*(-a + y)**2"),
+    (sp.exp(-x), "np.exp(-x)"),
+])
+def test_numpy_printer_output(expr, code):
+    assert numpy_code(expr) == code
