@@ -138,7 +138,7 @@ class _Parser:
         except (ArithmeticError, TypeError, ValueError, RecursionError) as error:
             self.fail(f"cannot build this part of {self.what}: {error}", pos)
 
-    def check_operand(self, expr: sympy.Expr, pos: int, exponent: bool = False) -> None:
+    def check_operand(self, expr: sympy.Expr, role: str, pos: int, exponent: bool = False) -> None:
         """Guard the operands of functions and powers before sympy sees them.
 
         sympy decides signs of variable-free expressions numerically, which takes forever for
@@ -152,7 +152,7 @@ class _Parser:
             return  # exact numbers are bounded by MAX_NUMBER_BITS instead
         real, imag = self.build(lambda e: e.evalf(15).as_real_imag(), [expr], pos)
         if imag != 0 or not real.is_Number or not abs(real) <= MAX_MAGNITUDE:
-            self.fail(f"a constant in {self.what} is not a moderate real number", pos)
+            self.fail(f"{role} is not a moderate real constant (it is complex or astronomically large)", pos)
 
     def unexpected(self) -> NoReturn:
         tok = self.tok
@@ -170,6 +170,8 @@ class _Parser:
             self.unexpected()
         if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
             raise FormulaError(f"{self.what} is undefined (division by zero or log(0)?)", self.text)
+        if expr.has(sympy.I):
+            raise FormulaError(f"{self.what} has complex values (e.g. sqrt or log of a negative number)")
         return expr
 
     def expression(self, min_prec: int = 1) -> _Node:
@@ -209,8 +211,8 @@ class _Parser:
         else:
             estimate = base_bits + exp_bits
         self.sized(base, estimate, op.pos)  # refuse before sympy computes a huge number
-        self.check_operand(base, op.pos)
-        self.check_operand(exponent, op.pos, exponent=True)
+        self.check_operand(base, f"the base of {op.text!r}", op.pos)
+        self.check_operand(exponent, f"the exponent of {op.text!r}", op.pos, exponent=True)
         result = self.build(sympy.Pow, [base, exponent], op.pos)
         return self.sized(result, max(estimate, _bits(result)), op.pos)
 
@@ -271,7 +273,7 @@ class _Parser:
             if self.min_max_calls > MAX_MIN_MAX_CALLS:
                 self.fail(f"too many max/min calls in {self.what} (limit {MAX_MIN_MAX_CALLS})", name.pos)
         for arg, _ in args:
-            self.check_operand(arg, name.pos, exponent=name.text in _EXPONENTIAL)
+            self.check_operand(arg, f"the argument of {name.text}()", name.pos, name.text in _EXPONENTIAL)
         result = self.build(construct, [arg for arg, _ in args], name.pos)
         return self.sized(result, max(sum(bits for _, bits in args), _bits(result)), name.pos)
 

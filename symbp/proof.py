@@ -339,9 +339,9 @@ def brute_force(net: Network, params: Mapping[str, sp.Matrix], X: sp.Matrix, Y: 
 class _Generators:
     """Replaces exp, log and tanh atoms by fresh symbols, consistently and innermost first.
 
-    * exp(u): u is expanded into terms c·m (c a rational number); exp(u) = Π E_m^c with one
-      generator E_m per monomial m, so exp(−z) and exp(z) become E^-1 and E, and exp(a + b)
-      becomes E_a·E_b.
+    * exp(u): u is expanded and written c·v with v primitive and of canonical sign;
+      exp(u) = E_v^c with one generator E_v per v, so exp(z), exp(−z) and exp(2z) become E, E^-1
+      and E^2.
     * tanh(u) = (exp(2u) − 1)/(exp(2u) + 1).
     * log(u) with u known to be positive: u is written as c·Π f_i^{k_i} (factored over the
       generators), and log(u) = log|c| + Σ k_i·L_{f_i} with L_f a generator for log|f|, or
@@ -398,23 +398,18 @@ class _Generators:
         return self._gen(sp.Tuple(sp.Symbol(type(e).__name__), *args), e)
 
     def _exp(self, u: sp.Expr) -> sp.Expr:
-        out = sp.Integer(1)
-        for term in sp.Add.make_args(sp.expand(u)):
-            c, m = term.as_coeff_Mul()
-            if m == 1:
-                out *= sp.exp(c)
-                continue
-            m = sp.cancel(m)
-            c2, m = m.as_coeff_Mul()
-            c *= c2
-            if m.could_extract_minus_sign():
-                c, m = -c, -m
-            if c.is_Integer:
-                out *= self._exp_gen(m) ** c
-            else:  # exp(p/q·m) = E_{m/q}^p
-                out *= self._exp_gen(sp.expand(m / c.q)) ** c.p
-        return out
-
+        u = sp.expand(u)
+        if u == 0:
+            return sp.Integer(1)
+        c, rest = u.as_coeff_Add()
+        out = sp.exp(c) if c != 0 else sp.Integer(1)  # exp of a rational number stays a number
+        if rest == 0:
+            return out
+        content, primitive = rest.as_content_primitive()
+        if primitive.could_extract_minus_sign():
+            content, primitive = -content, -primitive
+        # exp(u) = E_v^p with v = primitive/q, so exp(v), exp(-v), exp(2v) share one generator.
+        return out * self._exp_gen(sp.expand(primitive / content.q)) ** content.p
     def _exp_gen(self, m: sp.Expr) -> sp.Symbol:
         sym = self._gen(sp.Tuple(sp.Symbol("exp"), m), m)
         self.exp_of[sym] = m
