@@ -61,7 +61,7 @@ def loss(params, X, Y):
     Z2 = A1 @ W2.T + b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ (-a2 + y)**2/2
     J = np.sum((1/2)*(-A2 + Y)**2) / B
     return J
 
@@ -78,13 +78,13 @@ def loss_and_grad(params, X, Y):
     Z2 = A1 @ W2.T + b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ (-a2 + y)**2/2
     J = np.sum((1/2)*(-A2 + Y)**2) / B
-    # δ² = r·∂ℓ/∂a² ⊙ g'(z²) = r·(a*(1 - a)*(a - y))
+    # δ² = ∂J/∂z² = a2*(1 - a2)*(a2 - y)/B
     delta2 = A2*(1 - A2)*(A2 - Y)/B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = delta2.T @ A1
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g' = a*(1 - a)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
     delta1 = (delta2 @ W2) * (A1*(1 - A1))
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
     dW1 = delta1.T @ X

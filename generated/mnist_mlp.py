@@ -79,7 +79,7 @@ def loss(params, X, Y):
     # a³ = softmax(z³)
     logA3 = log_softmax(Z3)
     A3 = np.exp(logA3)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ -log_a3*y
     J = np.sum(-Y*logA3) / B
     return J
 
@@ -101,21 +101,21 @@ def loss_and_grad(params, X, Y):
     # a³ = softmax(z³)
     logA3 = log_softmax(Z3)
     A3 = np.exp(logA3)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ -log_a3*y
     J = np.sum(-Y*logA3) / B
-    # δ³ = r·∂ℓ/∂a³ ⊙ g'(z³) = r·(a - y)
+    # δ³ = ∂J/∂z³ = (a3 - y)/B
     delta3 = (A3 - Y)/B
     # ∂J/∂W³ = δ³ (a²)ᵀ
     dW3 = delta3.T @ A2
     # ∂J/∂b³ = Σ over rows of δ³
     db3 = delta3.sum(axis=0)
-    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g' = Heaviside(a, 0)
+    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = Heaviside(a2, 0)
     delta2 = (delta3 @ W3) * (np.heaviside(A2, 0))
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = delta2.T @ A1
     # ∂J/∂b² = Σ over rows of δ²
     db2 = delta2.sum(axis=0)
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g' = Heaviside(a, 0)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = Heaviside(a1, 0)
     delta1 = (delta2 @ W2) * (np.heaviside(A1, 0))
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
     dW1 = delta1.T @ X

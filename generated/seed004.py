@@ -59,7 +59,7 @@ def loss(params, X, Y):
     Z2 = A1 @ W2.T + b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2)
-    # J = r·Σ ℓ(a, y) + c·ΣW²
+    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
     J = np.sum(-Y*Z2 + np.logaddexp(0, Z2)) / B
     J = J + (1/2)/B * (np.sum(W1*W1) + np.sum(W2*W2))
     return J
@@ -77,18 +77,18 @@ def loss_and_grad(params, X, Y):
     Z2 = A1 @ W2.T + b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2)
-    # J = r·Σ ℓ(a, y) + c·ΣW²
+    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
     J = np.sum(-Y*Z2 + np.logaddexp(0, Z2)) / B
     J = J + (1/2)/B * (np.sum(W1*W1) + np.sum(W2*W2))
-    # δ² = r·∂ℓ/∂a² ⊙ g'(z²) = r·(a - y)
+    # δ² = ∂J/∂z² = (a2 - y)/B
     delta2 = (A2 - Y)/B
-    # ∂J/∂W² = δ² (a¹)ᵀ + 2c·W²
+    # ∂J/∂W² = δ² (a¹)ᵀ + 1/B·W²
     dW2 = delta2.T @ A1 + W2/B
     # ∂J/∂b² = Σ over rows of δ²
     db2 = delta2.sum(axis=0)
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g' = a*(1 - a)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
     delta1 = (delta2 @ W2) * (A1*(1 - A1))
-    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 2c·W¹
+    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/B·W¹
     dW1 = delta1.T @ X + W1/B
     # ∂J/∂b¹ = Σ over rows of δ¹
     db1 = delta1.sum(axis=0)

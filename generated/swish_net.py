@@ -67,7 +67,7 @@ def loss(params, X, Y):
     # a² = softmax(z²)
     logA2 = log_softmax(Z2)
     A2 = np.exp(logA2)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ -log_a2*y
     J = np.sum(-Y*logA2) / B
     return J
 
@@ -85,15 +85,15 @@ def loss_and_grad(params, X, Y):
     # a² = softmax(z²)
     logA2 = log_softmax(Z2)
     A2 = np.exp(logA2)
-    # J = r·Σ ℓ(a, y)
+    # J = (1/B)·Σ -log_a2*y
     J = np.sum(-Y*logA2) / B
-    # δ² = r·∂ℓ/∂a² ⊙ g'(z²) = r·(a - y)
+    # δ² = ∂J/∂z² = (a2 - y)/B
     delta2 = (A2 - Y)/B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = delta2.T @ A1
     # ∂J/∂b² = Σ over rows of δ²
     db2 = delta2.sum(axis=0)
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g' = x*exp(-x)/(1 + exp(-x))**2 + 1/(1 + exp(-x))
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = z1*exp(-z1)/(1 + exp(-z1))**2 + 1/(1 + exp(-z1))
     delta1 = (delta2 @ W2) * (Z1*np.exp(-Z1)/(1 + np.exp(-Z1))**2 + 1/(1 + np.exp(-Z1)))
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
     dW1 = delta1.T @ X

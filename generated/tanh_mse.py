@@ -76,7 +76,7 @@ def loss(params, X, Y):
     Z3 = A2 @ W3.T + b3
     # a³ = identity(z³)
     A3 = identity(Z3)
-    # J = r·Σ ℓ(a, y) + c·ΣW²
+    # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
     J = np.sum((1/4)*(-A3 + Y)**2) / B
     J = J + 1/2000 * (np.sum(W1*W1) + np.sum(W2*W2) + np.sum(W3*W3))
     return J
@@ -98,24 +98,24 @@ def loss_and_grad(params, X, Y):
     Z3 = A2 @ W3.T + b3
     # a³ = identity(z³)
     A3 = identity(Z3)
-    # J = r·Σ ℓ(a, y) + c·ΣW²
+    # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
     J = np.sum((1/4)*(-A3 + Y)**2) / B
     J = J + 1/2000 * (np.sum(W1*W1) + np.sum(W2*W2) + np.sum(W3*W3))
-    # δ³ = r·∂ℓ/∂a³ ⊙ g'(z³) = r·(a/2 - y/2)
+    # δ³ = ∂J/∂z³ = (a3/2 - y/2)/B
     delta3 = ((1/2)*A3 - 1/2*Y)/B
-    # ∂J/∂W³ = δ³ (a²)ᵀ + 2c·W³
+    # ∂J/∂W³ = δ³ (a²)ᵀ + 1/1000·W³
     dW3 = delta3.T @ A2 + (1/1000)*W3
     # ∂J/∂b³ = Σ over rows of δ³
     db3 = delta3.sum(axis=0)
-    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g' = 1 - a**2
+    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = 1 - a2**2
     delta2 = (delta3 @ W3) * (1 - A2*A2)
-    # ∂J/∂W² = δ² (a¹)ᵀ + 2c·W²
+    # ∂J/∂W² = δ² (a¹)ᵀ + 1/1000·W²
     dW2 = delta2.T @ A1 + (1/1000)*W2
     # ∂J/∂b² = Σ over rows of δ²
     db2 = delta2.sum(axis=0)
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g' = 1 - a**2
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = 1 - a1**2
     delta1 = (delta2 @ W2) * (1 - A1*A1)
-    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 2c·W¹
+    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/1000·W¹
     dW1 = delta1.T @ X + (1/1000)*W1
     # ∂J/∂b¹ = Σ over rows of δ¹
     db1 = delta1.sum(axis=0)

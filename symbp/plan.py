@@ -43,6 +43,12 @@ def _sup(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
+def _math(expr: sp.Expr, l: int) -> str:
+    """An elementwise formula in the layer's own symbols (a → a2, x → z2), for comments."""
+    names = {a: f"a{l}", x: f"z{l}", losses.LOG_A: f"log_a{l}"}
+    return sp.sstr(expr.xreplace({k: sp.Symbol(v) for k, v in names.items()}))
+
+
 def build_plan(d: MatrixDerivation) -> Plan:
     """Order the derivation into forward, loss and backward steps."""
     L = d.network.depth
@@ -52,16 +58,18 @@ def build_plan(d: MatrixDerivation) -> Plan:
         bias = f" + b{_sup(l)}" if m.bias != "none" else ""
         fwd.append(Step(naming.Z(l), "affine", l, f"z{_sup(l)} = W{_sup(l)} a{_sup(l - 1)}{bias}"))
         fwd.append(Step(naming.A(l), "activate", l, f"a{_sup(l)} = {m.activation}(z{_sup(l)})"))
-    loss_steps = [Step("J", "loss", L, "J = r·Σ ℓ(a, y)" + (" + c·ΣW²" if d.reg_coeff != 0 else ""),
-                       formula=d.loss_term)]
+    reg = f" + {_math(d.reg_coeff, L)}·Σ_l ΣW^l²" if d.reg_coeff != 0 else ""
+    r = "" if d.batch_factor == 1 else "(1/B)·"
+    loss_steps = [Step("J", "loss", L, f"J = {r}Σ {_math(d.loss_term, L)}{reg}", formula=d.loss_term)]
     back: list[Step] = []
     out = d.output
     back.append(Step(naming.delta(L), "delta_out", L,
-                     f"δ{_sup(L)} = r·∂ℓ/∂a{_sup(L)} ⊙ g'(z{_sup(L)}) = r·({out.expr})",
+                     f"δ{_sup(L)} = ∂J/∂z{_sup(L)} = {_math(out.expr * d.batch_factor, L)}"
+                     + (f", s = Σ_k {_math(out.rowsum, L)}" if out.rowsum is not None else ""),
                      formula=out.expr * d.batch_factor, rowsum=out.rowsum))
     for l in range(L, 0, -1):
         m = d.layers[l - 1]
-        reg = " + 2c·W" + _sup(l) if d.reg_coeff != 0 else ""
+        reg = f" + {_math(d.reg_grad_coeff, l)}·W{_sup(l)}" if d.reg_coeff != 0 else ""
         back.append(Step(naming.dW(l), "grad_W", l,
                          f"∂J/∂W{_sup(l)} = δ{_sup(l)} (a{_sup(l - 1)})ᵀ{reg}"))
         if m.bias != "none" and m.train_bias:
@@ -71,7 +79,7 @@ def build_plan(d: MatrixDerivation) -> Plan:
             below = d.layers[l - 2]
             back.append(Step(naming.delta(l - 1), "delta_hidden", l - 1,
                              f"δ{_sup(l - 1)} = (W{_sup(l)})ᵀ δ{_sup(l)} ⊙ g'(z{_sup(l - 1)}), "
-                             f"g' = {below.derivative.expr}",
+                             f"g'(z{_sup(l - 1)}) = {_math(below.derivative.expr, l - 1)}",
                              formula=below.derivative.expr))
     return Plan(d, tuple(fwd), tuple(loss_steps), tuple(back))
 

@@ -367,8 +367,12 @@ class _Generators:
         return sym
 
     def convert(self, e: sp.Expr) -> sp.Expr:
-        if e.is_Atom:
+        if e.is_Symbol or e.is_Rational:
             return e
+        if e.is_Float:
+            return sp.Rational(e)  # the exact binary value
+        if e.is_Atom:  # pi, E, I, …: independent generators
+            return self._gen(sp.Tuple(sp.Symbol("atom"), e), e)
         hit = self.cache.get(e)
         if hit is None:
             hit = self._convert(e)
@@ -402,7 +406,7 @@ class _Generators:
         if u == 0:
             return sp.Integer(1)
         c, rest = u.as_coeff_Add()
-        out = sp.exp(c) if c != 0 else sp.Integer(1)  # exp of a rational number stays a number
+        out = self._exp_gen(sp.Rational(1, c.q)) ** c.p if c != 0 else sp.Integer(1)
         if rest == 0:
             return out
         content, primitive = rest.as_content_primitive()
@@ -435,9 +439,77 @@ class _Generators:
                     f = -f
                     const *= (-1) ** (power * k)
                 out += power * k * self._gen(sp.Tuple(sp.Symbol("log"), f), f)
-        if const != 1:
-            out += sp.log(abs(const))
+        if abs(const) != 1:
+            out += self._gen(sp.Tuple(sp.Symbol("log"), abs(const)), sp.log(abs(const)))
         return out
+
+
+def _rational_is_zero(expr: sp.Expr) -> bool:
+    """Whether a rational expression (+, ×, integer powers of symbols) is the zero function.
+
+    The expression is evaluated bottom-up into sparse polynomials over ℚ as N / Π b_i^{k_i}:
+    sums bring their terms to the least common product of the denominator bases seen so far,
+    without any gcd or expansion at the sympy level. Every denominator is a nonzero polynomial,
+    so the rational function is zero exactly when N is the zero polynomial.
+    """
+    symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
+    if not symbols:
+        return sp.sympify(expr) == 0  # exact rational arithmetic, already evaluated by sympy
+    ring, *gens = sp.ring(symbols, sp.QQ)
+    of_symbol = dict(zip(symbols, gens, strict=True))
+    cache: dict[sp.Expr, tuple] = {}
+
+    def common(parts: list[tuple]) -> tuple:
+        den: dict = {}
+        for _, d in parts:
+            for base, k in d.items():
+                den[base] = max(den.get(base, 0), k)
+        num = ring.zero
+        for n, d in parts:
+            for base, k in den.items():
+                if k > d.get(base, 0):
+                    n = n * base ** (k - d.get(base, 0))
+            num += n
+        return num, den
+
+    def ev(e: sp.Expr) -> tuple:
+        hit = cache.get(e)
+        if hit is not None:
+            return hit
+        if e.is_Symbol:
+            out = (of_symbol[e], {})
+        elif e.is_Rational:
+            out = (ring(e), {})
+        elif e.is_Add:
+            out = common([ev(arg) for arg in e.args])
+        elif e.is_Mul:
+            num, den = ring.one, {}
+            for arg in e.args:
+                n, d = ev(arg)
+                num = num * n
+                for base, k in d.items():
+                    den[base] = den.get(base, 0) + k
+            out = (num, den)
+        elif e.is_Pow and e.exp.is_Integer:
+            n, d = ev(e.base)
+            k = int(e.exp)
+            if k >= 0:
+                out = (n**k, {base: j * k for base, j in d.items()})
+            else:
+                if not n:
+                    raise ZeroDivisionError(f"division by zero in {e}")
+                num = ring.one
+                for base, j in d.items():
+                    num = num * base ** (j * -k)
+                lead = n.LC
+                base = n.quo_ground(lead)
+                out = (num * ring(1 / lead ** -k), {base: -k} if base != ring.one else {})
+        else:
+            raise ValueError(f"not a rational expression: {e}")
+        cache[e] = out
+        return out
+
+    return not ev(expr)[0]
 
 
 def _numerically_nonzero(expr: sp.Expr, trials: int = 2) -> bool:
@@ -447,10 +519,10 @@ def _numerically_nonzero(expr: sp.Expr, trials: int = 2) -> bool:
     for _ in range(trials):
         point = {s: sp.Rational(rng.randint(-9, 9), rng.randint(3, 7)) for s in symbols}
         try:
-            value = sp.N(expr.xreplace(point), 30)
+            value = complex(sp.N(expr.xreplace(point), 30))
         except (TypeError, ValueError, ZeroDivisionError):
             continue
-        if value.is_number and value.is_finite and abs(complex(value)) > 1e-15:
+        if value == value and abs(value) != float("inf") and abs(value) > 1e-12:
             return True
     return False
 
@@ -460,21 +532,19 @@ def is_zero(expr: sp.Expr, *, allow_simplify: bool = True) -> bool:
 
     The fast route replaces every transcendental atom by a generator symbol (see
     ``_Generators``: each replacement is an identity) and checks that the numerator of the
-    resulting rational function expands to 0. A rational function that is zero as an element of
-    ℚ(generators, symbols) stays zero whatever the generators stand for, so expr = 0 wherever it
-    is defined. If that route fails and expr is not visibly nonzero at a random point,
+    resulting rational function is the zero polynomial (``_rational_is_zero``). A rational
+    function that is zero as an element of ℚ(generators, symbols) stays zero whatever the
+    generators stand for, so expr = 0 wherever it is defined. If that route fails (a relation
+    among the generators it does not know) and expr is not visibly nonzero at a random point,
     ``sympy.simplify`` is tried; only an exact 0 from it counts.
     """
     expr = sp.sympify(expr)
     if expr == 0:
         return True
-    gens = _Generators()
     try:
-        rational = gens.convert(expr)
-        num = sp.numer(sp.together(rational))
-        if sp.expand(num) == 0:
+        if _rational_is_zero(_Generators().convert(expr)):
             return True
-    except (sp.PolynomialError, sp.polys.polyerrors.PolificationFailed, RecursionError):
+    except (ValueError, ZeroDivisionError, sp.PolynomialError, RecursionError):
         pass
     if not allow_simplify or _numerically_nonzero(expr):
         return False
