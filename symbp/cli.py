@@ -6,6 +6,7 @@ Every SymbpError becomes one line on stderr and exit code 2; a failed verificati
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,10 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="symbp", description="Backpropagation derived symbolically, emitted as NumPy, verified.")
@@ -133,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list the bundled networks")
     p.set_defaults(func=cmd_list)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
