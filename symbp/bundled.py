@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .document import derivation
-from .emit import emit_numpy, write_output
+from .emit import emit_numpy
+from .files import write_output
 from .spec import bundled_names, load_spec
 
 FOLDER = "generated"

@@ -27,7 +27,8 @@ def _spec_word(args: argparse.Namespace) -> str:
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
-    from .emit import emit_numpy, write_output
+    from .emit import emit_numpy
+    from .files import write_output
 
     net = load_spec(args.spec)
     out = args.output or f"{net.name}.py"
@@ -42,7 +43,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 def cmd_derive(args: argparse.Namespace) -> int:
     from .document import derivation
-    from .emit import write_output
+    from .files import write_output
 
     net = load_spec(args.spec)
     command = f"symbp derive {_spec_word(args)} --format text --level {args.level}"
@@ -59,7 +60,8 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .document import derivation
-    from .emit import emit_numpy, write_output
+    from .emit import emit_numpy
+    from .files import write_output
     from .verify import check_kernel, load_module
 
     net = load_spec(args.spec)

@@ -45,6 +45,7 @@ class NeuronDerivation:
     symbols: dict[str, sp.Symbol]
     definitions: dict[str, sp.Expr]  # z_h1 = w1*i1 + …, a_h1 = σ(z_h1), E_total = …
     gradients: tuple[NeuronGradient, ...]
+    deltas: dict[str, sp.Expr]  # δ for each pre-activation name: ∂E/∂z, summed over paths
 
     def gradient(self, param: str) -> NeuronGradient:
         for g in self.gradients:
@@ -156,7 +157,11 @@ def derive_neurons(net: Network) -> NeuronDerivation:
             else:
                 for i, bname in enumerate(biases):
                     grads.append(_gradient(bld, bname, l, [(i, Factor(zs[i], bname, sp.Integer(1)))]))
-    return NeuronDerivation(net, bld.n, bld.sym, bld.definitions(), tuple(grads))
+    deltas = {z: sp.factor_terms(sp.Add(*[sp.Mul(*[f.value for f in p])
+                                          for p in bld.paths_from_z(l, i)]))
+              for l in range(1, net.depth + 1)
+              for i, z in enumerate(bld.n.pre_activations[l - 1])}
+    return NeuronDerivation(net, bld.n, bld.sym, bld.definitions(), tuple(grads), deltas)
 
 
 def _gradient(bld: _Builder, param: str, l: int, entries: list[tuple[int, Factor]]) -> NeuronGradient:
