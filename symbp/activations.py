@@ -83,15 +83,25 @@ class DerivativeForm:
     variable: str  # "a": in terms of the output; "x": in terms of the pre-activation
 
 
+def frozen_atoms(fn, expr: sp.Expr) -> sp.Expr:
+    """Apply a rational-function routine (cancel, factor) with exp/log/tanh… held fixed.
+
+    Without this, sympy reads exp(851x/500) as (exp(x/500))^851 and factoring never ends.
+    """
+    atoms = {f: sp.Dummy() for f in expr.atoms(sp.Function)}
+    back = {d: f for f, d in atoms.items()}
+    return fn(expr.xreplace(atoms)).xreplace(back)
+
+
 def _tidy(expr: sp.Expr) -> sp.Expr:
     """Factor and flip a leading minus into a factor: -a*(a - 1) -> a*(1 - a)."""
-    f = sp.factor(expr)
+    f = frozen_atoms(sp.factor, expr)
     if f.could_extract_minus_sign():
         for factor in sp.Mul.make_args(-f):
             if isinstance(factor, sp.Add):
                 f = (-f).xreplace({factor: -factor})
                 break
-    expanded = sp.expand(expr)
+    expanded = frozen_atoms(sp.expand, expr)
     return expanded if sp.count_ops(expanded) < sp.count_ops(f) else f
 
 

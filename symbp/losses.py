@@ -86,10 +86,10 @@ def _simplify_delta(u: sp.Expr, gprime: sp.Expr) -> sp.Expr:
 
     (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y.
     """
-    product = act._tidy(sp.cancel(u)) * gprime
+    product = act._tidy(act.frozen_atoms(sp.cancel, u)) * gprime
     if product.has(sp.Heaviside):
         return product
-    cancelled = act._tidy(sp.cancel(sp.together(u * gprime)))
+    cancelled = act._tidy(act.frozen_atoms(lambda e: sp.cancel(sp.together(e)), u * gprime))
     return cancelled if sp.count_ops(cancelled) <= sp.count_ops(u) else product
 
 

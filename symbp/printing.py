@@ -14,6 +14,7 @@ from .errors import DerivationError
 FUNCTIONS = {  # sympy function class name -> NumPy function
     "exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sinh": "np.sinh", "cosh": "np.cosh",
     "sin": "np.sin", "cos": "np.cos", "atan": "np.arctan", "Abs": "np.abs", "sqrt": "np.sqrt",
+    "sign": "np.sign",
 }
 
 
@@ -27,7 +28,7 @@ class NumpyPrinter(PythonCodePrinter):
         return f"{FUNCTIONS[name]}({', '.join(self._print(arg) for arg in expr.args)})"
 
     _print_exp = _print_tanh = _print_sinh = _print_cosh = _print_Function
-    _print_sin = _print_cos = _print_atan = _print_Function
+    _print_sin = _print_cos = _print_atan = _print_sign = _print_Function
 
     def _print_log(self, expr: sp.log) -> str:
         """log(1 + exp(u)) → np.logaddexp(0, u): softplus without overflow."""

@@ -128,9 +128,10 @@ def random_params(module: ModuleType, net: Network, seed: int = 0, dtype=np.floa
     return params
 
 
-def rel_err(a: np.ndarray, b: np.ndarray) -> float:
+def rel_err(a: np.ndarray, b: np.ndarray, floor: float = 1e-30) -> float:
+    """max|a − b| / max(|a|, |b|, floor): relative, with an absolute floor for true zeros."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    scale = max(np.max(np.abs(a)) if a.size else 0.0, np.max(np.abs(b)) if b.size else 0.0, 1e-30)
+    scale = max(np.max(np.abs(a)) if a.size else 0.0, np.max(np.abs(b)) if b.size else 0.0, floor)
     return float(np.max(np.abs(a - b)) / scale) if a.size else 0.0
 
 
@@ -163,8 +164,11 @@ def check_kernel(net: Network, module: ModuleType, *, batch: int = 4, seed: int 
     ref = reference_loss(net)
     trained = [k for k in params if k in grads]
     ref_grads = grad(lambda p: ref({**params, **p}, X, Y))({k: params[k] for k in trained})
-    by_param = {k: rel_err(grads[k], ref_grads[k]) for k in trained}
-    fd = _directional_fd(module, params, grads, X, Y, seed)
+    # A gradient that is exactly zero (a shared bias under softmax) is judged against 1e-4 of
+    # the largest gradient entry or of J, so rounding noise around zero is not relative error.
+    floor = 1e-4 * max([float(np.max(np.abs(ref_grads[k]))) for k in trained] + [abs(float(J)), 1e-300])
+    by_param = {k: rel_err(grads[k], ref_grads[k], floor) for k in trained}
+    fd = _directional_fd(module, params, grads, X, Y, seed, floor)
     lr = 0.1
     new = module.sgd_step(params, X, Y, lr)
     step_err = max(rel_err(new[k], params[k] - lr * grads[k]) for k in trained)
@@ -173,12 +177,12 @@ def check_kernel(net: Network, module: ModuleType, *, batch: int = 4, seed: int 
     return Report(rel_err(J, ref(params, X, Y)), by_param, fd, step_err, frozen_ok)
 
 
-def _directional_fd(module, params, grads, X, Y, seed: int) -> float:
+def _directional_fd(module, params, grads, X, Y, seed: int, floor: float) -> float:
     """max over parameters of |⟨v, g⟩ − (J(p+hv) − J(p−hv))/2h| / (‖g‖·‖v‖ + noise).
 
     v is a random unit direction. noise = 1000·ε·|J|/h bounds the rounding error of the
     difference quotient, so that a gradient that is tiny next to J (vanishing through many
-    layers) is not judged by rounding.
+    layers) is not judged by rounding; ``floor`` does the same for gradients that are exactly 0.
     """
     rng = np.random.default_rng(seed + 7)
     eps = np.finfo(np.float64).eps
@@ -192,6 +196,6 @@ def _directional_fd(module, params, grads, X, Y, seed: int) -> float:
         numeric = (j_up - j_down) / (2 * h)
         exact = float(np.sum(v * g))
         noise = 1000 * eps * max(abs(j_up), abs(j_down)) / h
-        scale = float(np.linalg.norm(g)) + noise + 1e-300
+        scale = float(np.linalg.norm(g)) + noise + floor
         worst = max(worst, abs(numeric - exact) / scale)
     return worst

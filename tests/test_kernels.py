@@ -150,3 +150,20 @@ def test_random_architectures_match_autograd_and_finite_differences(net, batch, 
     assert report.worst_autograd <= 1e-10, (net, report)
     assert report.grad_vs_fd <= 1e-6, (net, report)
     assert report.sgd_step <= 1e-14 and report.frozen_ok, (net, report)
+
+
+@pytest.mark.parametrize("formula", ["log(cosh(a - y))", "abs(a - y)^3", "(a - y)^4/4 + exp(-a)"])
+def test_formula_loss_gets_a_correct_kernel(formula):
+    net = symbp.Network.from_dict({
+        "inputs": 3, "loss": "mine", "losses": {"mine": {"formula": formula}},
+        "layers": [{"size": 4, "activation": "tanh"}, {"size": 2, "activation": "identity"}]})
+    report = check_kernel(net, load_module(symbp.emit_numpy(net)), batch=3)
+    assert report.passed(), report
+
+
+def test_formula_activation_gets_a_correct_kernel_and_derivative():
+    net = symbp.Network.from_dict({
+        "inputs": 2, "loss": "half_sse", "activations": {"gelu_ish": {"formula": "x*sigmoid(1.702*x)"}},
+        "layers": [{"size": 3, "activation": "gelu_ish"}, {"size": 2, "activation": "gelu_ish"}]})
+    report = check_kernel(net, load_module(symbp.emit_numpy(net)), batch=3)
+    assert report.passed(), report
