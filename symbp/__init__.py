@@ -2,10 +2,13 @@
 
 __version__ = "0.1.0"
 
+from .check import check_claim  # noqa: E402
+from .check_example import check_example  # noqa: E402
 from .derive import MatrixDerivation, derive  # noqa: E402
 from .emit import emit_numpy  # noqa: E402
 from .errors import SymbpError  # noqa: E402
+from .handwritten import check_function  # noqa: E402
 from .spec import Layer, Network, load_spec  # noqa: E402
 
-__all__ = ["Layer", "MatrixDerivation", "Network", "SymbpError", "derive", "emit_numpy",
-           "load_spec", "__version__"]
+__all__ = ["Layer", "MatrixDerivation", "Network", "SymbpError", "check_claim", "check_example",
+           "check_function", "derive", "emit_numpy", "load_spec", "__version__"]

@@ -103,7 +103,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("symbp.check_cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:
