@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import NamedTuple, NoReturn
 
 import sympy
@@ -21,9 +22,10 @@ MAX_LENGTH = 2000  # characters of formula text
 MAX_DEPTH = 64  # nesting of parentheses, unary signs, function calls and powers
 MAX_DIGITS = 50  # digits in one number literal
 MAX_EXPONENT = 1000  # |exponent| of a numeric power and of a literal's e-notation
-MAX_NUMBER_BITS = 12_000  # rough bound on the total size of the numbers in the result
-MAX_MAGNITUDE = sympy.Integer(10) ** 4000  # bound on variable-free operands of functions and powers
-MAX_MIN_MAX_CALLS = 8  # sympy's Max/Min compare all arguments pairwise, so cap their use
+MAX_NUMBER_BITS = 12_000  # rough bound on the total size of the exact numbers in the result
+MAX_MAGNITUDE_LOG10 = 1000  # constants built along the way lie in 1e-1000..1e1000 (or are 0)
+# What sympy may raise on odd input (e.g. a comparison it cannot decide); reported as FormulaError.
+_SYMPY_ERRORS = (ArithmeticError, AttributeError, TypeError, ValueError, RecursionError)
 
 
 def _sigmoid(x: sympy.Expr) -> sympy.Expr:
@@ -43,11 +45,12 @@ FUNCTIONS: dict[str, tuple[tuple[int, int], Callable[..., sympy.Expr]]] = {
     "sin": (_ONE, sympy.sin), "cos": (_ONE, sympy.cos),
     "atan": (_ONE, sympy.atan), "arctan": (_ONE, sympy.atan),
     "sigmoid": (_ONE, _sigmoid), "softplus": (_ONE, _softplus),
-    "max": (_TWO, sympy.Max), "min": (_TWO, sympy.Min),
+    # Max/Min stay unevaluated: evaluating compares constants numerically, at times for seconds
+    "max": (_TWO, partial(sympy.Max, evaluate=False)), "min": (_TWO, partial(sympy.Min, evaluate=False)),
 }
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
-# Functions whose argument acts as an exponent: sympy turns exp(k*log(n)) into n**k at once.
-_EXPONENTIAL = {"exp", "sigmoid", "softplus"}
+# Functions whose argument acts as an exponent (their operands get the tighter limits).
+_EXPONENTIAL = {"exp", "sigmoid", "softplus", "sinh", "cosh", "tanh", "erf"}
 _BINARY = {"+": (1, operator.add), "-": (1, operator.sub), "*": (2, operator.mul), "/": (2, operator.truediv)}
 
 _TOKEN = re.compile(
@@ -57,11 +60,10 @@ _TOKEN = re.compile(
     r"|(?P<op>\*\*|[-+*/^(),])"
 )
 _BAD_CHARS = {
-    "'": "strings are not allowed",
-    '"': "strings are not allowed",
+    **dict.fromkeys("'\"", "strings are not allowed"),
+    **dict.fromkeys("[]{}", "brackets are not allowed; use parentheses"),
     ".": "'.' is only allowed inside a number (no attribute access)",
     "=": "'=' is not allowed: a formula is an expression, not an assignment or comparison",
-    **dict.fromkeys("[]{}", "brackets are not allowed; use parentheses"),
 }
 
 
@@ -71,6 +73,12 @@ class _Token(NamedTuple):
     pos: int
 
 
+def _shown(text: str) -> str:
+    """The text as quoted in an error message: one line, each line break, tab or other control
+    character replaced by one visible stand-in, so that positions still line up."""
+    return "".join(c if c.isprintable() else (" " if c.isspace() else "\ufffd") for c in text)
+
+
 def _tokenize(text: str) -> list[_Token]:
     """Split text into tokens, rejecting anything outside the formula alphabet."""
     tokens, pos = [], 0
@@ -78,11 +86,11 @@ def _tokenize(text: str) -> list[_Token]:
         match = _TOKEN.match(text, pos)
         if match is None:
             char = text[pos]
-            raise FormulaError(_BAD_CHARS.get(char, f"unexpected character {char!r}"), text, pos)
+            raise FormulaError(_BAD_CHARS.get(char, f"unexpected character {char!r}"), _shown(text), pos)
         kind = match.lastgroup
         if kind == "name" and (match[0].startswith("_") or "__" in match[0]):
             message = f"name {match[0]!r} is not allowed (names may not start with '_' or contain '__')"
-            raise FormulaError(message, text, pos)
+            raise FormulaError(message, _shown(text), pos)
         if kind != "space":
             tokens.append(_Token(kind, match[0], pos))
         pos = match.end()
@@ -99,19 +107,26 @@ _Node = tuple[sympy.Expr, int]  # an expression and a bound on the bits of its n
 
 
 class _Parser:
-    """Recursive descent over the token list, tracking nesting depth and number sizes."""
+    """Recursive descent over the token list, tracking nesting depth and the size of numbers.
+
+    sympy settles the sign of a variable-free expression numerically, which can run for minutes
+    on huge, tiny or complex constants (abs(sin(exp(exp(20))))), and it computes exact powers
+    eagerly (9**9**9). So every node is vetted as it is built: exact numbers stay under
+    MAX_NUMBER_BITS, other constants stay moderate reals, exponents stay small.
+    """
 
     def __init__(self, text: str, variables: Mapping[str, sympy.Symbol], what: str):
         self.text, self.variables, self.what = text, variables, what
         self.tokens = _tokenize(text)
-        self.index = self.depth = self.min_max_calls = 0
+        self.index = self.depth = 0
+        self.approximations: dict[sympy.Expr, sympy.Expr] = {}
 
     @property
     def tok(self) -> _Token:
         return self.tokens[self.index]
 
     def fail(self, message: str, pos: int | None = None) -> NoReturn:
-        raise FormulaError(message, self.text, self.tok.pos if pos is None else pos)
+        raise FormulaError(message, _shown(self.text), self.tok.pos if pos is None else pos)
 
     def take(self, *texts: str) -> _Token | None:
         """Consume and return the current token if it is one of the given operators."""
@@ -126,33 +141,57 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             self.fail(f"{self.what} is nested too deeply (limit {MAX_DEPTH} levels)", pos)
 
-    def sized(self, expr: sympy.Expr, bits: int, pos: int) -> _Node:
+    def check_bits(self, bits: int, pos: int) -> int:
         if bits > MAX_NUMBER_BITS:
             self.fail(f"numbers in {self.what} would grow too large", pos)
-        return expr, bits
+        return bits
 
-    def build(self, construct: Callable[..., sympy.Expr], operands: list[sympy.Expr], pos: int) -> sympy.Expr:
-        """Call a sympy constructor, reporting its errors (e.g. complex Max) as FormulaError."""
+    def real_value(self, const: sympy.Expr, pos: int) -> sympy.Expr:
+        """Approximate value of a variable-free expression, which must be finite and real."""
         try:
-            return construct(*operands)
-        except (ArithmeticError, TypeError, ValueError, RecursionError) as error:
+            real, imag = self.approx(const).as_real_imag()
+        except _SYMPY_ERRORS as error:
+            self.fail(f"cannot evaluate a constant in {self.what}: {error}", pos)
+        if not (real.is_finite and imag.is_finite) or const.has(sympy.zoo, sympy.nan):
+            self.fail(f"{self.what} is undefined here (division by zero or log(0)?)", pos)
+        if imag != 0:
+            self.fail(f"{self.what} has a complex value here (root or log of a negative number?)", pos)
+        return real
+
+    def approx(self, const: sympy.Expr) -> sympy.Expr:
+        """Floating-point value of a constant, evaluated bottom-up and memoised (sympy's evalf
+        starts afresh each time, which is quadratic over a long formula)."""
+        value = self.approximations.get(const)
+        if value is None:
+            args = [self.approx(arg) for arg in const.args]
+            value = self.approximations[const] = (const.func(*args) if args else const).evalf(15)
+        return value
+
+    def check_exponent(self, expr: sympy.Expr, role: str, pos: int) -> None:
+        """A constant exponent must be small, and so must numbers beside a log in any exponent:
+        sympy rewrites exp(k*log(n)) as n**k at once."""
+        numbers = expr.atoms(sympy.Rational) if expr.has(sympy.log) else ()
+        if any(abs(r.p) > MAX_EXPONENT or r.q > MAX_EXPONENT for r in numbers):
+            self.fail(f"numbers beside log in {role} must be at most {MAX_EXPONENT}", pos)
+        if not expr.free_symbols and abs(self.real_value(expr, pos)) > MAX_EXPONENT:
+            self.fail(f"{role} must be at most {MAX_EXPONENT} in magnitude", pos)
+
+    def build(self, construct: Callable[..., sympy.Expr], operands: list[sympy.Expr], bits: int, pos: int,
+              *, measure: bool = True, vet: bool = True) -> _Node:
+        """Apply a sympy constructor, reporting its errors as FormulaError, and check the result:
+        bits are recounted if `measure`; if `vet`, its constant factor must be a moderate real."""
+        try:
+            result = construct(*operands)
+        except _SYMPY_ERRORS as error:
             self.fail(f"cannot build this part of {self.what}: {error}", pos)
-
-    def check_operand(self, expr: sympy.Expr, role: str, pos: int, exponent: bool = False) -> None:
-        """Guard the operands of functions and powers before sympy sees them.
-
-        sympy decides signs of variable-free expressions numerically, which takes forever for
-        huge or complex values (abs(sin(exp(exp(20))))), so those must be moderate reals; and
-        it rewrites e**(k*log(n)) as n**k at once, so k and n must stay small.
-        """
-        if exponent and expr.has(sympy.log):
-            if any(abs(r.p) > MAX_EXPONENT or r.q > MAX_EXPONENT for r in expr.atoms(sympy.Rational)):
-                self.fail(f"numbers in an exponent containing log must be at most {MAX_EXPONENT}", pos)
-        if expr.free_symbols or expr.is_Rational:
-            return  # exact numbers are bounded by MAX_NUMBER_BITS instead
-        real, imag = self.build(lambda e: e.evalf(15).as_real_imag(), [expr], pos)
-        if imag != 0 or not real.is_Number or not abs(real) <= MAX_MAGNITUDE:
-            self.fail(f"{role} is not a moderate real constant (it is complex or astronomically large)", pos)
+        bits = self.check_bits(max(bits, _bits(result)) if measure else bits, pos)
+        if vet and (result.is_Mul or not result.free_symbols):
+            const = sympy.Mul(*(arg for arg in sympy.Mul.make_args(result) if not arg.free_symbols))
+            size = abs(self.real_value(const, pos))
+            if size > 10**MAX_MAGNITUDE_LOG10 or 0 < size < sympy.Rational(1, 10**MAX_MAGNITUDE_LOG10):
+                bounds = f"1e-{MAX_MAGNITUDE_LOG10}..1e{MAX_MAGNITUDE_LOG10}"
+                self.fail(f"a constant in {self.what} has a magnitude outside {bounds}", pos)
+        return result, bits
 
     def unexpected(self) -> NoReturn:
         tok = self.tok
@@ -168,10 +207,8 @@ class _Parser:
         expr, _ = self.expression()
         if self.tok.kind != "end":
             self.unexpected()
-        if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
-            raise FormulaError(f"{self.what} is undefined (division by zero or log(0)?)", self.text)
-        if expr.has(sympy.I):
-            raise FormulaError(f"{self.what} has complex values (e.g. sqrt or log of a negative number)")
+        if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):  # vetted already; be sure
+            raise FormulaError(f"{self.what} is undefined or complex", self.text)
         return expr
 
     def expression(self, min_prec: int = 1) -> _Node:
@@ -182,7 +219,9 @@ class _Parser:
             prec, construct = _BINARY[op.text]
             self.index += 1
             right, right_bits = self.expression(prec + 1)
-            left, bits = self.sized(self.build(construct, [left, right], op.pos), bits + right_bits, op.pos)
+            # a sum's constants are no bigger than its terms', so only products are vetted
+            left, bits = self.build(construct, [left, right], bits + right_bits, op.pos,
+                                    measure=False, vet=prec == 2)
         return left, bits
 
     def unary(self) -> _Node:
@@ -204,17 +243,10 @@ class _Parser:
         self.nest(op.pos)
         exponent, exp_bits = self.unary()
         self.depth -= 1
-        if exponent.is_Rational:
-            if abs(exponent.p) > MAX_EXPONENT * exponent.q:
-                self.fail(f"exponent {exponent} is too large (limit {MAX_EXPONENT})", op.pos)
-            estimate = base_bits * max(abs(exponent.p), 1) + exp_bits
-        else:
-            estimate = base_bits + exp_bits
-        self.sized(base, estimate, op.pos)  # refuse before sympy computes a huge number
-        self.check_operand(base, f"the base of {op.text!r}", op.pos)
-        self.check_operand(exponent, f"the exponent of {op.text!r}", op.pos, exponent=True)
-        result = self.build(sympy.Pow, [base, exponent], op.pos)
-        return self.sized(result, max(estimate, _bits(result)), op.pos)
+        self.check_exponent(exponent, f"the exponent of {op.text!r}", op.pos)
+        factor = max(abs(exponent.p), 1) if exponent.is_Rational else 1
+        estimate = self.check_bits(base_bits * factor + exp_bits, op.pos)  # before sympy computes it
+        return self.build(sympy.Pow, [base, exponent], estimate, op.pos)
 
     def primary(self) -> _Node:
         tok = self.tok
@@ -268,14 +300,9 @@ class _Parser:
         if not low <= len(args) <= high:
             plural = "" if high == 1 else "s"
             self.fail(f"{name.text}() takes {high} argument{plural}, got {len(args)}", name.pos)
-        if name.text in ("max", "min"):
-            self.min_max_calls += 1
-            if self.min_max_calls > MAX_MIN_MAX_CALLS:
-                self.fail(f"too many max/min calls in {self.what} (limit {MAX_MIN_MAX_CALLS})", name.pos)
-        for arg, _ in args:
-            self.check_operand(arg, f"the argument of {name.text}()", name.pos, name.text in _EXPONENTIAL)
-        result = self.build(construct, [arg for arg, _ in args], name.pos)
-        return self.sized(result, max(sum(bits for _, bits in args), _bits(result)), name.pos)
+        if name.text in _EXPONENTIAL:
+            self.check_exponent(args[0][0], f"the argument of {name.text}()", name.pos)
+        return self.build(construct, [arg for arg, _ in args], sum(bits for _, bits in args), name.pos)
 
     def number(self, tok: _Token) -> sympy.Rational:
         """Exact value of a numeric literal: 0.01 is Rational(1, 100), never a float."""
