@@ -1,14 +1,16 @@
 """The committed output in ``generated/``: every bundled network's kernel and derivation.
 
-``symbp regenerate`` rewrites the folder; the test suite regenerates it into a temporary folder
-and fails on any byte of difference.
+For each bundled network: the NumPy kernel (``<name>.py``), and the derivation as text
+(``<name>_derivation.txt``), LaTeX (``<name>.tex``), Markdown (``<name>.md``) and the figure the
+Markdown links to (``<name>_network.svg``). ``symbp regenerate`` rewrites the folder; the test
+suite regenerates it into a temporary folder and fails on any byte of difference.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from .document import derivation
+from .document import derivation, figure_name
 from .emit import emit_numpy
 from .files import write_output
 from .spec import bundled_names, load_spec
@@ -23,8 +25,16 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         net = load_spec(name)
         kernel = f"{folder}/{name}.py"
         files[kernel] = emit_numpy(net, command=f"symbp emit {name} -o {kernel}")
-        doc = f"{folder}/{name}_derivation.txt"
-        files[doc] = derivation(net, "both", f"symbp derive {name} --format text -o {doc}").text()
+        doc = derivation(net, "both")
+        text, tex, md = (f"{folder}/{name}_derivation.txt", f"{folder}/{name}.tex",
+                         f"{folder}/{name}.md")
+        files[text] = doc.text(command=f"symbp derive {name} --format text -o {text}")
+        files[tex] = doc.latex(command=f"symbp derive {name} --format latex -o {tex}")
+        files[md] = doc.markdown(figure=figure_name(net),
+                                 command=f"symbp derive {name} --format markdown -o {md}")
+        # The SVG's header is an XML comment, which may not contain "--": short options.
+        files[f"{folder}/{figure_name(net)}"] = doc.svg(
+            command=f"symbp derive {name} -f markdown -o {md}")
     return files
 
 

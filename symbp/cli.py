@@ -1,4 +1,4 @@
-"""The ``symbp`` command line: run, derive, emit, list.
+"""The ``symbp`` command line: run, emit, regenerate, list (derive and example: docs_cli).
 
 Every SymbpError becomes one line on stderr and exit code 2; a failed verification exits 1.
 """
@@ -41,24 +41,8 @@ def cmd_emit(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_derive(args: argparse.Namespace) -> int:
-    from .document import derivation
-    from .files import write_output
-
-    net = load_spec(args.spec)
-    command = f"symbp derive {_spec_word(args)} --format text --level {args.level}"
-    if args.output:
-        command += f" -o {args.output}"
-    text = derivation(net, args.level, command).text()
-    if args.output:
-        write_output(args.output, text, force=args.force)
-        print(f"wrote {args.output}")
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
 def cmd_run(args: argparse.Namespace) -> int:
+    from .docs_cli import write_documents
     from .document import derivation
     from .emit import emit_numpy
     from .files import write_output
@@ -71,10 +55,12 @@ def cmd_run(args: argparse.Namespace) -> int:
           f"{', '.join(layer.activation for layer in net.layers)}; loss {net.loss})")
     start = time.perf_counter()
     kernel = emit_numpy(net, command=f"symbp run {word} -o {folder}")
-    doc = derivation(net, "both", command=f"symbp run {word} -o {folder}").text()
+    derived = derivation(net, "both", command=f"symbp run {word} -o {folder}")
+    doc = derived.text()
     print(f"  derived and emitted in {time.perf_counter() - start:.2f} s")
     paths = [write_output(folder / f"{net.name}.py", kernel, force=args.force),
              write_output(folder / f"{net.name}_derivation.txt", doc, force=args.force)]
+    paths += write_documents(net, folder, force=args.force, pdf=args.pdf, doc=derived)
     for p in paths:
         print(f"  wrote {p}")
     report = check_kernel(net, load_module(kernel, net.name), batch=args.batch)
@@ -103,7 +89,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("symbp.check_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("symbp.docs_cli", "symbp.check_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -116,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_arg(p)
     p.add_argument("-o", "--output", help="output folder (default: symbp_<name>)")
     p.add_argument("--batch", type=int, default=4, help="rows in the verification batch")
+    p.add_argument("--pdf", action="store_true", help="also compile the LaTeX derivation (pdflatex)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_run)
 
@@ -124,14 +111,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output file (default: <name>.py; - for stdout)")
     p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
     p.set_defaults(func=cmd_emit)
-
-    p = sub.add_parser("derive", help="write the derivation")
-    _spec_arg(p)
-    p.add_argument("--format", choices=["text"], default="text")
-    p.add_argument("--level", choices=["matrix", "neuron", "both"], default="both")
-    p.add_argument("-o", "--output", help="output file (default: stdout)")
-    p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")
-    p.set_defaults(func=cmd_derive)
 
     p = sub.add_parser("regenerate", help="rewrite generated/ for every bundled network")
     p.add_argument("root", nargs="?", default=".", help="project folder (default: .)")

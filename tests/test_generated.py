@@ -35,6 +35,8 @@ def test_every_bundled_network_has_a_committed_kernel_and_derivation():
     for name in bundled_names():
         assert (ROOT / "generated" / f"{name}.py").is_file()
         assert (ROOT / "generated" / f"{name}_derivation.txt").is_file()
+        for suffix in (".tex", ".md", "_network.svg"):
+            assert (ROOT / "generated" / f"{name}{suffix}").is_file()
 
 
 def test_output_is_identical_across_hash_seeds(tmp_path):
@@ -60,4 +62,5 @@ def test_generated_headers_say_how_to_regenerate_and_not_to_edit():
     for path in (ROOT / "generated").iterdir():
         head = path.read_text("utf-8").splitlines()[:3]
         assert "do not edit by hand" in head[0]
-        assert head[2].startswith("# Regenerate with: symbp ")
+        # "# " in Python and text, "% " in LaTeX, inside <!-- --> in Markdown and SVG
+        assert "Regenerate with: symbp " in head[2]
