@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .docs_cli import write_documents
     from .document import derivation
     from .emit import emit_numpy
-    from .files import write_output
+    from .files import write_outputs
     from .verify import check_kernel, load_module
 
     net = load_spec(args.spec)
@@ -58,8 +58,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     derived = derivation(net, "both", command=f"symbp run {word} -o {folder}")
     doc = derived.text()
     print(f"  derived and emitted in {time.perf_counter() - start:.2f} s")
-    paths = [write_output(folder / f"{net.name}.py", kernel, force=args.force),
-             write_output(folder / f"{net.name}_derivation.txt", doc, force=args.force)]
+    paths = write_outputs([(folder / f"{net.name}.py", kernel),
+                           (folder / f"{net.name}_derivation.txt", doc)], force=args.force)
     paths += write_documents(net, folder, force=args.force, pdf=args.pdf, doc=derived)
     for p in paths:
         print(f"  wrote {p}")

@@ -1,6 +1,6 @@
 """Render plans through the Jinja templates in ``templates/``.
 
-Python produces every code line (``plan.numpy_lines``); templates only place them.
+Python produces every code line (``kernel.kernel_lines``); templates only place them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from . import __version__, naming
+from . import __version__, kernel, naming, unrolled
+from . import activations as act
 from .derive import MatrixDerivation, derive
-from .plan import Plan, build_plan, numpy_lines
-from .printing import numpy_code
+from .plan import Plan, build_plan
 from .spec import Network
 
 
@@ -35,9 +35,11 @@ def environment() -> jinja2.Environment:
 
 
 def header_info(net: Network, template: str, command: str) -> dict[str, str]:
-    return {"version": __version__, "template": template, "network": net.name,
-            "spec_hash": net.spec_hash(), "description": net.description or net.name,
-            "command": command}
+    from .spec import one_line
+
+    return {"version": __version__, "template": template, "network": one_line(net.name),
+            "spec_hash": net.spec_hash(), "description": one_line(net.description or net.name),
+            "command": one_line(command)}
 
 
 def _activation_helpers(d: MatrixDerivation) -> list[dict]:
@@ -51,11 +53,16 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         if entry.vector:
             helpers += _softmax_helpers(d.loss_term_reads == "log_a")
             continue
-        params = "".join(f", {p}" for p in entry.params)
-        body = entry.numpy or numpy_code(entry.expr, {_x(): "z"})
+        helper = kernel.activation_helper(entry)
+        params = "".join(f", {p}" for p in helper.params) + (", out=None" if helper.takes_out else "")
         helpers.append({"signature": f"{m.activation}(z{params})",
                         "doc": f"{m.activation}(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
-                        "body": [f"return {body}"]})
+                        "body": list(helper.body)})
+    if kernel.uses_softplus(d) and "softplus" not in seen:
+        entry = act.REGISTRY["softplus"]
+        helpers.append({"signature": "softplus(z, out=None)",
+                        "doc": f"softplus(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
+                        "body": list(kernel.activation_helper(entry).body)})
     return helpers
 
 
@@ -67,14 +74,17 @@ def _x() -> sp.Symbol:
 
 def _softmax_helpers(log: bool) -> list[dict]:
     if log:
-        return [{"signature": "log_softmax(z)",
-                 "doc": "log softmax(z) row by row, shifted by the row maximum so exp cannot overflow.",
-                 "body": ["shifted = z - z.max(axis=1, keepdims=True)",
-                          "return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))"]}]
-    return [{"signature": "softmax(z)",
+        return [{"signature": "log_softmax(z, out=None)",
+                 "doc": "log softmax(z) row by row: z - m - log1p(sum of exp(z - m) but one maximum m).",
+                 "body": ["# exp(z - m) <= 1 cannot overflow; log1p keeps a confident row's tiny loss",
+                          "shifted = np.subtract(z, z.max(axis=1, keepdims=True), out=out)",
+                          "e = np.exp(shifted)",
+                          "e[np.arange(len(e)), shifted.argmax(axis=1)] = 0.0  # the 1 of a maximum",
+                          "return np.subtract(shifted, np.log1p(e.sum(axis=1, keepdims=True)), out=shifted)"]}]
+    return [{"signature": "softmax(z, out=None)",
              "doc": "softmax(z) row by row, shifted by the row maximum so exp cannot overflow.",
-             "body": ["e = np.exp(z - z.max(axis=1, keepdims=True))",
-                      "return e / e.sum(axis=1, keepdims=True)"]}]
+             "body": ["e = np.exp(np.subtract(z, z.max(axis=1, keepdims=True), out=out), out=out)",
+                      "return np.divide(e, e.sum(axis=1, keepdims=True), out=e)"]}]
 
 
 def _inits(net: Network) -> list[tuple[str, str]]:
@@ -119,15 +129,37 @@ def numpy_context(plan: Plan, command: str) -> dict:
         else "(in, out): Z = A @ W + b",
         "frozen": frozen, "frozen_tuple": repr(tuple(frozen)),
         "inits": _inits(net), "helpers": _activation_helpers(d),
-        "forward": numpy_lines(plan.forward, d), "loss": numpy_lines(plan.loss, d),
-        "backward": numpy_lines(plan.backward, d), "output": naming.A(net.depth),
+        "workspace": kernel.workspace_entries(plan),
+        "forward": kernel.kernel_lines(plan, plan.forward, "forward"),
+        "loss_forward": kernel.kernel_lines(plan, plan.forward, "loss"),
+        "loss": kernel.kernel_lines(plan, plan.loss, "loss"),
+        "train_forward": kernel.kernel_lines(plan, plan.forward + plan.loss, "train"),
+        "backward": kernel.kernel_lines(plan, plan.backward, "train"),
+        "output": naming.A(net.depth),
         "grads_dict": "{" + ", ".join(f'"{n}": d{n}' for n in trained) + "}",
         "updates": _updates(net),
+        "fn": {"forward": "forward", "loss": "loss", "loss_and_grad": "loss_and_grad"},
     }
 
 
-def emit_numpy(net: Network, command: str | None = None) -> str:
-    """The NumPy module for ``net`` as text."""
+KERNELS = ("auto", "arrays", "unrolled")
+
+
+def emit_numpy(net: Network, command: str | None = None, kernel: str = "auto") -> str:
+    """The NumPy module for ``net`` as text.
+
+    ``kernel``: "arrays" (NumPy operations on whole batches), "unrolled" (Python floats neuron
+    by neuron for small batches, with the array kernel for large ones) or "auto", which picks
+    "unrolled" when ``unrolled.applies(net)`` (registry activations and loss, few weights).
+    """
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}")
     command = command or f"symbp emit {net.name} -o {net.name}.py"
     plan = build_plan(derive(net))
+    if kernel == "unrolled" or (kernel == "auto" and unrolled.applies(net)):
+        context = numpy_context(plan, command)
+        context["info"] = header_info(net, "unrolled_module.py.j2", command)
+        context["fn"] = {k: f"{k}_arrays" for k in context["fn"]}
+        context.update(unrolled.context(plan))
+        return environment().get_template("unrolled_module.py.j2").render(context)
     return environment().get_template("numpy_module.py.j2").render(numpy_context(plan, command))

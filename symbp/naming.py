@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 ALLOWED = {"l", "i", "j"}
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # ASCII only; \Z so "w1\n" is refused
+MAX_NAME = 64
 
 
 def Z(l: int) -> str:  # noqa: N802 - the names mirror the math
@@ -170,17 +172,50 @@ def neuron_names(net: Network) -> NeuronNames:
     return names
 
 
+def _quoted(name: str) -> str:
+    """A name as it appears in a message: repr escapes newlines and other control characters."""
+    return repr(name) if len(name) <= 40 else repr(name[:39]) + "…"
+
+
 def _validate(names: NeuronNames) -> None:
+    from .spec import NEURON_FORBIDDEN, NEURON_PATTERN
+
     seen: set[str] = set()
     for name in names.all():
-        if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
-            raise SpecError(f"names: '{name}' is not an identifier (letters, digits, _)")
+        if not IDENTIFIER.match(name):
+            raise SpecError(f"names: {_quoted(name)} is not an identifier (ASCII letters, digits, _)")
+        if len(name) > MAX_NAME:
+            raise SpecError(f"names: {_quoted(name)} is longer than {MAX_NAME} characters")
         if keyword.iskeyword(name) or keyword.issoftkeyword(name):
             raise SpecError(f"names: '{name}' is a Python keyword")
-        from .spec import RESERVED
-
-        if name in RESERVED:
+        if name in NEURON_FORBIDDEN or NEURON_PATTERN.match(name):
             raise SpecError(f"names: '{name}' is reserved by the generated module")
         if name in seen:
             raise SpecError(f"names: '{name}' is used twice")
         seen.add(name)
+
+
+def check_name_spec(spec: dict[str, Any]) -> None:
+    """Types and characters of a ``names`` table, cheaply and for a network of any size.
+
+    Each kind is a string (a template) or a list of strings or of lists of strings; every string,
+    with its placeholders filled, must be an identifier. ``neuron_names`` checks the rest (counts,
+    duplicates, keywords) on networks small enough to list.
+    """
+    for kind, value in spec.items():
+        where = f"names.{kind}"
+        items = value if isinstance(value, list) else [value]
+        for n, item in enumerate(items):
+            here = f"{where}[{n}]" if isinstance(value, list) else where
+            for text in item if isinstance(item, list) else [item]:
+                if not isinstance(text, str):
+                    raise SpecError(f"{here}: must be a name or a template string, "
+                                    f"got {type(text).__name__}")
+                unknown = sorted(set(PLACEHOLDER.findall(text)) - ALLOWED)
+                if unknown:
+                    raise SpecError(f"{here}: unknown placeholder {_quoted('{' + unknown[0] + '}')}; "
+                                    "use {l}, {i} or {j}")
+                filled = PLACEHOLDER.sub("1", text)
+                if not IDENTIFIER.match(filled) or len(text) > MAX_NAME:
+                    raise SpecError(f"{here}: {_quoted(text)} is not an identifier or a template "
+                                    "such as w{l}_{i}{j}")

@@ -6,6 +6,9 @@ Constants stay Python numbers, which NumPy treats as "weak" scalars: float32 arr
 
 from __future__ import annotations
 
+import functools
+import math
+
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
@@ -16,10 +19,99 @@ FUNCTIONS = {  # sympy function class name -> NumPy function
     "sin": "np.sin", "cos": "np.cos", "atan": "np.arctan", "Abs": "np.abs", "sqrt": "np.sqrt",
     "sign": "np.sign",
 }
+# Function classes printed by the overrides below. Any other function (erf, floor, gamma, …) has
+# no NumPy form and is refused, rather than printed by the Python printer as ``math.erf``: a
+# module the kernel does not import, and scalar-only.
+SPECIAL = {"Heaviside", "Piecewise"}
+
+
+MAX_STABLE_OPS = 400  # larger expressions are printed as they are (the rewrite costs sympy time)
+
+
+def _exp_base(node: sp.Basic) -> tuple[sp.Expr, sp.Rational] | None:
+    """exp(k·u) → (u, k) with k a nonzero rational and u's sign fixed (u, not −u); else None."""
+    if not isinstance(node, sp.exp) or not node.args[0].free_symbols:
+        return None
+    k, u = node.args[0].as_coeff_Mul()
+    if u.could_extract_minus_sign():
+        k, u = -k, -u
+    return (u, k) if k.is_Rational and k != 0 else None
+
+
+def _bounded_rational(expr: sp.Expr, u: sp.Expr) -> sp.Expr | None:
+    """expr = N(E)/D(E) with E = e^{g·u}, deg N ≤ deg D = d and D(0) ≠ 0 (bounded as u → ±∞):
+    rewritten as N(E)e^{−d·max(g·u,0)} / D(E)e^{−d·max(g·u,0)}, where every power of e has an
+    exponent ≤ 0. None when expr is not of that form."""
+    E = sp.Dummy("E", positive=True)
+    bases = {_exp_base(n) for n in sp.preorder_traversal(expr) if isinstance(n, sp.exp)}
+    if not bases or None in bases or {b for b, _ in bases} != {u}:
+        return None
+    ks = [k for _, k in bases]
+    g = sp.Rational(math.gcd(*[int(k.p) for k in ks]), math.lcm(*[int(k.q) for k in ks]))
+    subbed = expr.replace(lambda n: _exp_base(n) is not None,
+                          lambda n: E ** int(_exp_base(n)[1] / g))
+    num, den = sp.fraction(sp.together(subbed))
+    try:
+        pn, pd = sp.Poly(num, E), sp.Poly(den, E)
+    except sp.PolynomialError:
+        return None  # E sits inside another function: not a rational function of it
+    d = pd.degree()
+    if d <= 0 or pn.is_zero or pn.degree() > d or pd.eval(0) == 0:
+        return None
+    v = g * u
+    m = sp.Max(v, 0)
+
+    def scaled(p: sp.Poly) -> sp.Expr:
+        return sp.Add(*[c * sp.exp(k * v - d * m) for (k,), c in p.terms()])
+
+    return scaled(pn) / scaled(pd)
+
+
+def _stabilize(expr: sp.Expr) -> sp.Expr:
+    if expr.is_Atom or not expr.has(sp.exp) or isinstance(expr, sp.log):
+        return expr  # log(1 + e^u) is printed as np.logaddexp(0, u) (or the softplus helper)
+    bases = {b[0] for n in sp.preorder_traversal(expr) if (b := _exp_base(n)) is not None}
+    if len(bases) == 1:
+        stable = _bounded_rational(expr, next(iter(bases)))
+        if stable is not None:
+            return stable
+    if isinstance(expr, (sp.Add, sp.Mul)):
+        # The factors (terms) rational in e^u together, so that e^x/(1 + e^x) stays one fraction.
+        plain = [arg for arg in expr.args if not any(isinstance(n, sp.Function) and not
+                 isinstance(n, sp.exp) and n.has(sp.exp) for n in sp.preorder_traversal(arg))]
+        other = [arg for arg in expr.args if arg not in plain]
+        if plain and other:
+            return expr.func(_stabilize(expr.func(*plain)), *[_stabilize(a) for a in other])
+    return expr.func(*[_stabilize(arg) for arg in expr.args])
+
+
+@functools.lru_cache(maxsize=4096)
+def stable_form(expr: sp.Expr) -> sp.Expr:
+    """expr with every bounded rational function of one exponential e^u rewritten so that no
+    power of e has a positive exponent: with m = max(x, 0), 1/(1 + e^{−x}) = e^x/(e^x + 1)
+    becomes e^{x−m}/(e^{x−m} + e^{−m}), both exponents ≤ 0 whatever the sign of x.
+
+    Printed as is, x/(1 + exp(−x)) (a swish typed as a formula) overflows exp at x = −1000 and
+    its derivative x·e^{−x}/(1 + e^{−x})² is inf/inf = nan there; the rewritten forms are exact
+    reformulations that cannot overflow and keep full relative accuracy. Expressions without such
+    a part, or too large to rewrite cheaply, are returned unchanged.
+    """
+    if not expr.has(sp.exp) or sp.count_ops(expr) > MAX_STABLE_OPS:
+        return expr
+    return _stabilize(expr)
 
 
 class NumpyPrinter(PythonCodePrinter):
     """Prints elementwise expressions over arrays with the ``np`` alias."""
+
+    def doprint(self, expr, assign_to=None):
+        """Print ``stable_form(expr)``: overflow-free forms of exponentials (see there)."""
+        return super().doprint(stable_form(expr) if isinstance(expr, sp.Basic) else expr, assign_to)
+
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, sp.Function) and type(expr).__name__ not in FUNCTIONS.keys() | SPECIAL:
+            raise DerivationError(f"no NumPy form for the function {type(expr).__name__}")
+        return super()._print(expr, **kwargs)
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
         name = type(expr).__name__

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import signal
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from .derive import B, derive, reg_coefficient
 from .errors import DerivationError
 from .plan import Plan, build_plan
 from .spec import Network, load_spec
+from .timelimit import within
 
 __all__ = ["ProofError", "ProofResult", "Region", "branch", "brute_force", "is_zero",
            "piecewise_neurons", "prove", "regions", "run_plan_symbolic", "split_by_rows",
@@ -607,32 +606,10 @@ def _numerically_nonzero(expr: sp.Expr, trials: int = 2) -> bool:
     return False
 
 
-class _OutOfTimeError(Exception):
-    pass
-
-
 def _simplifies_to_zero(expr: sp.Expr, seconds: float) -> bool:
-    """``sympy.simplify(expr) == 0`` within ``seconds`` (False when out of time).
-
-    The limit uses SIGALRM, so it is only available in the main thread on POSIX; elsewhere the
-    fallback is skipped.
-    """
-    in_main = threading.current_thread() is threading.main_thread()
-    if seconds <= 0 or not hasattr(signal, "setitimer") or not in_main:
-        return False
-
-    def stop(signum, frame):  # noqa: ARG001
-        raise _OutOfTimeError
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return sp.simplify(expr) == 0
-    except _OutOfTimeError:
-        return False
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    """``sympy.simplify(expr) == 0`` within ``seconds`` (False when out of time)."""
+    finished, result = within(seconds, sp.simplify, expr)
+    return finished and result == 0
 
 
 def is_zero(expr: sp.Expr, *, allow_simplify: bool = True, generators: _Generators | None = None,

@@ -56,7 +56,7 @@ def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> C
         if entry.name in table:
             return table[entry.name]
         raise ValueError(f"no reference for {entry.name}: {code}")
-    return sp.lambdify(act.x, expr, modules=anp)
+    return sp.lambdify(act.x, expr, modules=[{"Max": anp.maximum, "Min": anp.minimum}, anp])
 
 
 def reference_loss(net: Network) -> Callable:
@@ -72,6 +72,12 @@ def reference_loss(net: Network) -> Callable:
     loss = net.loss_entry()
     term = loss.term.subs(losses.N_OUT, net.layers[-1].size)
     term_fn = sp.lambdify((losses.a, losses.y), term, modules=anp)
+    logit = loss.logit_terms.get(net.layers[-1].activation)
+    # The registry's logit form (proven equal to ℓ(g(x), y)), with softplus written stably.
+    logit_fn = sp.lambdify((losses.x, losses.y), logit.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0] - 1, sp.exp),
+        lambda e: sp.Function("softplus")((e.args[0] - 1).args[0])),
+        modules=[{"softplus": lambda v: anp.logaddexp(0.0, v)}, anp]) if logit is not None else None
     c = reg_coefficient(net)
 
     def J(params, X, Y):  # noqa: N802
@@ -87,7 +93,9 @@ def reference_loss(net: Network) -> Callable:
                 a = anp.exp(log_a)
             else:
                 a = fn(z)
-        if layer_fns[-1] is None and term.has(sp.log(losses.a)):
+        if net.layers[-1].activation in loss.logit_terms:
+            per = logit_fn(z, Y)
+        elif layer_fns[-1] is None and term.has(sp.log(losses.a)):
             per = -Y * log_a if loss.name in ("ce", "softmax_ce") else term_fn(a, Y)
         else:
             per = term_fn(a, Y)
