@@ -21,6 +21,7 @@ from . import losses, naming
 from .derive import B
 from .neuron_doc import Row, equation
 from .plan import Plan, Step, numpy_lines
+from .sym import as_expr
 from .texprint import partial, tex
 
 a, y, x, s = losses.a, losses.y, losses.x, losses.S
@@ -81,7 +82,7 @@ def tidy(expr: sp.Expr) -> sp.Expr:
                 f = (-f).xreplace({inner[0]: -inner[0]})
         return f
 
-    expr = sp.sympify(expr)
+    expr = as_expr(expr)
     candidates = [expr, sp.Mul(*[factored(f) for f in sp.Mul.make_args(expr)]), sp.together(expr)]
     return min(candidates, key=sp.count_ops)
 

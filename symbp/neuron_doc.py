@@ -22,6 +22,7 @@ import sympy as sp
 from . import losses
 from .example import ExampleNumbers
 from .neuron import Factor, NeuronDerivation, NeuronGradient
+from .sym import as_expr
 from .texprint import number, partial, tex, tex_name, tex_number
 
 Row = tuple[str, str]
@@ -100,7 +101,7 @@ class NeuronTex:
         return tex(expr, self.names)
 
     def value(self, expr: sp.Expr) -> sp.Float:
-        return sp.Float(sp.sympify(expr).xreplace(self.env).evalf(30), 30)
+        return sp.Float(as_expr(expr).xreplace(self.env).evalf(30), 30)
 
     def val(self, expr: sp.Expr) -> str:
         """The value of ``expr`` at the example, as printed in the tables."""
@@ -111,7 +112,7 @@ class NeuronTex:
         if not self.ex:
             return []
         value = tex_number(self.val(expr))
-        if sp.sympify(expr).is_Atom:
+        if as_expr(expr).is_Atom:
             return [value]
         return [tex(expr, self.names, self.numbers), value]
 

@@ -56,7 +56,7 @@ def _bounded_rational(expr: sp.Expr, u: sp.Expr) -> sp.Expr | None:
     except sp.PolynomialError:
         return None  # E sits inside another function: not a rational function of it
     d = pd.degree()
-    if d <= 0 or pn.is_zero or pn.degree() > d or pd.eval(0) == 0:
+    if d <= 0 or pn.is_zero or pn.degree() > d or pd.coeff_monomial(1) == 0:
         return None
     v = g * u
     m = sp.Max(v, 0)

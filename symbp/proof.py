@@ -40,6 +40,7 @@ from .derive import B, derive, reg_coefficient
 from .errors import DerivationError
 from .plan import Plan, build_plan
 from .spec import Network, load_spec
+from .sym import as_expr
 from .timelimit import within
 
 __all__ = ["ProofError", "ProofResult", "Region", "branch", "brute_force", "is_zero",
@@ -192,8 +193,8 @@ def run_plan_symbolic(plan: Plan, params: Mapping[str, sp.Matrix], X: sp.Matrix,
     env: dict[str, sp.Matrix] = {"X": X, "Y": Y, **params}
     pre: dict[int, sp.Matrix] = {}
     log_a: dict[int, sp.Matrix] = {}
-    reg = sp.sympify(d.reg_coeff).xreplace(batch)
-    reg_grad = sp.sympify(d.reg_grad_coeff).xreplace(batch)
+    reg = as_expr(d.reg_coeff).xreplace(batch)
+    reg_grad = as_expr(d.reg_grad_coeff).xreplace(batch)
     J: sp.Expr | None = None
     grads: dict[str, sp.Matrix] = {}
 
@@ -246,7 +247,7 @@ def run_plan_symbolic(plan: Plan, params: Mapping[str, sp.Matrix], X: sp.Matrix,
                 for k in range(Y.cols):
                     total += _elementwise(step.formula, values_at(l, n, k), g, pre[l][n, k],
                                           sign_of(l, n, k))
-            J = sp.sympify(d.batch_factor).xreplace(batch) * total
+            J = as_expr(d.batch_factor).xreplace(batch) * total
             if d.reg_coeff != 0:
                 J += reg * sum(sum(w**2 for w in env[naming.W(m)]) for m in range(1, net.depth + 1))
             env[step.target] = sp.Matrix([[J]])
@@ -525,7 +526,7 @@ def _rational_is_zero(expr: sp.Expr) -> bool:
     """
     symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
     if not symbols:
-        return sp.sympify(expr) == 0  # exact rational arithmetic, already evaluated by sympy
+        return as_expr(expr) == 0  # exact rational arithmetic, already evaluated by sympy
     ring, *gens = sp.ring(symbols, sp.ZZ)
     of_symbol = dict(zip(symbols, gens, strict=True))
     cache: dict[sp.Expr, tuple] = {}
@@ -627,7 +628,7 @@ def is_zero(expr: sp.Expr, *, allow_simplify: bool = True, generators: _Generato
     counts. Passing the same ``generators`` to several calls shares the conversion work between
     related expressions.
     """
-    expr = sp.sympify(expr)
+    expr = as_expr(expr)
     if expr == 0:
         return True
     if expr.has(sp.nan, sp.zoo, sp.oo, -sp.oo):
