@@ -32,32 +32,70 @@ def init_params(seed=0, dtype=np.float64):
     }
 
 
-def relu(z):
+def relu(z, out=None):
     """relu(z) = Piecewise((0, z <= 0), (z, True))"""
-    return np.maximum(z, 0)
+    return np.maximum(z, np.zeros(z.shape[-1:], z.dtype), out=out)
 
 
-def log_softmax(z):
-    """log softmax(z) row by row, shifted by the row maximum so exp cannot overflow."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def log_softmax(z, out=None):
+    """log softmax(z) row by row: z - m - log1p(sum of exp(z - m) off the maximum m)."""
+    # exp(z - m) <= 1 cannot overflow; log1p keeps a confident row's tiny loss
+    rows, top = np.arange(len(z)), z.argmax(axis=1)
+    shifted = np.subtract(z, z[rows, top][:, None], out=out)
+    e = np.exp(shifted)
+    e[rows, top] = 0.0
+    rest = e @ np.ones((e.shape[1], 1), e.dtype)
+    return np.subtract(shifted, np.log1p(rest), out=shifted)
+
+
+def workspace(B, dtype=np.float64, work=None):
+    """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
+
+    With ``work`` (a dict) they are taken from it when a previous call made them for the same B
+    and dtype, and kept in it otherwise: a training loop then allocates nothing after its first
+    step.
+    """
+    key = (B, np.dtype(dtype).str)
+    if work is not None and key in work:
+        return work[key]
+    ws = {
+        "A1": np.empty((B, 256), dtype),
+        "A2": np.empty((B, 128), dtype),
+        "A3": np.empty((B, 10), dtype),
+        "Z3": np.empty((B, 10), dtype),
+        "H2": np.empty((B, 128), bool),
+        "H1": np.empty((B, 256), bool),
+        "dW1": np.empty((256, 784), dtype),
+        "db1": np.empty((256,), dtype),
+        "dW2": np.empty((128, 256), dtype),
+        "db2": np.empty((128,), dtype),
+        "dW3": np.empty((10, 128), dtype),
+        "db3": np.empty((10,), dtype),
+        "ones": np.ones(B, dtype),
+    }
+    if work is not None:
+        work[key] = ws
+    return ws
 
 
 def forward(params, X):
     """The network's output a^3 for the rows of X."""
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = relu(z¹)
-    A1 = relu(Z1)
+    A1 = relu(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = relu(z²)
-    A2 = relu(Z2)
+    A2 = relu(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = A2 @ W3.T
+    Z3 += b3
     # a³ = softmax(z³)
-    logA3 = log_softmax(Z3)
+    logA3 = log_softmax(Z3, out=Z3)
     A3 = np.exp(logA3)
     return A3
 
@@ -67,66 +105,83 @@ def loss(params, X, Y):
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = relu(z¹)
-    A1 = relu(Z1)
+    A1 = relu(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = relu(z²)
-    A2 = relu(Z2)
+    A2 = relu(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = A2 @ W3.T
+    Z3 += b3
     # a³ = softmax(z³)
-    logA3 = log_softmax(Z3)
-    A3 = np.exp(logA3)
+    logA3 = log_softmax(Z3, out=Z3)
     # J = (1/B)·Σ -log_a3*y
-    J = np.sum(-Y*logA3) / B
+    J = -np.vdot(logA3, Y) / B
     return J
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every trained parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every trained parameter.
+
+    Every array is written into memory whose content is no longer needed (``out=``): a layer's
+    buffer holds z, then a, then δ (or g'). ``work``: an optional dict that keeps these arrays for
+    the next call (see ``workspace``); the gradients returned then live in ``work`` and are
+    overwritten by the next call, so copy them to keep them. X, Y and params are never written.
+    """
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     B = X.shape[0]
+    ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 += b1
     # a¹ = relu(z¹)
-    A1 = relu(Z1)
+    A1 = relu(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = np.matmul(A1, W2.T, out=ws["A2"])
+    Z2 += b2
     # a² = relu(z²)
-    A2 = relu(Z2)
+    A2 = relu(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = np.matmul(A2, W3.T, out=ws["Z3"])
+    Z3 += b3
     # a³ = softmax(z³)
-    logA3 = log_softmax(Z3)
-    A3 = np.exp(logA3)
+    logA3 = log_softmax(Z3, out=Z3)
+    A3 = np.exp(logA3, out=ws["A3"])
     # J = (1/B)·Σ -log_a3*y
-    J = np.sum(-Y*logA3) / B
+    J = -np.vdot(logA3, Y) / B
     # δ³ = ∂J/∂z³ = (a3 - y)/B
-    delta3 = (A3 - Y)/B
+    delta3 = np.subtract(A3, Y, out=A3)
+    delta3 /= B
     # ∂J/∂W³ = δ³ (a²)ᵀ
-    dW3 = delta3.T @ A2
+    dW3 = np.matmul(delta3.T, A2, out=ws["dW3"])
     # ∂J/∂b³ = Σ over rows of δ³
-    db3 = delta3.sum(axis=0)
+    db3 = np.matmul(ws["ones"], delta3, out=ws["db3"])
     # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = Heaviside(a2, 0)
-    delta2 = (delta3 @ W3) * (np.heaviside(A2, 0))
+    H2 = np.greater(A2, 0, out=ws["H2"])
+    delta2 = np.matmul(delta3, W3, out=ws["A2"])
+    delta2 *= H2
     # ∂J/∂W² = δ² (a¹)ᵀ
-    dW2 = delta2.T @ A1
+    dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     # ∂J/∂b² = Σ over rows of δ²
-    db2 = delta2.sum(axis=0)
+    db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = Heaviside(a1, 0)
-    delta1 = (delta2 @ W2) * (np.heaviside(A1, 0))
+    H1 = np.greater(A1, 0, out=ws["H1"])
+    delta1 = np.matmul(delta2, W2, out=ws["A1"])
+    delta1 *= H1
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
-    dW1 = delta1.T @ X
+    dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     # ∂J/∂b¹ = Σ over rows of δ¹
-    db1 = delta1.sum(axis=0)
+    db1 = np.matmul(ws["ones"], delta1, out=ws["db1"])
     return J, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2, "W3": dW3, "b3": db3}
 
 
-def sgd_step(params, X, Y, lr):
+def sgd_step(params, X, Y, lr, work=None):
     """New parameters after one gradient-descent step: p - lr * dJ/dp."""
-    J, grads = loss_and_grad(params, X, Y)
+    J, grads = loss_and_grad(params, X, Y, work)
     return {
         "W1": params["W1"] - lr * grads["W1"],
         "b1": params["b1"] - lr * grads["b1"],

@@ -28,20 +28,59 @@ def init_params(seed=0, dtype=np.float64):
     }
 
 
-def sigmoid(z):
+def sigmoid(z, out=None):
     """sigmoid(z) = 1/(1 + exp(-z))"""
-    return np.exp(-np.logaddexp(0, -z))
+    with np.errstate(over="ignore"):
+        e = np.exp(np.negative(z, out=out), out=out)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
+
+
+def softplus(z, out=None):
+    """softplus(z) = log(exp(z) + 1)"""
+    tail = np.abs(z)  # log1p(e^-|z|), in one temporary array
+    np.exp(np.negative(tail, out=tail), out=tail)
+    np.log1p(tail, out=tail)
+    return np.add(np.maximum(z, 0.0, out=out), tail, out=out)
+
+
+def workspace(B, dtype=np.float64, work=None):
+    """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
+
+    With ``work`` (a dict) they are taken from it when a previous call made them for the same B
+    and dtype, and kept in it otherwise: a training loop then allocates nothing after its first
+    step.
+    """
+    key = (B, np.dtype(dtype).str)
+    if work is not None and key in work:
+        return work[key]
+    ws = {
+        "A1": np.empty((B, 25), dtype),
+        "A2": np.empty((B, 10), dtype),
+        "Z2": np.empty((B, 10), dtype),
+        "delta1": np.empty((B, 25), dtype),
+        "dW1": np.empty((25, 400), dtype),
+        "db1": np.empty((25,), dtype),
+        "dW2": np.empty((10, 25), dtype),
+        "db2": np.empty((10,), dtype),
+        "ones": np.ones(B, dtype),
+    }
+    if work is not None:
+        work[key] = ws
+    return ws
 
 
 def forward(params, X):
     """The network's output a^2 for the rows of X."""
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1)
+    A1 = sigmoid(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2)
     return A2
@@ -52,52 +91,66 @@ def loss(params, X, Y):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1)
+    A1 = sigmoid(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
-    # a² = sigmoid(z²)
-    A2 = sigmoid(Z2)
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = np.sum(-Y*Z2 + np.logaddexp(0, Z2)) / B
-    J = J + (1/2)/B * (np.sum(W1*W1) + np.sum(W2*W2))
+    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     return J
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every trained parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every trained parameter.
+
+    Every array is written into memory whose content is no longer needed (``out=``): a layer's
+    buffer holds z, then a, then δ (or g'). ``work``: an optional dict that keeps these arrays for
+    the next call (see ``workspace``); the gradients returned then live in ``work`` and are
+    overwritten by the next call, so copy them to keep them. X, Y and params are never written.
+    """
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     B = X.shape[0]
+    ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1)
+    A1 = sigmoid(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
+    Z2 += b2
     # a² = sigmoid(z²)
-    A2 = sigmoid(Z2)
+    A2 = sigmoid(Z2, out=ws["A2"])
     # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = np.sum(-Y*Z2 + np.logaddexp(0, Z2)) / B
-    J = J + (1/2)/B * (np.sum(W1*W1) + np.sum(W2*W2))
+    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     # δ² = ∂J/∂z² = (a2 - y)/B
-    delta2 = (A2 - Y)/B
+    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/B·W²
-    dW2 = delta2.T @ A1 + W2/B
+    dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
+    dW2 += W2/B
     # ∂J/∂b² = Σ over rows of δ²
-    db2 = delta2.sum(axis=0)
+    db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
-    delta1 = (delta2 @ W2) * (A1*(1 - A1))
+    delta1 = np.matmul(delta2, W2, out=ws["delta1"])
+    delta1 *= A1
+    delta1 *= np.subtract(1, A1, out=A1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/B·W¹
-    dW1 = delta1.T @ X + W1/B
+    dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
+    dW1 += W1/B
     # ∂J/∂b¹ = Σ over rows of δ¹
-    db1 = delta1.sum(axis=0)
+    db1 = np.matmul(ws["ones"], delta1, out=ws["db1"])
     return J, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def sgd_step(params, X, Y, lr):
+def sgd_step(params, X, Y, lr, work=None):
     """New parameters after one gradient-descent step: p - lr * dJ/dp."""
-    J, grads = loss_and_grad(params, X, Y)
+    J, grads = loss_and_grad(params, X, Y, work)
     return {
         "W1": params["W1"] - lr * grads["W1"],
         "b1": params["b1"] - lr * grads["b1"],

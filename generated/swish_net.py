@@ -30,26 +30,59 @@ def init_params(seed=0, dtype=np.float64):
 
 def swish(z):
     """swish(z) = z/(1 + exp(-z))"""
-    return z/(1 + np.exp(-z))
+    return z*np.exp(z - np.maximum(0, z))/(np.exp(z - np.maximum(0, z)) + np.exp(-np.maximum(0, z)))
 
 
-def log_softmax(z):
-    """log softmax(z) row by row, shifted by the row maximum so exp cannot overflow."""
-    shifted = z - z.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+def log_softmax(z, out=None):
+    """log softmax(z) row by row: z - m - log1p(sum of exp(z - m) off the maximum m)."""
+    # exp(z - m) <= 1 cannot overflow; log1p keeps a confident row's tiny loss
+    rows, top = np.arange(len(z)), z.argmax(axis=1)
+    shifted = np.subtract(z, z[rows, top][:, None], out=out)
+    e = np.exp(shifted)
+    e[rows, top] = 0.0
+    rest = e @ np.ones((e.shape[1], 1), e.dtype)
+    return np.subtract(shifted, np.log1p(rest), out=shifted)
+
+
+def workspace(B, dtype=np.float64, work=None):
+    """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
+
+    With ``work`` (a dict) they are taken from it when a previous call made them for the same B
+    and dtype, and kept in it otherwise: a training loop then allocates nothing after its first
+    step.
+    """
+    key = (B, np.dtype(dtype).str)
+    if work is not None and key in work:
+        return work[key]
+    ws = {
+        "A1": np.empty((B, 12), dtype),
+        "Z1": np.empty((B, 12), dtype),
+        "A2": np.empty((B, 3), dtype),
+        "Z2": np.empty((B, 3), dtype),
+        "dW1": np.empty((12, 6), dtype),
+        "db1": np.empty((12,), dtype),
+        "dW2": np.empty((3, 12), dtype),
+        "db2": np.empty((3,), dtype),
+        "ones": np.ones(B, dtype),
+    }
+    if work is not None:
+        work[key] = ws
+    return ws
 
 
 def forward(params, X):
     """The network's output a^2 for the rows of X."""
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = swish(z¹)
     A1 = swish(Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = softmax(z²)
-    logA2 = log_softmax(Z2)
+    logA2 = log_softmax(Z2, out=Z2)
     A2 = np.exp(logA2)
     return A2
 
@@ -59,52 +92,64 @@ def loss(params, X, Y):
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = swish(z¹)
     A1 = swish(Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = softmax(z²)
-    logA2 = log_softmax(Z2)
-    A2 = np.exp(logA2)
+    logA2 = log_softmax(Z2, out=Z2)
     # J = (1/B)·Σ -log_a2*y
-    J = np.sum(-Y*logA2) / B
+    J = -np.vdot(logA2, Y) / B
     return J
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every trained parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every trained parameter.
+
+    Every array is written into memory whose content is no longer needed (``out=``): a layer's
+    buffer holds z, then a, then δ (or g'). ``work``: an optional dict that keeps these arrays for
+    the next call (see ``workspace``); the gradients returned then live in ``work`` and are
+    overwritten by the next call, so copy them to keep them. X, Y and params are never written.
+    """
     W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
     B = X.shape[0]
+    ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = np.matmul(X, W1.T, out=ws["Z1"])
+    Z1 += b1
     # a¹ = swish(z¹)
     A1 = swish(Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
+    Z2 += b2
     # a² = softmax(z²)
-    logA2 = log_softmax(Z2)
-    A2 = np.exp(logA2)
+    logA2 = log_softmax(Z2, out=Z2)
+    A2 = np.exp(logA2, out=ws["A2"])
     # J = (1/B)·Σ -log_a2*y
-    J = np.sum(-Y*logA2) / B
+    J = -np.vdot(logA2, Y) / B
     # δ² = ∂J/∂z² = (a2 - y)/B
-    delta2 = (A2 - Y)/B
+    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ
-    dW2 = delta2.T @ A1
+    dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     # ∂J/∂b² = Σ over rows of δ²
-    db2 = delta2.sum(axis=0)
+    db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = z1*exp(-z1)/(1 + exp(-z1))**2 + 1/(1 + exp(-z1))
-    delta1 = (delta2 @ W2) * (Z1*np.exp(-Z1)/(1 + np.exp(-Z1))**2 + 1/(1 + np.exp(-Z1)))
+    delta1 = np.matmul(delta2, W2, out=ws["A1"])
+    delta1 *= ((Z1 + 1)*np.exp(Z1 - 2*np.maximum(0, Z1)) + np.exp(2*Z1 - 2*np.maximum(0, Z1)))/(2*np.exp(Z1 - 2*np.maximum(0, Z1)) + np.exp(2*Z1 - 2*np.maximum(0, Z1)) + np.exp(-2*np.maximum(0, Z1)))
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
-    dW1 = delta1.T @ X
+    dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     # ∂J/∂b¹ = Σ over rows of δ¹
-    db1 = delta1.sum(axis=0)
+    db1 = np.matmul(ws["ones"], delta1, out=ws["db1"])
     return J, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
-def sgd_step(params, X, Y, lr):
+def sgd_step(params, X, Y, lr, work=None):
     """New parameters after one gradient-descent step: p - lr * dJ/dp."""
-    J, grads = loss_and_grad(params, X, Y)
+    J, grads = loss_and_grad(params, X, Y, work)
     return {
         "W1": params["W1"] - lr * grads["W1"],
         "b1": params["b1"] - lr * grads["b1"],

@@ -32,9 +32,9 @@ def init_params(seed=0, dtype=np.float64):
     }
 
 
-def tanh(z):
+def tanh(z, out=None):
     """tanh(z) = tanh(z)"""
-    return np.tanh(z)
+    return np.tanh(z, out=out)
 
 
 def identity(z):
@@ -42,21 +42,52 @@ def identity(z):
     return z
 
 
+def workspace(B, dtype=np.float64, work=None):
+    """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
+
+    With ``work`` (a dict) they are taken from it when a previous call made them for the same B
+    and dtype, and kept in it otherwise: a training loop then allocates nothing after its first
+    step.
+    """
+    key = (B, np.dtype(dtype).str)
+    if work is not None and key in work:
+        return work[key]
+    ws = {
+        "A1": np.empty((B, 16), dtype),
+        "A2": np.empty((B, 16), dtype),
+        "A3": np.empty((B, 4), dtype),
+        "delta2": np.empty((B, 16), dtype),
+        "dW1": np.empty((16, 8), dtype),
+        "db1": np.empty((16,), dtype),
+        "dW2": np.empty((16, 16), dtype),
+        "db2": np.empty((16,), dtype),
+        "dW3": np.empty((4, 16), dtype),
+        "db3": np.empty((4,), dtype),
+        "ones": np.ones(B, dtype),
+    }
+    if work is not None:
+        work[key] = ws
+    return ws
+
+
 def forward(params, X):
     """The network's output a^3 for the rows of X."""
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1)
+    A1 = tanh(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2)
+    A2 = tanh(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = A2 @ W3.T
+    Z3 += b3
     # a³ = identity(z³)
-    A3 = identity(Z3)
+    A3 = Z3
     return A3
 
 
@@ -65,66 +96,87 @@ def loss(params, X, Y):
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = X @ W1.T
+    Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1)
+    A1 = tanh(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = A1 @ W2.T
+    Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2)
+    A2 = tanh(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = A2 @ W3.T
+    Z3 += b3
     # a³ = identity(z³)
-    A3 = identity(Z3)
+    A3 = Z3
     # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
-    J = np.sum((1/4)*(-A3 + Y)**2) / B
-    J = J + 1/2000 * (np.sum(W1*W1) + np.sum(W2*W2) + np.sum(W3*W3))
+    r = A3 - Y
+    J = 1/4 * np.vdot(r, r) / B
+    J = J + 1/2000 * (np.vdot(W1, W1) + np.vdot(W2, W2) + np.vdot(W3, W3))
     return J
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every trained parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every trained parameter.
+
+    Every array is written into memory whose content is no longer needed (``out=``): a layer's
+    buffer holds z, then a, then δ (or g'). ``work``: an optional dict that keeps these arrays for
+    the next call (see ``workspace``); the gradients returned then live in ``work`` and are
+    overwritten by the next call, so copy them to keep them. X, Y and params are never written.
+    """
     W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
     B = X.shape[0]
+    ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = X @ W1.T + b1
+    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1)
+    A1 = tanh(Z1, out=Z1)
     # z² = W² a¹ + b²
-    Z2 = A1 @ W2.T + b2
+    Z2 = np.matmul(A1, W2.T, out=ws["A2"])
+    Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2)
+    A2 = tanh(Z2, out=Z2)
     # z³ = W³ a² + b³
-    Z3 = A2 @ W3.T + b3
+    Z3 = np.matmul(A2, W3.T, out=ws["A3"])
+    Z3 += b3
     # a³ = identity(z³)
-    A3 = identity(Z3)
+    A3 = Z3
     # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
-    J = np.sum((1/4)*(-A3 + Y)**2) / B
-    J = J + 1/2000 * (np.sum(W1*W1) + np.sum(W2*W2) + np.sum(W3*W3))
+    r = A3 - Y
+    J = 1/4 * np.vdot(r, r) / B
+    J = J + 1/2000 * (np.vdot(W1, W1) + np.vdot(W2, W2) + np.vdot(W3, W3))
     # δ³ = ∂J/∂z³ = (a3/2 - y/2)/B
-    delta3 = ((1/2)*A3 - 1/2*Y)/B
+    delta3 = np.subtract(A3, Y, out=A3)
+    delta3 /= 2*B
     # ∂J/∂W³ = δ³ (a²)ᵀ + 1/1000·W³
-    dW3 = delta3.T @ A2 + (1/1000)*W3
+    dW3 = np.matmul(delta3.T, A2, out=ws["dW3"])
+    dW3 += (1/1000)*W3
     # ∂J/∂b³ = Σ over rows of δ³
-    db3 = delta3.sum(axis=0)
+    db3 = np.matmul(ws["ones"], delta3, out=ws["db3"])
     # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = 1 - a2**2
-    delta2 = (delta3 @ W3) * (1 - A2*A2)
+    delta2 = np.matmul(delta3, W3, out=ws["delta2"])
+    delta2 *= np.subtract(1, np.square(A2, out=A2), out=A2)
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/1000·W²
-    dW2 = delta2.T @ A1 + (1/1000)*W2
+    dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
+    dW2 += (1/1000)*W2
     # ∂J/∂b² = Σ over rows of δ²
-    db2 = delta2.sum(axis=0)
+    db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = 1 - a1**2
-    delta1 = (delta2 @ W2) * (1 - A1*A1)
+    delta1 = np.matmul(delta2, W2, out=ws["A2"])
+    delta1 *= np.subtract(1, np.square(A1, out=A1), out=A1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/1000·W¹
-    dW1 = delta1.T @ X + (1/1000)*W1
+    dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
+    dW1 += (1/1000)*W1
     # ∂J/∂b¹ = Σ over rows of δ¹
-    db1 = delta1.sum(axis=0)
+    db1 = np.matmul(ws["ones"], delta1, out=ws["db1"])
     return J, {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2, "W3": dW3, "b3": db3}
 
 
-def sgd_step(params, X, Y, lr):
+def sgd_step(params, X, Y, lr, work=None):
     """New parameters after one gradient-descent step: p - lr * dJ/dp."""
-    J, grads = loss_and_grad(params, X, Y)
+    J, grads = loss_and_grad(params, X, Y, work)
     return {
         "W1": params["W1"] - lr * grads["W1"],
         "b1": params["b1"] - lr * grads["b1"],

@@ -53,14 +53,14 @@ GENERATED_NAMES = RESERVED | frozenset({
     "FROZEN", "MAX_ROWS", "math", "workspace", "forward_arrays", "loss_arrays",
     "loss_and_grad_arrays", "log_softmax", "J", "r", "s", "e", "z", "a", "x", "y", "out", "alpha",
     "rng", "shifted", "lse", "tail", "key", "ws", "work", "tmp", "buf", "mask", "grad", "step",
-    "new", "name", "value", "shape"})
+    "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"})
 GENERATED_PATTERN = re.compile(
     r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t)[0-9]+\Z|d_.*|.*_(float|arrays)\Z")
 # Neuron names become variables of the generated module too (small networks are computed on named
 # Python floats), so they may not be builtins or names the module defines for itself.
 NEURON_FORBIDDEN = RESERVED | frozenset(n for n in dir(builtins) if not n.startswith("_")) | {
     "MAX_ROWS", "FROZEN", "math", "workspace", "forward_arrays", "loss_arrays",
-    "loss_and_grad_arrays", "log_softmax", "work", "ws", "key"}
+    "loss_and_grad_arrays", "log_softmax", "work", "ws", "key", "rest", "rows", "top", "log_total"}
 NEURON_PATTERN = re.compile(r".*_(float|arrays)\Z")
 # A network called ``json`` would be emitted as json.py and shadow the module of that name for
 # every script run next to it.

@@ -51,11 +51,14 @@ def test_output_is_identical_across_hash_seeds(tmp_path):
     assert outputs[0] == outputs[1]
 
 
-def test_generated_kernels_import_only_numpy():
+def test_generated_kernels_depend_on_numpy_only():
+    """NumPy is the only dependency; the Python-float path of tiny networks also uses the
+    standard library's math module (no install needed)."""
     for name in bundled_names():
         text = (ROOT / "generated" / f"{name}.py").read_text("utf-8")
-        imports = [line.strip() for line in text.splitlines() if line.startswith(("import ", "from "))]
-        assert imports == ["import numpy as np"], (name, imports)
+        imports = {line.strip() for line in text.splitlines() if line.startswith(("import ", "from "))}
+        allowed = {"import numpy as np"} | ({"import math"} if "MAX_ROWS" in text else set())
+        assert "import numpy as np" in imports and imports <= allowed, (name, imports)
 
 
 def test_generated_headers_say_how_to_regenerate_and_not_to_edit():
