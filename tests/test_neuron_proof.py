@@ -83,8 +83,8 @@ def test_neuron_level_gradients_equal_brute_force_diff(sizes, activations, loss)
         defs, h = _on_region(net, n, region)
         expanded_loss = _expand(n, n.symbols[n.names.loss], defs)
         for g in n.gradients:
-            derived = g.expr.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[0] in h,
-                                     lambda e: sp.Integer(h[e.args[0]]))
+            derived = g.expr.xreplace({H: sp.Integer(h[H.args[0]]) for H in g.expr.atoms(sp.Heaviside)
+                                       if H.args[0] in h})
             brute = sp.diff(expanded_loss, n.symbols[g.param])
             assert is_zero(_expand(n, derived, defs) - brute), (g.param, region)
             checked += 1
