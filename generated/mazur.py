@@ -209,12 +209,14 @@ def loss_and_grad(params, X, Y, work=None):
     """(J, grads): the loss and its gradient for every trained parameter.
 
     Each row's δ already carries the batch factor, so the sums over rows are the gradients.
-    ``work`` is passed on to loss_and_grad_arrays (for more than MAX_ROWS rows).
+    ``work``: an optional dict that keeps the gradient arrays (or, above MAX_ROWS rows, the
+    array kernel's workspace) for the next call; the gradients returned then live in ``work``
+    and are overwritten by the next call, so copy them to keep them.
     """
     B = len(X)
     if not 0 < B <= MAX_ROWS:
         return loss_and_grad_arrays(params, X, Y, work)
-    dtype = np.result_type(X, params["W1"])
+    dtype = X.dtype if X.dtype == params["W1"].dtype else np.result_type(X, params["W1"])
     [[w1, w2], [w3, w4]] = params["W1"].tolist()
     b1 = float(params["b1"])
     [[w5, w6], [w7, w8]] = params["W2"].tolist()
@@ -252,12 +254,34 @@ def loss_and_grad(params, X, Y, work=None):
         d_w2 += d_z_h1*i2
         d_w3 += d_z_h2*i1
         d_w4 += d_z_h2*i2
+    dW1, dW2 = gradient_arrays(dtype, work)
     J = E_total / B
-    dW1 = np.array([d_w1, d_w2, d_w3, d_w4], dtype)
-    dW1.shape = (2, 2)
-    dW2 = np.array([d_w5, d_w6, d_w7, d_w8], dtype)
-    dW2.shape = (2, 2)
+    dW1[0, 0] = d_w1
+    dW1[0, 1] = d_w2
+    dW1[1, 0] = d_w3
+    dW1[1, 1] = d_w4
+    dW2[0, 0] = d_w5
+    dW2[0, 1] = d_w6
+    dW2[1, 0] = d_w7
+    dW2[1, 1] = d_w8
     return dtype.type(J), {"W1": dW1, "W2": dW2}
+
+
+def gradient_arrays(dtype, work=None):
+    """The arrays loss_and_grad's Python-float path writes its gradients into.
+
+    With ``work`` (a dict) they are made once per dtype and kept in it, like ``workspace``.
+    """
+    key = ("gradients", dtype)
+    if work is not None and key in work:
+        return work[key]
+    arrays = (
+        np.empty((2, 2), dtype),
+        np.empty((2, 2), dtype),
+    )
+    if work is not None:
+        work[key] = arrays
+    return arrays
 
 
 def sgd_step(params, X, Y, lr, work=None):

@@ -331,8 +331,21 @@ class _Writer:
                 out += [self.names.d(b) for b in self.n.biases[l - 1]]
         return out
 
+    def gradient_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
+        """(array name, shape) of every trained parameter's gradient, in parameter order."""
+        out = []
+        for l in range(1, self.net.depth + 1):
+            rows = self.n.weights[l - 1]
+            out.append((f"dW{l}", (len(rows[0]), len(rows)) if self.net.weight_layout == "in_out"
+                        else (len(rows), len(rows[0]))))
+            layer = self.net.layers[l - 1]
+            if layer.trains_bias:
+                out.append((f"db{l}", () if layer.bias == "shared" else (len(self.n.biases[l - 1]),)))
+        return out
+
     def results(self) -> list[str]:
-        """J and every gradient as arrays of ``dtype`` in the parameters' shapes and layout."""
+        """J, then every gradient written element by element into the arrays of
+        ``gradient_arrays`` (a store per element is cheaper than building an array from a list)."""
         L = self.net.depth
         c = self.d.reg_coeff
         J = f"{self.n.loss} / B" if self.d.batch_factor != 1 else self.n.loss
@@ -348,17 +361,17 @@ class _Writer:
             rows = self.n.weights[l - 1]
             if self.net.weight_layout == "in_out":
                 rows = [list(col) for col in zip(*rows)]
-            flat = [w for row in rows for w in row]
-            items = [f"{self.names.d(w)} + {reg}*{w}" if reg else self.names.d(w) for w in flat]
-            lines.append(f"dW{l} = np.array([{', '.join(items)}], dtype)")
-            lines.append(f"dW{l}.shape = {(len(rows), len(rows[0]))}")
+            for i, row in enumerate(rows):
+                for j, w in enumerate(row):
+                    value = f"{self.names.d(w)} + {reg}*{w}" if reg else self.names.d(w)
+                    lines.append(f"dW{l}[{i}, {j}] = {value}")
             layer = self.net.layers[l - 1]
             if layer.trains_bias:
                 bs = [self.names.d(b) for b in self.n.biases[l - 1]]
                 if layer.bias == "shared":
-                    lines.append(f"db{l} = np.array({bs[0]}, dtype)")
+                    lines.append(f"db{l}[()] = {bs[0]}")
                 else:
-                    lines.append(f"db{l} = np.array([{', '.join(bs)}], dtype)")
+                    lines += [f"db{l}[{i}] = {b}" for i, b in enumerate(bs)]
         return lines
 
 
@@ -386,5 +399,6 @@ def context(plan: Plan) -> dict:
         "loss_rows": w.forward_blocks("loss") + [w.loss_block()],
         "train_rows": w.forward_blocks("train") + [w.loss_block()] + w.backward_blocks(),
         "loss_name": w.n.loss, "accumulators": w.accumulators(), "results": w.results(),
+        "gradient_shapes": w.gradient_shapes(),
         "first_weight": naming.W(1),
     }

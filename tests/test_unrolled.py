@@ -139,3 +139,25 @@ def test_unrolled_kernel_never_writes_its_inputs():
     module.sgd_step(params, X, Y, 0.1)
     after = [X, Y] + list(params.values())
     assert all(np.array_equal(a, b) for a, b in zip(copies, after))
+
+
+@pytest.mark.parametrize("data", [s for s, _ in SMALL], ids=[why for _, why in SMALL])
+def test_unrolled_workspace_reuses_gradient_arrays_and_keeps_values_right(data):
+    """With ``work`` the Python-float path writes into arrays kept per dtype, like the array kernel."""
+    net = symbp.Network.from_dict(data)
+    module = load_module(symbp.emit_numpy(net, kernel="unrolled"))
+    work: dict = {}
+    results = []
+    for seed, dtype in [(1, np.float64), (2, np.float64), (3, np.float32)]:
+        X, Y = (a.astype(dtype) for a in sample_data(net, 2, seed=seed))
+        params = {k: v.astype(dtype) for k, v in random_params(module, net, seed=seed).items()}
+        J, grads = module.loss_and_grad(params, X, Y, work)
+        J0, grads0 = module.loss_and_grad(params, X, Y)
+        assert J == J0 and J.dtype == dtype
+        for k in grads0:
+            assert grads[k].dtype == dtype and grads[k].shape == grads0[k].shape
+            np.testing.assert_array_equal(grads[k], grads0[k])
+        results.append(grads)
+    first, second, single = results
+    assert all(first[k] is second[k] for k in first)  # the same arrays, overwritten
+    assert not any(first[k] is single[k] for k in first)  # another dtype, other arrays
