@@ -7,13 +7,14 @@ and what lets a kernel reuse the forward activations instead of recomputing them
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
 import sympy as sp
 
 from .errors import DerivationError
-from .timelimit import within
+from .timelimit import Budget, within
 
 x = sp.Symbol("x", real=True)
 a = sp.Symbol("a", real=True)
@@ -127,36 +128,59 @@ def _tidy(expr: sp.Expr) -> sp.Expr:
     return expanded if sp.count_ops(expanded) < sp.count_ops(f) else f
 
 
+TIDY_SECONDS = 2.0  # factoring an expanded high-degree polynomial, e.g. of (a - y)^98, takes seconds
+
+
+def bounded(fn: Callable[[sp.Expr], sp.Expr], expr: sp.Expr, seconds: float = TIDY_SECONDS) -> sp.Expr:
+    """fn(expr) if it finishes within ``seconds``, else expr unchanged.
+
+    Only for rewrites whose result equals expr (cancel, factor, _tidy): giving up costs
+    tidiness, never correctness.
+    """
+    finished, out = within(seconds, fn, expr)
+    return out if finished else expr
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """``_tidy`` within TIDY_SECONDS, else expr as it is."""
+    return bounded(_tidy, expr)
+
+
 SOLVE_SECONDS = 2.0  # sympy's solve and simplify have no bound of their own
+# The whole search for an output form: x**50 has 50 roots, each to simplify and each candidate
+# to prove, so bounding every call is not enough. Registry activations need well under a second.
+SEARCH_SECONDS = 4.0
 
 
-def _proven_equal(candidate: sp.Expr, g: sp.Expr, dg: sp.Expr) -> bool:
-    finished, diff = within(SOLVE_SECONDS, sp.simplify, candidate.subs(a, g) - dg)
+def _proven_equal(candidate: sp.Expr, g: sp.Expr, dg: sp.Expr, budget: Budget) -> bool:
+    finished, diff = budget.within(SOLVE_SECONDS, sp.simplify, candidate.subs(a, g) - dg)
     return finished and diff == 0
 
 
 def _output_form_smooth(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
     """Rewrite g'(x) in a = g(x) by direct substitution, else through the inverse x = g⁻¹(a).
 
-    The inverse is only sought when x occurs once in g (then sympy inverts it quickly).
+    The inverse is only sought when x occurs once in g (then sympy inverts it quickly). The
+    search stops when SEARCH_SECONDS run out; g'(x) in x is the (always correct) fallback.
     """
+    budget = Budget(SEARCH_SECONDS)
     candidates = [dg.subs(g, a)]
     if sum(1 for node in sp.preorder_traversal(g) if node == x) != 1:
-        return _pick(candidates, g, dg)  # solving for x would be slow and rarely succeeds
+        return _pick(candidates, g, dg, budget)  # solving for x would be slow and rarely succeeds
     try:
-        finished, roots = within(SOLVE_SECONDS, sp.solve, sp.Eq(a, g), x)
+        finished, roots = budget.within(SOLVE_SECONDS, sp.solve, sp.Eq(a, g), x)
         for s in roots if finished else []:
-            done, cand = within(SOLVE_SECONDS, sp.simplify, dg.subs(x, s))
+            done, cand = budget.within(SOLVE_SECONDS, sp.simplify, dg.subs(x, s))
             candidates += [cand] if done else []
     except (NotImplementedError, ValueError, TypeError):
         pass
-    return _pick(candidates, g, dg)
+    return _pick(candidates, g, dg, budget)
 
 
-def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
+def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr, budget: Budget) -> sp.Expr | None:
     for cand in sorted(candidates, key=sp.count_ops):
-        if x not in cand.free_symbols and _proven_equal(cand, g, dg):
-            return _tidy(cand)
+        if x not in cand.free_symbols and _proven_equal(cand, g, dg, budget):
+            return tidy(cand)
     return None
 
 

@@ -9,12 +9,13 @@ for the mean squared error). δ^L = ∂J/∂z^L is derived from that term and th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 
 import sympy as sp
 
 from . import activations as act
 from .errors import DerivationError
+from .timelimit import within
 
 a, y, x = act.a, sp.Symbol("y", real=True), act.x
 N_OUT = sp.Symbol("n", positive=True, integer=True)  # width of the output layer
@@ -60,8 +61,13 @@ REGISTRY: dict[str, Loss] = {
 }
 
 
+@lru_cache(maxsize=64)
 def formula_loss(name: str, text: str) -> Loss:
-    """An elementwise loss term ℓ(a, y) the user defined as a formula, read by the safe parser."""
+    """An elementwise loss term ℓ(a, y) the user defined as a formula, read by the safe parser.
+
+    Cached so that one network gives one Loss, and ``output_delta`` (cached by Loss) derives
+    δ^L once per run, not once per document.
+    """
     from .formula import parse_formula
 
     term = parse_formula(text, {"a": a, "y": y}, what=f"loss '{name}'")
@@ -81,15 +87,27 @@ class OutputDelta:
     activation_derivative: sp.Expr | None  # g'(z) in a (or x); None for softmax
 
 
+def _cancel_tidy(u: sp.Expr) -> sp.Expr:
+    return act._tidy(act.frozen_atoms(sp.cancel, u))
+
+
+def _together_tidy(e: sp.Expr) -> sp.Expr:
+    return act._tidy(act.frozen_atoms(lambda f: sp.cancel(sp.together(f)), e))
+
+
 def _simplify_delta(u: sp.Expr, gprime: sp.Expr) -> sp.Expr:
     """The shorter of ∂ℓ/∂a · g' kept as a product and the cancelled product.
 
-    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y.
+    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y. Each
+    rewrite is given TIDY_SECONDS: cancel expands 99(a − y)^98 and factoring it back takes
+    seconds, so when out of time ∂ℓ/∂a is kept as sympy derived it.
     """
-    product = act._tidy(act.frozen_atoms(sp.cancel, u)) * gprime
+    product = act.bounded(_cancel_tidy, u) * gprime
     if product.has(sp.Heaviside):
         return product
-    cancelled = act._tidy(act.frozen_atoms(lambda e: sp.cancel(sp.together(e)), u * gprime))
+    finished, cancelled = within(act.TIDY_SECONDS, _together_tidy, u * gprime)
+    if not finished:
+        return product
     return cancelled if sp.count_ops(cancelled) <= sp.count_ops(u) else product
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,3 +35,22 @@ def within(seconds: float, fn: Callable[..., Any], *args: Any) -> tuple[bool, An
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+class Budget:
+    """One time allowance shared by several bounded calls.
+
+    ``within`` bounds each call; a search that makes many such calls (one per root of an
+    equation, one per candidate form) still needs a bound on their sum, which this gives.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds remaining (never negative)."""
+        return max(0.0, self.end - time.monotonic())
+
+    def within(self, seconds: float, fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+        """``within(seconds, fn, *args)``, cut short to what remains of the allowance."""
+        return within(min(seconds, self.left()), fn, *args)
