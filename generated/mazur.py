@@ -275,13 +275,13 @@ def gradient_arrays(dtype, work=None):
     key = ("gradients", dtype)
     if work is not None and key in work:
         return work[key]
-    arrays = (
+    ws = (
         np.empty((2, 2), dtype),
         np.empty((2, 2), dtype),
     )
     if work is not None:
-        work[key] = arrays
-    return arrays
+        work[key] = ws
+    return ws
 
 
 def sgd_step(params, X, Y, lr, work=None):
