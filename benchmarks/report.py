@@ -76,6 +76,12 @@ def _targets(w, run: dict, deriv: dict | None, mem: dict | None, title: str) -> 
     w("")
 
 
+def _avx512(core: str) -> str:
+    """A note on the instruction set of OpenBLAS's AVX-512 kernel sets."""
+    avx512 = ("SkylakeX", "Cooperlake", "SapphireRapids", "Zen5")
+    return " (AVX-512 kernels)" if core in avx512 else ""
+
+
 def write(path: Path, info: dict, run: dict, second: dict | None, mem: dict | None,
           deriv: dict | None, load: tuple, elapsed: float) -> None:
     lines: list[str] = []
@@ -133,7 +139,7 @@ def write(path: Path, info: dict, run: dict, second: dict | None, mem: dict | No
         w("## The same with OpenBLAS's own choice of kernels\n")
         w(f"The environment pins OpenBLAS to its {info['openblas_core']} kernels "
           f"(OPENBLAS_CORETYPE={info['coretype_env']}); on this CPU OpenBLAS itself picks "
-          f"{second['openblas_core']} (AVX-512), which JAX's GEMMs use too. The timing part "
+          f"{second['openblas_core']}{_avx512(second['openblas_core'])}. The timing part "
           "again, in a child process without the pin (NumPy only is affected: the generated "
           "kernel, hand-written NumPy and the GEMM floor): NumPy's 2048³ product reaches "
           f"{p2['float64']['numpy'] / 1e9:.0f} / {p2['float32']['numpy'] / 1e9:.0f} GFLOP/s.\n")
@@ -143,6 +149,9 @@ def write(path: Path, info: dict, run: dict, second: dict | None, mem: dict | No
     _targets(w, run, deriv, mem, "## Targets\n\nAs the machine is configured:")
     if second:
         _targets(w, second, None, None, "With OpenBLAS's own choice of kernels:")
+    _gaps(w, info, run, second)
+    if run.get("breakdown"):
+        _breakdown(w, run)
     if deriv:
         _derivation(w, deriv)
     if mem:
@@ -161,6 +170,81 @@ def write(path: Path, info: dict, run: dict, second: dict | None, mem: dict | No
       "machine is more than the arithmetic on it; the workspace removes those from the "
       "generated step. Absolute times drift on a shared machine; ratios measured in one round hold.")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _gaps(w, info: dict, run: dict, second: dict | None) -> None:
+    """Each target the main run misses: the measured gap and what limits it."""
+    w("## Open targets: the gap and what limits it\n")
+    other = {(r["net"], r["dtype"]): r for r in second["results"]} if second else {}
+    peaks, shares = run["peaks"], {(b["net"], b["dtype"]): b["kinds"] for b in run.get("breakdown", [])}
+    found = False
+    for r in run["results"]:
+        m, key = r["median"], (r["net"], r["dtype"])
+        if r["vs_fastest"] > 1.0:
+            found = True
+            pk = peaks[r["dtype"]]
+            text = f"- {r['net']} {r['dtype']}: {r['vs_fastest']:.2f}× {r['fastest_peer']}. "
+            if r["fastest_peer"] == "JAX jit":
+                text += (f"JAX's whole step takes {us(m['JAX jit'])} µs, the generated step's "
+                         f"matrix products alone (GEMM floor) {us(m[FLOOR])} µs: NumPy's GEMMs "
+                         f"with OpenBLAS's {info['openblas_core']} kernels reach "
+                         f"{pk['numpy'] / 1e9:.0f} GFLOP/s on a 2048³ product, XLA's "
+                         f"{pk['jax'] / 1e9:.0f}.")
+                if key in shares:
+                    k = shares[key]
+                    rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
+                    text += (f" Besides, {100 * rest / sum(k.values()):.0f} % of the generated "
+                             "step is outside the matrix products (table below): elementwise "
+                             "passes that XLA fuses into its GEMMs and NumPy runs one by one.")
+            else:
+                text += (f"The same NumPy calls on the same GEMMs; the medians differ by "
+                         f"{us(abs(m[GEN] - m[r['fastest_peer']]))} µs.")
+            if key in other:
+                text += (f" With OpenBLAS's own choice of kernels the ratio is "
+                         f"{other[key]['vs_fastest']:.2f} ({other[key]['fastest_peer']}).")
+            w(text)
+        if r["net"] in ("mnist_mlp", "wide") and r["floor_fraction"] < 0.97:
+            found = True
+            text = (f"- {r['net']} {r['dtype']}: GEMM floor ÷ generated {r['floor_fraction']:.3f}. "
+                    f"The step does {us(m[GEN] - m[FLOOR])} µs of work besides its matrix products")
+            if key in shares:
+                k = shares[key]
+                rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
+                text += (f"; timed statement by statement (table below) that is {us(rest)} µs, "
+                         f"{100 * rest / sum(k.values()):.1f} % of the step: bias adds, activations, "
+                         "derivative factors, the softmax and the bias sums, each a pass over an "
+                         "activation-sized array that NumPy cannot fuse into the GEMM before it")
+            w(text + ".")
+        if r["net"] == "mazur" and r["vs"]["JAX jit"] > 0.2:
+            found = True
+            gen, floats, jx = m[GEN], m.get(FLOATS), m["JAX jit"]
+            text = (f"- mazur {r['dtype']}: {r['vs']['JAX jit']:.2f}× JAX jit; 0.2× its "
+                    f"{us(jx)} µs is {us(0.2 * jx)} µs.")
+            if floats:
+                text += (f" The arithmetic alone, on Python floats with no arrays, takes "
+                         f"{us(floats)} µs; reading the parameters and rows out of arrays and "
+                         f"writing the gradients back into arrays of the input dtype costs the other "
+                         f"{us(gen - floats)} µs.")
+            w(text)
+    if not found:
+        w("None: every target is met.")
+    w("")
+
+
+def _breakdown(w, run: dict) -> None:
+    rows = run["breakdown"]
+    kinds = list(rows[0]["kinds"])
+    w("### Where the generated step's time goes (µs per step)\n")
+    w("Each statement of `loss_and_grad` timed on its own (`breakdown.py`: medians over rounds, "
+      "less the cost of the timing itself), summed by kind.\n")
+    w("| net | dtype | " + " | ".join(kinds) + " | outside the matrix products |")
+    w("|---" * (len(kinds) + 3) + "|")
+    for b in rows:
+        k = b["kinds"]
+        rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
+        w(f"| {b['net']} | {b['dtype']} | " + " | ".join(us(k[n]) for n in kinds)
+          + f" | {100 * rest / sum(k.values()):.1f} % |")
+    w("")
 
 
 def _derivation(w, deriv: dict) -> None:

@@ -35,6 +35,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # float64 arrays stay float64 (float32 stay float32)
 
+import breakdown  # noqa: E402
 import derivation  # noqa: E402
 import handwritten  # noqa: E402
 import memory  # noqa: E402
@@ -190,6 +191,21 @@ def timing_section(chosen: list[nets.Case], rounds: int) -> dict:
     return {"results": results, "peaks": peaks, "openblas_core": openblas_core(), "rounds": rounds}
 
 
+def breakdown_section(chosen: list[nets.Case]) -> list[dict]:
+    """Time per kind of statement in the generated step, for the nets with a GEMM-floor target."""
+    out = []
+    for case in chosen:
+        if case.name not in ("mnist_mlp", "wide", "deep"):
+            continue
+        module = nets.kernel(case)
+        for dtype in case.dtypes:
+            params, X, Y = nets.data(case, module, dtype)
+            rounds = 5 if case.name == "wide" else 100
+            out.append({"net": case.name, "dtype": np.dtype(dtype).name,
+                        "kinds": breakdown.by_kind(module, params, X, Y, rounds)})
+    return out
+
+
 def memory_section(case: nets.Case, batch: int = 1024) -> dict:
     big = nets.Case(case.name, case.net, batch, case.dtypes)
     module = nets.kernel(big)
@@ -248,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     start, load0 = time.perf_counter(), os.getloadavg()[0]
     info = machine()
     main_run = timing_section(chosen, args.rounds)
+    print("where the step's time goes …", flush=True)
+    main_run["breakdown"] = breakdown_section(chosen)
     mem = memory_section([c for c in nets.cases() if c.name == "mnist_mlp"][0])
     second = deriv = None
     if not args.skip_slow:
