@@ -5,7 +5,7 @@ From the repository root:
     pip install -r benchmarks/requirements.txt
     python benchmarks/run.py
 
-writes benchmarks/RESULTS.md (about half an hour on two cores). One training step is forward +
+writes benchmarks/RESULTS.md (about 20 minutes on two cores). One training step is forward +
 loss + every gradient (``loss_and_grad``). All candidates run in one process on the same arrays,
 their gradients are checked equal before anything is timed, and timing rounds are interleaved
 (see timing.py). The timing part then runs once more in a child process in which OpenBLAS picks
