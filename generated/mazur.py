@@ -71,7 +71,8 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward_arrays(params, X):
     """The network's output a^2 for the rows of X."""
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -87,7 +88,8 @@ def forward_arrays(params, X):
 
 def loss_arrays(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
@@ -113,7 +115,8 @@ def loss_and_grad_arrays(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
-    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
     B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹

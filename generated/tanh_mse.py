@@ -72,7 +72,9 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward(params, X):
     """The network's output a^3 for the rows of X."""
-    W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
+    W3, b3 = params["W3"], params["b3"]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -93,7 +95,9 @@ def forward(params, X):
 
 def loss(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
-    W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
+    W3, b3 = params["W3"], params["b3"]
     B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
@@ -125,7 +129,9 @@ def loss_and_grad(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
-    W1, b1, W2, b2, W3, b3 = params["W1"], params["b1"], params["W2"], params["b2"], params["W3"], params["b3"]
+    W1, b1 = params["W1"], params["b1"]
+    W2, b2 = params["W2"], params["b2"]
+    W3, b3 = params["W3"], params["b3"]
     B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹

@@ -125,11 +125,15 @@ def numpy_context(plan: Plan, command: str) -> dict:
     names = list(shapes)
     trained = [n for n in names if n.startswith("W") or net.layers[int(n[1:]) - 1].train_bias]
     frozen = [n for n in names if n not in trained]
-    lookup = ", ".join(f'params["{n}"]' for n in names)
+    layers: dict[str, list[str]] = {}
+    for n in names:  # W1, b1, W2, … grouped by layer: one short line each
+        layers.setdefault(n[1:], []).append(n)
+    unpack = [", ".join(group) + " = " + ", ".join(f'params["{n}"]' for n in group)
+              for group in layers.values()]
     return {
         "info": header_info(net, "numpy_module.py.j2", command),
         "sizes": net.sizes, "depth": net.depth, "shapes": list(shapes.items()),
-        "param_names": names, "param_lookup": lookup,
+        "param_names": names, "param_unpack": unpack,
         "layout_text": "(out, in): Z = A @ W.T + b" if net.weight_layout == "out_in"
         else "(in, out): Z = A @ W + b",
         "frozen": frozen, "frozen_tuple": repr(tuple(frozen)),
