@@ -38,7 +38,8 @@ from .check_system import System, UndefinedValueError, system_for
 from .check_values import TRANSPOSE_MARKS, NeuronEvaluator, ShapeError, flatten, is_matrix
 from .claims import Accent, BigSum, Claim, ClaimError, Index, Name, Node, Script, Transpose, parse_claim
 from .derive import derive
-from .errors import DerivationError, SymbpError
+from .errors import DerivationError
+from .files import read_text
 from .spec import Network, load_spec
 
 NEURON_LIMIT = 300  # parameters; above this a claim is read at the matrix level only
@@ -153,12 +154,7 @@ def check_claims(net: Network | str | None, texts: Iterable[str], **options) -> 
 
 def read_claims(path: str | Path) -> list[str]:
     """One claim per line; blank lines and lines starting with # are skipped."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SymbpError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SymbpError(f"{path}: is not UTF-8 text") from None
+    text = read_text(path)
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 

@@ -35,6 +35,7 @@ from .check_system import System, UndefinedValueError, numeric, system_for
 from .check_values import NeuronEvaluator, is_matrix
 from .claims import ClaimError, parse_expression
 from .errors import SymbpError
+from .files import read_text
 from .handwritten import reference_kernel
 from .numbers import evaluate
 from .spec import Network, load_spec
@@ -97,12 +98,7 @@ class ExampleReport:
 def read_table(path: str | Path) -> dict[str, str]:
     """name → value text from TOML, JSON or CSV (two columns); the printed digits are kept."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ExampleError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ExampleError(f"{path}: is not UTF-8 text") from None
+    text = read_text(path, ExampleError)
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

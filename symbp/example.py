@@ -20,6 +20,7 @@ import sympy as sp
 
 from .emit import emit_numpy
 from .errors import SymbpError
+from .files import read_text
 from .naming import NeuronNames, neuron_names
 from .numbers import evaluate
 from .spec import Network
@@ -54,12 +55,7 @@ def read_values(path: str | Path) -> dict[str, Any]:
     """A TOML or JSON file of named values: either the values themselves, or a table with
     ``values`` and optionally ``learning_rate`` and ``steps`` (the shape of a spec's example)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SymbpError(f"{path}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SymbpError(f"{path}: is not UTF-8 text") from None
+    text = read_text(path)
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except json.JSONDecodeError as exc:

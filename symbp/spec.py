@@ -24,6 +24,7 @@ import sympy as sp
 
 from . import activations, losses
 from .errors import FormulaError, SpecError, SymbpError
+from .files import read_text
 
 BIAS_MODES = ("neuron", "shared", "none")
 REDUCTIONS = ("mean", "sum")
@@ -640,14 +641,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _read_text(path: Path) -> dict[str, Any]:
     where = one_line(str(path))
-    try:
-        if path.stat().st_size > MAX_SPEC_BYTES:
-            raise SpecError(f"{where}: is larger than {MAX_SPEC_BYTES:,} bytes; not a spec")
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise SpecError(f"{where}: cannot read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise SpecError(f"{where}: is not UTF-8 text") from None
+    text = read_text(path, SpecError, encoding="utf-8-sig", where=where, max_bytes=MAX_SPEC_BYTES)
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text, object_pairs_hook=_no_duplicates)
