@@ -17,10 +17,11 @@ import textwrap
 import time
 from types import ModuleType
 
+GEMM = "matrix products (the GEMM floor's)"
 # (kind, pattern on the statement's source), first match wins
 KINDS = (
     ("bias sums (ones · δ)", re.compile(r"np\.matmul\(ws\['ones'\]")),
-    ("matrix products (the GEMM floor's)", re.compile(r"np\.matmul\(")),
+    (GEMM, re.compile(r"np\.matmul\(")),
     ("bias adds (z += b)", re.compile(r"^Z\d+ \+= b\d+$")),
     ("loss and output error", re.compile(r"^(J|delta\d+ /=|logA\d+|A\d+ = np\.exp|delta\d+ = np\.subtract)")),
     ("activations a = g(z)", re.compile(r"^A\d+ = ")),
@@ -46,6 +47,12 @@ def kind(statement: str) -> str:
         if pattern.search(statement):
             return name
     return OTHER
+
+
+def outside_gemm(kinds: dict[str, float]) -> tuple[float, float]:
+    """(seconds, share of the step) spent outside the matrix products, from ``by_kind``."""
+    rest = sum(t for name, t in kinds.items() if name != GEMM)
+    return rest, rest / sum(kinds.values())
 
 
 def _overhead(repeats: int = 2000) -> float:

@@ -33,6 +33,5 @@ def yardstick(case: Case, batch: int, dtype: type) -> tuple[int, int]:
     """(activations, gradients) in bytes."""
     item = np.dtype(dtype).itemsize
     acts = batch * sum(case.net.sizes[1:]) * item
-    trained = sum(int(np.prod(shape)) for name, shape in case.net.param_shapes().items()
-                  if name.startswith("W") or case.net.layers[int(name[1:]) - 1].trains_bias)
+    trained = sum(int(np.prod(shape)) for shape in case.net.trained_shapes().values())
     return acts, trained * item

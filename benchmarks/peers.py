@@ -14,7 +14,7 @@ from nets import Case
 
 
 def _trained(case: Case, params: dict) -> list[str]:
-    return [k for k in params if k.startswith("W") or case.net.layers[int(k[1:]) - 1].trains_bias]
+    return [k for k in params if k in case.net.trained_shapes()]
 
 
 def _reg(case: Case) -> float:

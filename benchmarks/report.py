@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from breakdown import outside_gemm
+
 PEERS = ("hand-written NumPy", "PyTorch eager", "JAX jit", "autograd")
 GEN, GEN_NOWORK, FLOOR = "generated", "generated, no workspace", "GEMM floor"
 ARRAYS, FLOATS = "generated, array kernel", "Python floats, neuron by neuron"
@@ -191,9 +193,7 @@ def _gaps(w, info: dict, run: dict, second: dict | None) -> None:
                          f"{pk['numpy'] / 1e9:.0f} GFLOP/s on a 2048³ product, XLA's "
                          f"{pk['jax'] / 1e9:.0f}.")
                 if key in shares:
-                    k = shares[key]
-                    rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
-                    text += (f" Besides, {100 * rest / sum(k.values()):.0f} % of the generated "
+                    text += (f" Besides, {100 * outside_gemm(shares[key])[1]:.0f} % of the generated "
                              "step is outside the matrix products (table below): elementwise "
                              "passes that XLA fuses into its GEMMs and NumPy runs one by one.")
             else:
@@ -208,10 +208,9 @@ def _gaps(w, info: dict, run: dict, second: dict | None) -> None:
             text = (f"- {r['net']} {r['dtype']}: GEMM floor ÷ generated {r['floor_fraction']:.3f}. "
                     f"The step does {us(m[GEN] - m[FLOOR])} µs of work besides its matrix products")
             if key in shares:
-                k = shares[key]
-                rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
+                rest, share = outside_gemm(shares[key])
                 text += (f"; timed statement by statement (table below) that is {us(rest)} µs, "
-                         f"{100 * rest / sum(k.values()):.1f} % of the step: bias adds, activations, "
+                         f"{100 * share:.1f} % of the step: bias adds, activations, "
                          "derivative factors, the softmax and the bias sums, each a pass over an "
                          "activation-sized array that NumPy cannot fuse into the GEMM before it")
             w(text + ".")
@@ -241,9 +240,8 @@ def _breakdown(w, run: dict) -> None:
     w("|---" * (len(kinds) + 3) + "|")
     for b in rows:
         k = b["kinds"]
-        rest = sum(v for name, v in k.items() if not name.startswith("matrix"))
         w(f"| {b['net']} | {b['dtype']} | " + " | ".join(us(k[n]) for n in kinds)
-          + f" | {100 * rest / sum(k.values()):.1f} % |")
+          + f" | {100 * outside_gemm(k)[1]:.1f} % |")
     w("")
 
 

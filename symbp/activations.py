@@ -141,11 +141,6 @@ def bounded(fn: Callable[[sp.Expr], sp.Expr], expr: sp.Expr, seconds: float = TI
     return out if finished else expr
 
 
-def tidy(expr: sp.Expr) -> sp.Expr:
-    """``_tidy`` within TIDY_SECONDS, else expr as it is."""
-    return bounded(_tidy, expr)
-
-
 SOLVE_SECONDS = 2.0  # sympy's solve and simplify have no bound of their own
 # The whole search for an output form: x**50 has 50 roots, each to simplify and each candidate
 # to prove, so bounding every call is not enough. Registry activations need well under a second.
@@ -180,7 +175,7 @@ def _output_form_smooth(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
 def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr, budget: Budget) -> sp.Expr | None:
     for cand in sorted(candidates, key=sp.count_ops):
         if x not in cand.free_symbols and _proven_equal(cand, g, dg, budget):
-            return tidy(cand)
+            return bounded(_tidy, cand)
     return None
 
 

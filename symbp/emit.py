@@ -123,7 +123,7 @@ def numpy_context(plan: Plan, command: str) -> dict:
     d, net = plan.derivation, plan.derivation.network
     shapes = net.param_shapes()
     names = list(shapes)
-    trained = [n for n in names if n.startswith("W") or net.layers[int(n[1:]) - 1].train_bias]
+    trained = list(net.trained_shapes())
     frozen = [n for n in names if n not in trained]
     layers: dict[str, list[str]] = {}
     for n in names:  # W1, b1, W2, … grouped by layer: one short line each

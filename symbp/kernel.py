@@ -217,12 +217,10 @@ def memory_plan(plan: Plan) -> Memory:
         target = free[0] if free else new(naming.delta(l), net.sizes[l], l)
         layers_of[target].add(l)
         home[naming.delta(l)] = target
-    for name, shape in net.param_shapes().items():
-        l = int(name[1:])
-        if name.startswith("W") or net.layers[l - 1].trains_bias:
-            grad = f"d{name}"
-            buffers[grad] = (repr(shape), "dtype")
-            home[grad] = grad
+    for name, shape in net.trained_shapes().items():
+        grad = f"d{name}"
+        buffers[grad] = (repr(shape), "dtype")
+        home[grad] = grad
     if any(layer.trains_bias and layer.bias == "neuron" for layer in net.layers):
         buffers["ones"] = ("B", "ones")  # Σ over rows of δ = ones · δ
     return Memory(buffers, home, keep)

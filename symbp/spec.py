@@ -156,6 +156,12 @@ class Network:
                 shapes[f"b{l}"] = (n_out,) if layer.bias == "neuron" else ()
         return shapes
 
+    def trained_shapes(self) -> dict[str, tuple[int, ...]]:
+        """``param_shapes`` of the parameters that get a gradient: every W, and the biases of
+        layers that train theirs."""
+        return {name: shape for name, shape in self.param_shapes().items()
+                if name.startswith("W") or self.layers[int(name[1:]) - 1].trains_bias}
+
     def spec_hash(self) -> str:
         """A short hash of the normalised spec, printed in generated headers."""
         blob = json.dumps(self.source, sort_keys=True, separators=(",", ":"))

@@ -333,15 +333,7 @@ class _Writer:
 
     def gradient_shapes(self) -> list[tuple[str, tuple[int, ...]]]:
         """(array name, shape) of every trained parameter's gradient, in parameter order."""
-        out = []
-        for l in range(1, self.net.depth + 1):
-            rows = self.n.weights[l - 1]
-            out.append((f"dW{l}", (len(rows[0]), len(rows)) if self.net.weight_layout == "in_out"
-                        else (len(rows), len(rows[0]))))
-            layer = self.net.layers[l - 1]
-            if layer.trains_bias:
-                out.append((f"db{l}", () if layer.bias == "shared" else (len(self.n.biases[l - 1]),)))
-        return out
+        return [(f"d{name}", shape) for name, shape in self.net.trained_shapes().items()]
 
     def results(self) -> list[str]:
         """J, then every gradient written element by element into the arrays of
