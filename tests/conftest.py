@@ -7,6 +7,7 @@ import functools
 import pytest
 
 import symbp
+from symbp import cli
 from symbp.verify import load_module
 
 ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softplus", "swish"]
@@ -39,3 +40,13 @@ def kernel_for(name: str):
 @pytest.fixture
 def bundled_kernel():
     return kernel_for
+
+
+@pytest.fixture
+def run(capsys):
+    """``symbp …`` in-process; returns (exit code, stdout, stderr)."""
+    def go(*argv):
+        code = cli.main(list(argv))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+    return go

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 import symbp
-from symbp import cli
 from symbp.check import check_claim, overall_exit_code, read_claims
 from symbp.check_example import check_example, judge, read_table
 
@@ -28,18 +27,6 @@ SEED_E_TOTAL = "E_total = 1/2*(target_o1 - a_o1)^2 + 1/2*(target_o2 - a_o1)^2"
 @pytest.fixture(scope="module")
 def mazur():
     return symbp.load_spec("mazur")
-
-
-@pytest.fixture
-def run(monkeypatch, capsys):
-    """``symbp …`` with the check commands registered; returns (exit code, stdout, stderr)."""
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("symbp.check_cli",))
-
-    def go(*argv):
-        code = cli.main(list(argv))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return go
 
 
 # --------------------------------------------------------------------------- seed 000, neuron level

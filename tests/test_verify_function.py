@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp import cli
 from symbp.handwritten import ADAPTERS, FunctionError, check_function, load_function
 
 DATA = Path(__file__).parent / "data" / "handwritten"
@@ -25,17 +24,6 @@ def seed003():
 @pytest.fixture(scope="module")
 def seed004():
     return lambda name: load_function(f"{SEED004_CODE}:{name}")
-
-
-@pytest.fixture
-def run(monkeypatch, capsys):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("symbp.check_cli",))
-
-    def go(*argv):
-        code = cli.main(list(argv))
-        out = capsys.readouterr()
-        return code, out.out, out.err
-    return go
 
 
 # --------------------------------------------------------------------------- seed 003: (in, out)
