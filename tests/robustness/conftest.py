@@ -7,7 +7,8 @@ from .tally import ACCURACY, COUNTS, SOFTMAX_ELEMENTWISE
 
 def summary_line() -> str:
     return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['hostile_strings']} hostile "
-            f"strings, {COUNTS['architectures']} architectures fuzzed, "
+            f"strings, {COUNTS['architectures']} architectures fuzzed, {COUNTS['file_cases']} "
+            "file and I/O hazards, "
             f"{COUNTS['mismatches']} mismatches")
 
 
