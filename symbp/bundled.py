@@ -8,11 +8,13 @@ suite regenerates it into a temporary folder and fails on any byte of difference
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 from .document import derivation, figure_name
 from .emit import emit_numpy
-from .files import write_output
+from .errors import SymbpError
+from .files import read_text, write_outputs
 from .spec import bundled_names, load_spec
 
 FOLDER = "generated"
@@ -39,6 +41,20 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
 
 
 def regenerate(root: str | Path = ".", *, force: bool = False) -> list[Path]:
-    """Write every generated file under ``root``; returns the paths written."""
-    return [write_output(Path(root) / rel, text, force=force)
-            for rel, text in generated_files().items()]
+    """Write every generated file under ``root`` (each checked before any is written); returns
+    the paths written."""
+    return write_outputs([(Path(root) / rel, text) for rel, text in generated_files().items()],
+                         force=force)
+
+
+def project_root(folder: Path) -> Path:
+    """``folder`` when it is the symbp project (its pyproject.toml names symbp), where
+    ``generated/`` belongs; a SymbpError otherwise, so that nothing lands in a stray folder."""
+    try:
+        name = tomllib.loads(read_text(folder / "pyproject.toml")).get("project", {}).get("name")
+    except (SymbpError, tomllib.TOMLDecodeError, AttributeError):
+        name = None
+    if name != "symbp":
+        raise SymbpError(f"{folder}: is not the symbp project (no pyproject.toml naming symbp); "
+                         "run symbp regenerate there, or give the folder to write generated/ into")
+    return folder

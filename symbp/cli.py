@@ -27,22 +27,24 @@ def _spec_word(args: argparse.Namespace) -> str:
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
+    from .docs_cli import output_format
     from .emit import emit_numpy
-    from .files import write_output
+    from .files import write_outputs
 
+    output_format(args.output, ("python",), "emit")
     net = load_spec(args.spec)
     out = args.output or f"{net.name}.py"
     text = emit_numpy(net, command=f"symbp emit {_spec_word(args)} -o {out}")
     if out == "-":
         sys.stdout.write(text)
         return 0
-    write_output(out, text, force=args.force)
+    write_outputs([(out, text)], force=args.force)
     print(f"wrote {out}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .docs_cli import write_documents
+    from .docs_cli import document_outputs
     from .document import derivation
     from .emit import emit_numpy
     from .files import write_outputs
@@ -59,8 +61,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     doc = derived.text()
     print(f"  derived and emitted in {time.perf_counter() - start:.2f} s")
     paths = write_outputs([(folder / f"{net.name}.py", kernel),
-                           (folder / f"{net.name}_derivation.txt", doc)], force=args.force)
-    paths += write_documents(net, folder, force=args.force, pdf=args.pdf, doc=derived)
+                           (folder / f"{net.name}_derivation.txt", doc),
+                           *document_outputs(net, folder, pdf=args.pdf, doc=derived)],
+                          force=args.force)
     for p in paths:
         print(f"  wrote {p}")
     report = check_kernel(net, load_module(kernel, net.name), batch=args.batch)
@@ -74,9 +77,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_regenerate(args: argparse.Namespace) -> int:
-    from .bundled import regenerate
+    from .bundled import project_root, regenerate
 
-    for path in regenerate(args.root, force=args.force):
+    root = args.root if args.root is not None else project_root(Path.cwd())
+    for path in regenerate(root, force=args.force):
         print(f"wrote {path}")
     return 0
 
@@ -113,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_emit)
 
     p = sub.add_parser("regenerate", help="rewrite generated/ for every bundled network")
-    p.add_argument("root", nargs="?", default=".", help="project folder (default: .)")
+    p.add_argument("root", nargs="?", default=None,
+                   help="folder to write generated/ into (default: . when it is the symbp project)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_regenerate)
 

@@ -4,9 +4,11 @@
                  [--fragment] [--values FILE] [--lr η] [--steps N]
     symbp example [SPEC] [--values FILE] [--lr η] [--steps N] [-f text|markdown|latex] [-o FILE]
 
-Without --format, the suffix of -o picks it (.tex, .md, .pdf, anything else: text). Markdown
-written to a file gets its figure, ``<stem>_network.svg``, next to it; --pdf compiles the LaTeX
-with pdflatex in a temporary folder and writes only the PDF (and the .tex when -o names one).
+Without --format, the suffix of -o picks it (.txt, .tex, .md, .pdf); any other suffix, or one
+that does not match --format, is refused. Markdown written to a file gets its figure,
+``<stem>_network.svg``, next to it; --pdf compiles the LaTeX with pdflatex in a temporary folder
+and writes only the PDF (``<name>.pdf`` without -o; and the .tex when -o names one). Every command
+plans its outputs and checks them all before it writes any (``files.write_outputs``).
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from pathlib import Path
 from .document import FORMATS, LEVELS, Derivation, derivation
 from .errors import SymbpError
 from .example import example_settings, read_values
-from .files import write_output
+from .files import Output, write_outputs
 from .spec import Network, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
-SUFFIXES = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".pdf": "latex"}
+# Output file suffix -> the format written into it ("pdf": LaTeX compiled by pdflatex).
+SUFFIXES = {".txt": "text", ".text": "text", ".tex": "latex", ".md": "markdown",
+            ".markdown": "markdown", ".pdf": "pdf", ".py": "python"}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -63,12 +67,30 @@ def _word(args: argparse.Namespace) -> str:
     return args.spec if args.spec is not None else "mazur"
 
 
-def _format(args: argparse.Namespace) -> str:
-    if args.format:
-        return args.format
-    if args.output and Path(args.output).suffix.lower() in SUFFIXES:
-        return SUFFIXES[Path(args.output).suffix.lower()]
-    return "text"
+def output_format(output: str | None, formats: tuple[str, ...], command: str) -> str | None:
+    """The format the suffix of ``output`` (a file, not "-") asks for, one of ``formats``;
+    a SymbpError naming the suffixes ``command`` writes when the suffix is not one of them."""
+    if not output or output == "-":
+        return None
+    suffix = Path(output).suffix.lower()
+    fmt = SUFFIXES.get(suffix)
+    if fmt not in formats:
+        known = ", ".join(f"{s} ({f})" for s, f in SUFFIXES.items() if f in formats)
+        raise SymbpError(f"-o {output}: symbp {command} does not write "
+                         f"{'a ' + suffix if suffix else 'a file without a'} suffix; use {known}")
+    return fmt
+
+
+def _format(args: argparse.Namespace, formats: tuple[str, ...]) -> tuple[str, bool]:
+    """(format, pdf) from --format, --pdf and the suffix of -o, which must agree."""
+    pdf = getattr(args, "pdf", False)
+    fmt = output_format(args.output, formats, args.command)
+    if fmt == "pdf":
+        fmt, pdf = "latex", True
+    if args.format and fmt and args.format != fmt:
+        raise SymbpError(f"--format {args.format} does not match -o {args.output}, "
+                         f"a {fmt} file name")
+    return args.format or fmt or ("latex" if pdf else "text"), pdf
 
 
 def _given(args: argparse.Namespace) -> dict | None:
@@ -76,8 +98,7 @@ def _given(args: argparse.Namespace) -> dict | None:
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    fmt = _format(args)
-    pdf = args.pdf or (args.output is not None and Path(args.output).suffix.lower() == ".pdf")
+    fmt, pdf = _format(args, ("text", "latex", "markdown", "pdf"))
     if pdf and fmt != "latex":
         raise SymbpError("--pdf needs --format latex")
     if args.fragment and fmt == "text":
@@ -112,7 +133,7 @@ def _emit(text: str, output: str | None, force: bool) -> int:
     if not output or output == "-":
         sys.stdout.write(text)
         return 0
-    write_output(output, text, force=force)
+    write_outputs([(output, text)], force=force)
     print(f"wrote {output}")
     return 0
 
@@ -126,34 +147,34 @@ def _write_markdown(doc: Derivation, args: argparse.Namespace, command: str) -> 
     out = Path(args.output)
     figure = out.with_name(f"{out.stem}_network.svg")
     svg_command = f"symbp derive {_word(args)} -f markdown -l {args.level} -o {args.output}"
-    write_output(out, doc.markdown(figure=figure.name, fragment=args.fragment, command=command),
-                 force=args.force)
-    write_output(figure, doc.svg(command=svg_command), force=args.force)
+    markdown = doc.markdown(figure=figure.name, fragment=args.fragment, command=command)
+    write_outputs([(out, markdown), (figure, doc.svg(command=svg_command))], force=args.force)
     print(f"wrote {out}\nwrote {figure}")
     return 0
 
 
 def _write_pdf(doc: Derivation, args: argparse.Namespace, command: str) -> int:
-    from .pdf import write_pdf
+    from .pdf import pdf_output
 
     out = Path(args.output or f"{doc.network.name}.pdf")
+    plan: list[Output] = []
     if out.suffix.lower() == ".tex":  # keep the LaTeX there, and the PDF beside it
         command += f" --pdf -o {out}"
         tex = doc.latex(command=command)
-        write_output(out, tex, force=args.force)
-        print(f"wrote {out}")
+        plan.append(Output(out, tex))
         out = out.with_suffix(".pdf")
     else:
         tex = doc.latex(command=command + f" --pdf -o {out}")
-    write_pdf(out, tex, force=args.force)
-    print(f"wrote {out}")
+    plan.append(pdf_output(out, tex))
+    for path in write_outputs(plan, force=args.force):
+        print(f"wrote {path}")
     return 0
 
 
 def cmd_example(args: argparse.Namespace) -> int:
     from .worked import worked_example
 
-    fmt = _format(args)
+    fmt, _ = _format(args, ("text", "latex", "markdown"))
     net = load_spec(args.spec)
     values, lr, steps = example_settings(net, _given(args), args.lr, args.steps)
     command = f"symbp example {_word(args)} --format {fmt}"
@@ -165,23 +186,27 @@ def cmd_example(args: argparse.Namespace) -> int:
     return _emit(text, args.output, args.force)
 
 
-def write_documents(net: Network, folder: str | Path, *, force: bool = False,
-                    pdf: bool = False, doc: Derivation | None = None) -> list[Path]:
+def document_outputs(net: Network, folder: str | Path, *, pdf: bool = False,
+                     doc: Derivation | None = None) -> list[Output]:
     """The derivation of ``net`` as LaTeX, Markdown (with its SVG figure) and, with ``pdf``,
-    a PDF, in ``folder``; the paths written. For ``symbp run``, which may pass the
-    ``derivation(net, "both")`` it already made as ``doc``."""
+    a PDF, in ``folder``, planned for ``files.write_outputs``. For ``symbp run``, which may pass
+    the ``derivation(net, "both")`` it already made as ``doc``."""
     folder = Path(folder)
     doc = doc or derivation(net, "both")
     command = f"symbp run {net.name} -o {folder}"
     tex = doc.latex(command=command)
-    paths = [write_output(folder / f"{net.name}.tex", tex, force=force),
-             write_output(folder / f"{net.name}.md",
-                          doc.markdown(figure=f"{net.name}_network.svg", command=command),
-                          force=force),
-             write_output(folder / f"{net.name}_network.svg", doc.svg(command=command),
-                          force=force)]
+    plan = [Output(folder / f"{net.name}.tex", tex),
+            Output(folder / f"{net.name}.md",
+                   doc.markdown(figure=f"{net.name}_network.svg", command=command)),
+            Output(folder / f"{net.name}_network.svg", doc.svg(command=command))]
     if pdf:
-        from .pdf import write_pdf
+        from .pdf import pdf_output
 
-        paths.append(write_pdf(folder / f"{net.name}.pdf", tex, force=force))
-    return paths
+        plan.append(pdf_output(folder / f"{net.name}.pdf", tex))
+    return plan
+
+
+def write_documents(net: Network, folder: str | Path, *, force: bool = False,
+                    pdf: bool = False, doc: Derivation | None = None) -> list[Path]:
+    """Write ``document_outputs`` (each target checked before any is written); the paths."""
+    return write_outputs(document_outputs(net, folder, pdf=pdf, doc=doc), force=force)

@@ -299,6 +299,30 @@ def test_a_target_that_is_not_a_regular_file_is_refused_even_with_force(tmp_path
         assert _temps(target.parent) == []
 
 
+# -- a refused command writes nothing -------------------------------------------------------------
+
+REFUSALS = [  # (argv, the foreign file that is refused, the files symbp must not have written)
+    (["run", "mazur", "-o", "out"], "out/mazur.md",
+     ["out/mazur.py", "out/mazur_derivation.txt", "out/mazur.tex", "out/mazur_network.svg"]),
+    (["run", "mazur", "-o", "out", "--pdf"], "out/mazur.pdf",
+     ["out/mazur.py", "out/mazur_derivation.txt", "out/mazur.tex", "out/mazur.md"]),
+    (["derive", "mazur", "-o", "post.md"], "post_network.svg", ["post.md"]),
+    (["derive", "mazur", "--pdf", "-o", "post.tex"], "post.pdf", ["post.tex"]),
+    (["regenerate", "."], "generated/swish_net_network.svg", ["generated/mazur.py"]),
+]
+
+
+@pytest.mark.parametrize("argv, foreign, absent", REFUSALS, ids=[" ".join(r[0]) for r in REFUSALS])
+def test_a_refused_command_writes_no_file_at_all(argv, foreign, absent, tmp_path, monkeypatch, run):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / foreign).parent.mkdir(exist_ok=True)
+    (tmp_path / foreign).write_bytes(b"%PDF-1.5 mine\n" if foreign.endswith(".pdf") else b"mine\n")
+    code, _, err = run(*argv)
+    assert code == 2 and "--force" in err and foreign in err, err
+    assert [name for name in absent if (tmp_path / name).exists()] == []
+    count("file_cases")
+
+
 # -- bounded input ------------------------------------------------------------------------------------
 
 READERS = {  # how each option that reads a user's file is given one
