@@ -1,15 +1,24 @@
 """The ``symbp`` command line: run, emit, regenerate, list (derive and example: docs_cli).
 
 Every SymbpError becomes one line on stderr and exit code 2; a failed verification exits 1.
+SIGTERM and SIGHUP unwind like Ctrl-C (temporary files and folders are removed; exit 128 + the
+signal's number); a closed pipe on stdout ends quietly with 141, as for other Unix tools; any
+other failure to write stdout (a full disk) is one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
 import importlib
+import os
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from . import __version__
 from .errors import SymbpError
@@ -129,17 +138,110 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds the stack like Ctrl-C, so that cleanup runs."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
+
+
+# Signals that end a run the way Ctrl-C does (where the platform has them).
+UNWINDING = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextlib.contextmanager
+def _unwinding_signals() -> Iterator[None]:
+    """While running a command, SIGTERM/SIGHUP raise Terminated; the old handlers come back."""
+    try:
+        previous = {sig: signal.signal(sig, _terminate) for sig in UNWINDING}
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+class StdoutError(Exception):
+    """Standard output cannot be written (its reader has gone, or the disk is full)."""
+
+    def __init__(self, error: OSError):
+        super().__init__(error)
+        self.error = error
+
+
+class _CheckedStdout:
+    """sys.stdout while a command runs: a failed write becomes a StdoutError, so it is told apart
+    from every other OSError."""
+
+    def __init__(self, stream: TextIO):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise StdoutError(exc) from None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
+
+
+def _silence_stdout() -> None:
+    """Point the process's stdout at /dev/null, so that the interpreter's last flush of what
+    could not be written neither fails nor prints a traceback (only for the real stdout)."""
+    if sys.stdout is None or sys.stdout is not sys.__stdout__:
+        return
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _say(message: str) -> None:
+    """One line on stderr; stderr itself may be gone, which is not worth a traceback."""
+    with contextlib.suppress(OSError, ValueError):
+        print(message, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _unwinding_signals(), contextlib.redirect_stdout(_CheckedStdout(sys.stdout)):
+            code = args.func(args)
+            sys.stdout.flush()  # here, not at exit: a write error is reported like any other
+        return code
     except SymbpError as exc:
-        print(f"symbp: error: {exc}", file=sys.stderr)
+        _say(f"symbp: error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
-        print("symbp: interrupted", file=sys.stderr)
+        _say("symbp: interrupted")
         return 130
+    except Terminated as exc:
+        _say(f"symbp: stopped by {signal.Signals(exc.signum).name}")
+        return 128 + exc.signum
+    except StdoutError as exc:
+        _silence_stdout()
+        if exc.error.errno == errno.EPIPE:  # the reader left (symbp list | head -1): stop quietly
+            return 128 + getattr(signal, "SIGPIPE", 13)
+        _say(f"symbp: error: cannot write to standard output ({exc.error.strerror})")
+        return 2
 
 
 if __name__ == "__main__":

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 import time
@@ -321,6 +323,76 @@ def test_a_refused_command_writes_no_file_at_all(argv, foreign, absent, tmp_path
     assert code == 2 and "--force" in err and foreign in err, err
     assert [name for name in absent if (tmp_path / name).exists()] == []
     count("file_cases")
+
+
+# -- temporary folders ------------------------------------------------------------------------------
+
+def _symbp_temps(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("symbp"))
+
+
+def test_run_and_verify_leave_no_temporary_folder(tmp_path, monkeypatch, run):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    assert run("run", "mazur", "-o", str(tmp_path / "out"))[0] == 0
+    assert _symbp_temps(temp) == []
+    code, out, err = run("verify", str(DATA / "seed003_net.toml"), "--function",
+                         f"{DATA / 'seed003_backward.py'}:loss_and_grads", "--convention", "in_out")
+    assert code == 0, out + err
+    assert _symbp_temps(temp) == []
+    count("file_cases", 2)
+
+
+@pytest.mark.skipif(os.name != "posix" or shutil.which("pdflatex") is None,
+                    reason="signals are POSIX; the PDF needs pdflatex")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_signal_during_the_pdf_leaves_no_temporary_folder_and_no_file(signum, tmp_path):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    out = tmp_path / "out.pdf"
+    child = subprocess.Popen([sys.executable, "-m", "symbp", "derive", "mazur", "-l", "matrix",
+                              "--pdf", "-o", str(out)], cwd=ROOT, env={**os.environ, "TMPDIR": str(temp)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _symbp_temps(temp) and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _symbp_temps(temp), "pdflatex never started"
+        child.send_signal(signum)
+        _, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    assert child.returncode == 128 + signum
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert _symbp_temps(temp) == [] and not out.exists() and _temps(tmp_path) == []
+    count("file_cases")
+
+
+# -- standard output that cannot be written ----------------------------------------------------------
+
+def test_a_closed_pipe_on_stdout_ends_quietly_with_141(tmp_path):
+    for argv in (["list"], ["emit", "mazur", "-o", "-"]):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader has gone before symbp writes a byte: `symbp list | head -0`
+        proc = subprocess.run([sys.executable, "-m", "symbp", *argv], cwd=ROOT, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+        os.close(write_end)
+        assert (proc.returncode, proc.stderr) == (141, ""), proc.stderr
+        count("file_cases")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_full_stdout_is_one_line_and_exit_2(tmp_path):
+    for argv in (["list"], ["emit", "mazur", "-o", "-"]):
+        with open("/dev/full", "wb") as full:
+            proc = subprocess.run([sys.executable, "-m", "symbp", *argv], cwd=ROOT, stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "No space left on device" in proc.stderr, proc.stderr
+        count("file_cases")
 
 
 # -- bounded input ------------------------------------------------------------------------------------
