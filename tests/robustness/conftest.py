@@ -7,8 +7,9 @@ from .tally import ACCURACY, COUNTS, SOFTMAX_ELEMENTWISE
 
 def summary_line() -> str:
     return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['hostile_strings']} hostile "
-            f"strings, {COUNTS['architectures']} architectures fuzzed, "
-            f"{COUNTS['mismatches']} mismatches")
+            f"strings, {COUNTS['architectures']} architectures fuzzed, {COUNTS['formula_losses']} "
+            f"formula losses checked for J, {COUNTS['misused_calls']} misused kernel calls "
+            f"refused, {COUNTS['mismatches']} mismatches")
 
 
 def accuracy_lines() -> list[str]:
