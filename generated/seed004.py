@@ -115,8 +115,8 @@ def loss(params, X, Y):
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
-    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     return J
 
@@ -143,8 +143,8 @@ def loss_and_grad(params, X, Y, work=None):
     Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2, out=ws["A2"])
-    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     # δ² = ∂J/∂z² = (a2 - y)/B
     delta2 = np.subtract(A2, Y, out=A2)

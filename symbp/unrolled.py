@@ -82,6 +82,7 @@ class ScalarPrinter(NumpyPrinter):
     FUNCS = {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "sinh": "math.sinh",
              "cosh": "math.cosh", "sin": "math.sin", "cos": "math.cos", "atan": "math.atan",
              "sqrt": "math.sqrt"}
+    EXPM1 = "math.expm1"
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
         name = type(expr).__name__
