@@ -48,6 +48,20 @@ def sigmoid(z, out=None):
     return np.divide(1.0, e, out=e)
 
 
+def checked_rows(X, Y=None):
+    """B, the number of rows of X, once X is (B, 2) and Y (B, 2), arrays of real numbers, B >= 1.
+
+    Misshapen inputs would broadcast into a wrong loss instead of failing, so they are refused.
+    """
+    if type(X) is not np.ndarray or X.shape[1:] != (2,) or X.dtype.kind not in "fiub" or not len(X):
+        raise ValueError(f"X must be an array of real numbers of shape (B, 2) with B >= 1 rows, "
+                         f"got shape {np.shape(X)} of {getattr(X, 'dtype', type(X).__name__)}")
+    if Y is not None and (type(Y) is not np.ndarray or Y.shape != (len(X), 2) or Y.dtype.kind not in "fiub"):
+        raise ValueError(f"Y must be an array of real numbers of shape (B, 2) = ({len(X)}, 2) for "
+                         f"the {len(X)} rows of X, got shape {np.shape(Y)} of {getattr(Y, 'dtype', type(Y).__name__)}")
+    return len(X)
+
+
 def workspace(B, dtype=np.float64, work=None):
     """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
 
@@ -71,6 +85,7 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward_arrays(params, X):
     """The network's output a^2 for the rows of X."""
+    checked_rows(X)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
@@ -88,9 +103,9 @@ def forward_arrays(params, X):
 
 def loss_arrays(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -115,9 +130,9 @@ def loss_and_grad_arrays(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
     Z1 = np.matmul(X, W1.T, out=ws["A1"])
@@ -155,7 +170,7 @@ def sigmoid_float(z):
 
 def forward(params, X):
     """The network's output a^2 for the rows of X."""
-    if not 0 < len(X) <= MAX_ROWS:
+    if checked_rows(X) > MAX_ROWS:
         return forward_arrays(params, X)
     [[w1, w2], [w3, w4]] = params["W1"].tolist()
     b1 = float(params["b1"])
@@ -181,8 +196,8 @@ def forward(params, X):
 
 def loss(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
-    B = len(X)
-    if not 0 < B <= MAX_ROWS:
+    B = checked_rows(X, Y)
+    if B > MAX_ROWS:
         return loss_arrays(params, X, Y)
     [[w1, w2], [w3, w4]] = params["W1"].tolist()
     b1 = float(params["b1"])
@@ -217,58 +232,62 @@ def loss_and_grad(params, X, Y, work=None):
     and are overwritten by the next call, so copy them to keep them.
     """
     B = len(X)
-    if not 0 < B <= MAX_ROWS:
+    # B <= MAX_ROWS rows in the parameters' dtype: Python floats; anything else, the array kernel
+    if not 0 < B <= MAX_ROWS or len(Y) != B or X.dtype != params["W1"].dtype:
         return loss_and_grad_arrays(params, X, Y, work)
-    dtype = X.dtype if X.dtype == params["W1"].dtype else np.result_type(X, params["W1"])
+    dtype = X.dtype
     [[w1, w2], [w3, w4]] = params["W1"].tolist()
     b1 = float(params["b1"])
     [[w5, w6], [w7, w8]] = params["W2"].tolist()
     b2 = float(params["b2"])
     E_total = 0.0
     d_w1 = d_w2 = d_w3 = d_w4 = d_w5 = d_w6 = d_w7 = d_w8 = 0.0
-    for [i1, i2], [target_o1, target_o2] in zip(X.tolist(), Y.tolist()):
-        # z¹ = W¹ a⁰ + b¹
-        z_h1 = w1*i1 + w2*i2 + b1
-        z_h2 = w3*i1 + w4*i2 + b1
-        # a¹ = sigmoid(z¹)
-        a_h1 = sigmoid_float(z_h1)
-        a_h2 = sigmoid_float(z_h2)
-        # z² = W² a¹ + b²
-        z_o1 = w5*a_h1 + w6*a_h2 + b2
-        z_o2 = w7*a_h1 + w8*a_h2 + b2
-        # a² = sigmoid(z²)
-        a_o1 = sigmoid_float(z_o1)
-        a_o2 = sigmoid_float(z_o2)
-        # J = (1/B)·Σ (-a2 + y)**2/2
-        E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
-        # δ² = ∂J/∂z² = a2*(1 - a2)*(a2 - y)/B
-        d_z_o1 = a_o1*(1 - a_o1)*(a_o1 - target_o1)/B
-        d_z_o2 = a_o2*(1 - a_o2)*(a_o2 - target_o2)/B
-        # ∂J/∂W² = δ² (a¹)ᵀ
-        d_w5 += d_z_o1*a_h1
-        d_w6 += d_z_o1*a_h2
-        d_w7 += d_z_o2*a_h1
-        d_w8 += d_z_o2*a_h2
-        # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
-        d_z_h1 = (w5*d_z_o1 + w7*d_z_o2)*a_h1*(1 - a_h1)
-        d_z_h2 = (w6*d_z_o1 + w8*d_z_o2)*a_h2*(1 - a_h2)
-        # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
-        d_w1 += d_z_h1*i1
-        d_w2 += d_z_h1*i2
-        d_w3 += d_z_h2*i1
-        d_w4 += d_z_h2*i2
-    dW1, dW2 = gradient_arrays(dtype, work)
-    J = E_total / B
-    dW1[0, 0] = d_w1
-    dW1[0, 1] = d_w2
-    dW1[1, 0] = d_w3
-    dW1[1, 1] = d_w4
-    dW2[0, 0] = d_w5
-    dW2[0, 1] = d_w6
-    dW2[1, 0] = d_w7
-    dW2[1, 1] = d_w8
-    return dtype.type(J), {"W1": dW1, "W2": dW2}
-
+    try:  # free unless it catches: then a misshapen or non-float X or Y is reported as such
+        for [i1, i2], [target_o1, target_o2] in zip(X.tolist(), Y.tolist()):
+            # z¹ = W¹ a⁰ + b¹
+            z_h1 = w1*i1 + w2*i2 + b1
+            z_h2 = w3*i1 + w4*i2 + b1
+            # a¹ = sigmoid(z¹)
+            a_h1 = sigmoid_float(z_h1)
+            a_h2 = sigmoid_float(z_h2)
+            # z² = W² a¹ + b²
+            z_o1 = w5*a_h1 + w6*a_h2 + b2
+            z_o2 = w7*a_h1 + w8*a_h2 + b2
+            # a² = sigmoid(z²)
+            a_o1 = sigmoid_float(z_o1)
+            a_o2 = sigmoid_float(z_o2)
+            # J = (1/B)·Σ (-a2 + y)**2/2
+            E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
+            # δ² = ∂J/∂z² = a2*(1 - a2)*(a2 - y)/B
+            d_z_o1 = a_o1*(1 - a_o1)*(a_o1 - target_o1)/B
+            d_z_o2 = a_o2*(1 - a_o2)*(a_o2 - target_o2)/B
+            # ∂J/∂W² = δ² (a¹)ᵀ
+            d_w5 += d_z_o1*a_h1
+            d_w6 += d_z_o1*a_h2
+            d_w7 += d_z_o2*a_h1
+            d_w8 += d_z_o2*a_h2
+            # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
+            d_z_h1 = (w5*d_z_o1 + w7*d_z_o2)*a_h1*(1 - a_h1)
+            d_z_h2 = (w6*d_z_o1 + w8*d_z_o2)*a_h2*(1 - a_h2)
+            # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
+            d_w1 += d_z_h1*i1
+            d_w2 += d_z_h1*i2
+            d_w3 += d_z_h2*i1
+            d_w4 += d_z_h2*i2
+        dW1, dW2 = gradient_arrays(dtype, work)
+        J = E_total / B
+        dW1[0, 0] = d_w1
+        dW1[0, 1] = d_w2
+        dW1[1, 0] = d_w3
+        dW1[1, 1] = d_w4
+        dW2[0, 0] = d_w5
+        dW2[0, 1] = d_w6
+        dW2[1, 0] = d_w7
+        dW2[1, 1] = d_w8
+        return dtype.type(J), {"W1": dW1, "W2": dW2}
+    except (TypeError, ValueError):
+        checked_rows(X, Y)
+        raise
 
 def gradient_arrays(dtype, work=None):
     """The arrays loss_and_grad's Python-float path writes its gradients into.

@@ -48,6 +48,20 @@ def log_softmax(z, out=None):
     return np.subtract(shifted, np.log1p(rest), out=shifted)
 
 
+def checked_rows(X, Y=None):
+    """B, the number of rows of X, once X is (B, 784) and Y (B, 10), arrays of real numbers, B >= 1.
+
+    Misshapen inputs would broadcast into a wrong loss instead of failing, so they are refused.
+    """
+    if type(X) is not np.ndarray or X.shape[1:] != (784,) or X.dtype.kind not in "fiub" or not len(X):
+        raise ValueError(f"X must be an array of real numbers of shape (B, 784) with B >= 1 rows, "
+                         f"got shape {np.shape(X)} of {getattr(X, 'dtype', type(X).__name__)}")
+    if Y is not None and (type(Y) is not np.ndarray or Y.shape != (len(X), 10) or Y.dtype.kind not in "fiub"):
+        raise ValueError(f"Y must be an array of real numbers of shape (B, 10) = ({len(X)}, 10) for "
+                         f"the {len(X)} rows of X, got shape {np.shape(Y)} of {getattr(Y, 'dtype', type(Y).__name__)}")
+    return len(X)
+
+
 def workspace(B, dtype=np.float64, work=None):
     """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
 
@@ -80,6 +94,7 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward(params, X):
     """The network's output a^3 for the rows of X."""
+    checked_rows(X)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     W3, b3 = params["W3"], params["b3"]
@@ -104,10 +119,10 @@ def forward(params, X):
 
 def loss(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     W3, b3 = params["W3"], params["b3"]
-    B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -136,10 +151,10 @@ def loss_and_grad(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     W3, b3 = params["W3"], params["b3"]
-    B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
     Z1 = np.matmul(X, W1.T, out=ws["A1"])

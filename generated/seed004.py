@@ -44,6 +44,20 @@ def softplus(z, out=None):
     return np.add(np.maximum(z, 0.0, out=out), tail, out=out)
 
 
+def checked_rows(X, Y=None):
+    """B, the number of rows of X, once X is (B, 400) and Y (B, 10), arrays of real numbers, B >= 1.
+
+    Misshapen inputs would broadcast into a wrong loss instead of failing, so they are refused.
+    """
+    if type(X) is not np.ndarray or X.shape[1:] != (400,) or X.dtype.kind not in "fiub" or not len(X):
+        raise ValueError(f"X must be an array of real numbers of shape (B, 400) with B >= 1 rows, "
+                         f"got shape {np.shape(X)} of {getattr(X, 'dtype', type(X).__name__)}")
+    if Y is not None and (type(Y) is not np.ndarray or Y.shape != (len(X), 10) or Y.dtype.kind not in "fiub"):
+        raise ValueError(f"Y must be an array of real numbers of shape (B, 10) = ({len(X)}, 10) for "
+                         f"the {len(X)} rows of X, got shape {np.shape(Y)} of {getattr(Y, 'dtype', type(Y).__name__)}")
+    return len(X)
+
+
 def workspace(B, dtype=np.float64, work=None):
     """The arrays one call of loss_and_grad writes into, for B rows of the given dtype.
 
@@ -72,6 +86,7 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward(params, X):
     """The network's output a^2 for the rows of X."""
+    checked_rows(X)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
@@ -89,9 +104,9 @@ def forward(params, X):
 
 def loss(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -100,8 +115,8 @@ def loss(params, X, Y):
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
-    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     return J
 
@@ -114,9 +129,9 @@ def loss_and_grad(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
     Z1 = np.matmul(X, W1.T, out=ws["A1"])
@@ -128,8 +143,8 @@ def loss_and_grad(params, X, Y, work=None):
     Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2, out=ws["A2"])
-    # J = (1/B)·Σ -y*z2 + log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
-    J = (-np.vdot(Z2, Y) + np.sum(softplus(Z2))) / B
+    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     # δ² = ∂J/∂z² = (a2 - y)/B
     delta2 = np.subtract(A2, Y, out=A2)

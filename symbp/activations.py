@@ -35,6 +35,9 @@ class Activation:
     vector: bool = False
     params: dict[str, float] = field(default_factory=dict)
     formula: str | None = None  # the user's text, for formula-defined activations
+    # g'(x) written in the output a = g(x), proven equal to sympy's derivative in the tests: the
+    # kernel's form, found without a (time-bounded, so load-dependent) search.
+    derivative_in_a: sp.Expr | None = None
 
     def instantiate(self, **values: float) -> sp.Expr:
         """g(x) with its parameters (e.g. leaky_relu's α) replaced by numbers."""
@@ -75,14 +78,17 @@ RELU = "np.maximum(z, np.zeros(z.shape[-1:], z.dtype), out=out)"
 REGISTRY: dict[str, Activation] = {
     entry.name: entry
     for entry in [
-        Activation("sigmoid", 1 / (1 + sp.exp(-x)), r"\sigma", numpy=SIGMOID, unit_range=True),
-        Activation("tanh", sp.tanh(x), r"\tanh"),
+        Activation("sigmoid", 1 / (1 + sp.exp(-x)), r"\sigma", numpy=SIGMOID, unit_range=True,
+                   derivative_in_a=a * (1 - a)),
+        Activation("tanh", sp.tanh(x), r"\tanh", derivative_in_a=1 - a**2),
         Activation("relu", _relu(), r"\operatorname{relu}", numpy=RELU),
         # max(z, αz) is relu's leaky form because 0 < α < 1 (the spec validator enforces it).
         Activation("leaky_relu", _leaky(), r"\operatorname{lrelu}",
                    numpy="np.maximum(z, alpha * z, out=out)", params={"alpha": 0.01}),
         Activation("identity", x, r"\operatorname{id}"),
-        Activation("softplus", sp.log(1 + sp.exp(x)), r"\operatorname{softplus}", numpy=SOFTPLUS),
+        # σ(z) = 1 − e^{−a}, printed as −expm1(−a): exact also where a = softplus(z) is tiny
+        Activation("softplus", sp.log(1 + sp.exp(x)), r"\operatorname{softplus}", numpy=SOFTPLUS,
+                   derivative_in_a=1 - sp.exp(-a)),
         Activation("softmax", None, r"\operatorname{softmax}", unit_range=True, vector=True),
     ]
 }
@@ -195,6 +201,9 @@ def _output_form_piecewise(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
 @cache
 def derivative(g: sp.Expr) -> DerivativeForm:
     """g'(x) derived by sympy, in the output a where that is exact, else in x."""
+    for entry in REGISTRY.values():
+        if entry.derivative_in_a is not None and entry.expr == g:
+            return DerivativeForm(entry.derivative_in_a, "a")
     dg = sp.diff(g, x)
     if x not in dg.free_symbols:
         return DerivativeForm(dg, "a")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .printing import FUNCTIONS, numpy_code
+from .printing import FUNCTIONS, expm1_form, numpy_code
 
 AUGMENTED = {"np.add": "+=", "np.subtract": "-=", "np.multiply": "*=", "np.divide": "/="}
 CHAIN = "\0"  # stands for the value computed so far, in an operation's argument list
@@ -115,6 +115,12 @@ class _Chain:
         return on[0], [arg for arg in e.args if not arg.has(self.target)]
 
     def _add(self, e: sp.Add) -> list:
+        form = expm1_form(e)
+        if form is not None:  # k·(e^u − 1) as k·expm1(u), as NumpyPrinter prints it
+            k, u = form
+            scale = ([] if k == 1 else [("np.negative", (CHAIN,))] if k == -1
+                     else [("np.multiply", (CHAIN, numpy_code(k)))])
+            return self.steps(u) + [("np.expm1", (CHAIN,))] + scale
         on, off = self._split(e)
         rest = sp.Add(*off)
         if on.could_extract_minus_sign():  # rest − u

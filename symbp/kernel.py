@@ -293,37 +293,53 @@ class _Printer:
     # ----------------------------------------------------------------- loss
 
     def _loss(self, step: Step) -> list[str]:
-        """J = r·Σ ℓ: a sum of terms, each a dot product where it is one (Σuv = u·v)."""
+        """J = r·Σ ℓ: a sum of terms, each a dot product where it is one (Σuv = u·v).
+
+        Terms share one statement until a term needs the temporary ``r`` while an earlier term
+        of the statement holds it; then the statement is closed into J and a new one starts.
+        """
         L = self.net.depth
         lines: list[str] = []
-        parts = []
+        statements: list[list[tuple[str, str, list[str]]]] = [[]]
+        holds_r = False
         for term in sp.Add.make_args(step.formula):
-            coeff, code = self._sum_of(term, lines)
+            coeff, code, setup = self._sum_of(term)
+            if setup and holds_r:
+                statements.append([])
+                holds_r = False
+            holds_r |= bool(setup)
             negative = coeff.could_extract_minus_sign()
             coeff = -coeff if negative else coeff
-            parts.append(("-" if negative else "+", code if coeff == 1 else f"{numpy_code(coeff)} * {code}"))
-        total = ("-" if parts[0][0] == "-" else "") + parts[0][1]
-        total += "".join(f" {sign} {code}" for sign, code in parts[1:])
-        if self.d.batch_factor != 1:
-            total = (f"({total})" if len(parts) > 1 else total) + " / B"
-        lines.append(f"J = {total}")
+            part = code if coeff == 1 else f"{numpy_code(coeff)} * {code}"
+            statements[-1].append(("-" if negative else "+", part, setup))
+        for k, parts in enumerate(statements):
+            lines += [line for _, _, setup in parts for line in setup]
+            total = ("-" if parts[0][0] == "-" else "") + parts[0][1]
+            total += "".join(f" {sign} {code}" for sign, code, _ in parts[1:])
+            if k > 0:
+                total = f"J + {total}" if parts[0][0] == "+" else f"J {total}"
+            if k == len(statements) - 1 and self.d.batch_factor != 1:
+                total = (f"({total})" if len(parts) > 1 or k > 0 else total) + " / B"
+            lines.append(f"J = {total}")
         if self.d.reg_coeff != 0:
             squares = " + ".join(f"np.vdot({naming.W(l)}, {naming.W(l)})" for l in range(1, L + 1))
             lines.append(f"J = J + {numpy_code(self.d.reg_coeff, {B: 'B'})} * ({squares})")
         return lines
 
-    def _sum_of(self, term: sp.Expr, lines: list[str]) -> tuple[sp.Expr, str]:
-        """(c, code) with Σ term = c · code: u·u for c·u², u·v for c·u·v, else np.sum."""
+    def _sum_of(self, term: sp.Expr) -> tuple[sp.Expr, str, list[str]]:
+        """(c, code, setup) with Σ term = c · code over every row and output: u·u for c·u²
+        (``setup`` computes u into ``r``), u·v for c·u·v, the element count for c, else np.sum."""
         names = self.names(self.net.depth)
         coeff, rest = term.as_independent(a, x, y, LOG_A, as_Add=False)
         factors = sp.Mul.make_args(rest)
+        if rest == 1:
+            return coeff, "Y.size", []
         if isinstance(rest, sp.Pow) and rest.exp == 2:
             u = -rest.base if rest.base.could_extract_minus_sign() else rest.base
-            lines.append(f"r = {numpy_code(u, names)}")
-            return coeff, "np.vdot(r, r)"
+            return coeff, "np.vdot(r, r)", [f"r = {numpy_code(u, names)}"]
         if len(factors) == 2:
-            return coeff, f"np.vdot({numpy_code(factors[0], names)}, {numpy_code(factors[1], names)})"
-        return coeff, f"np.sum({numpy_code(rest, names)})"
+            return coeff, f"np.vdot({numpy_code(factors[0], names)}, {numpy_code(factors[1], names)})", []
+        return coeff, f"np.sum({numpy_code(rest, names)})", []
 
     # ----------------------------------------------------------------- backward
 

@@ -51,7 +51,8 @@ REGISTRY: dict[str, Loss] = {
         Loss("bce", -(y * sp.log(a) + (1 - y) * sp.log(1 - a)),
              r"-\sum_k \left[y_k \log a_k + (1-y_k)\log(1-a_k)\right]",
              requires=frozenset({"sigmoid"}),
-             logit_terms={"sigmoid": softplus(x) - y * x}),
+             # softplus(x) − y·x cancels at y = 1, x ≫ 0; this sum of two nonnegative terms does not
+             logit_terms={"sigmoid": (1 - y) * softplus(x) + y * softplus(-x)}),
         Loss("ce", -y * sp.log(a), r"-\sum_k y_k \log a_k",
              requires=frozenset({"sigmoid", "softmax"}),
              logit_terms={"sigmoid": y * softplus(-x)}),

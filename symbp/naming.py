@@ -19,6 +19,13 @@ from .errors import SpecError
 if TYPE_CHECKING:
     from .spec import Network
 
+# The names the generated module's functions bind for themselves (arguments and locals of
+# templates/*module*.j2 and of the kernel statements). The Python-float kernel binds neuron names
+# in the same functions, so a neuron name there may be none of these (see ``kernel_locals``).
+KERNEL_LOCALS = frozenset({
+    "params", "X", "Y", "work", "lr", "seed", "B", "J", "dtype", "grads", "key", "ws", "out",
+    "rows", "top", "total", "rest", "log_total", "rowsum", "r", "s", "e", "z", "rng", "shifted",
+    "tail", "math", "np"})
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 ALLOWED = {"l", "i", "j"}
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")  # ASCII only; \Z so "w1\n" is refused
@@ -51,6 +58,14 @@ def dW(l: int) -> str:  # noqa: N802
 
 def db(l: int) -> str:
     return f"db{l}"
+
+
+def kernel_locals(depth: int, n_out: int) -> frozenset[str]:
+    """Every name the functions of a module for ``depth`` layers and ``n_out`` outputs bind:
+    KERNEL_LOCALS, the softmax terms e1…, and the gradient arrays dW1…, db1…."""
+    layers = range(1, depth + 1)
+    return (KERNEL_LOCALS | {f"e{k}" for k in range(1, n_out + 1)}
+            | {dW(l) for l in layers} | {db(l) for l in layers})
 
 
 @dataclass(frozen=True)

@@ -101,8 +101,31 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     return _stabilize(expr)
 
 
+def expm1_form(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
+    """(k, u) when expr is k·(e^u − 1), e.g. 1 − e^{−a} = −(e^{−a} − 1); else None.
+
+    Printed as k·expm1(u): e^u − 1 loses every digit where e^u ≈ 1 (softplus′ at z ≪ 0), expm1 none.
+    """
+    if not isinstance(expr, sp.Add) or len(expr.args) != 2:
+        return None
+    c, rest = expr.as_coeff_Add()
+    k, e = rest.as_coeff_Mul()
+    return (k, e.args[0]) if c != 0 and k == -c and isinstance(e, sp.exp) else None
+
+
 class NumpyPrinter(PythonCodePrinter):
     """Prints elementwise expressions over arrays with the ``np`` alias."""
+
+    EXPM1 = "np.expm1"
+
+    def _print_Add(self, expr: sp.Add, order=None) -> str:  # noqa: N802
+        """k·(e^u − 1) as k·expm1(u) (see ``expm1_form``); any other sum as sympy prints it."""
+        form = expm1_form(expr)
+        if form is None:
+            return super()._print_Add(expr, order)
+        k, u = form
+        call = f"{self.EXPM1}({self._print(u)})"
+        return call if k == 1 else f"-{call}" if k == -1 else f"{self._print(k)}*{call}"
 
     def doprint(self, expr, assign_to=None):
         """Print ``stable_form(expr)``: overflow-free forms of exponentials (see there)."""

@@ -42,7 +42,7 @@ MAX_SPEC_BYTES = 1_000_000  # size of a spec file
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # Names the generated module uses itself; a neuron name may not shadow them.
 RESERVED = frozenset({"np", "numpy", "params", "grads", "X", "Y", "lr", "seed", "dtype", "B",
-                      "forward", "loss", "loss_and_grad", "sgd_step", "init_params",
+                      "forward", "loss", "loss_and_grad", "sgd_step", "init_params", "checked_rows",
                       "PARAM_SHAPES", "sigmoid", "softmax", "self", "cls", "None", "True",
                       "False"})
 # A formula activation becomes a function ``def <name>(z)`` in the generated module and is called

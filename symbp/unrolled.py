@@ -50,8 +50,6 @@ INLINE = {  # registry activation -> expression in `z` for one float
     "tanh": "math.tanh({z})", "relu": "{z} if {z} > 0.0 else 0.0",
     "leaky_relu": "{z} if {z} > 0.0 else {alpha}*{z}", "identity": "{z}",
 }
-LOCALS = {"params", "X", "Y", "work", "lr", "B", "J", "dtype", "math", "np", "rows", "grads",
-          "top", "total", "rest", "log_total", "rowsum"}
 
 
 def weights(net: Network) -> int:
@@ -84,6 +82,7 @@ class ScalarPrinter(NumpyPrinter):
     FUNCS = {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "sinh": "math.sinh",
              "cosh": "math.cosh", "sin": "math.sin", "cos": "math.cos", "atan": "math.atan",
              "sqrt": "math.sqrt"}
+    EXPM1 = "math.expm1"
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
         name = type(expr).__name__
@@ -154,9 +153,8 @@ def _names(net: Network) -> Names:
             continue
         base = [s for s in n.all() if s != n.loss]
         used = base + [f"d_{s}" for s in base] + [f"log_{s}" for s in base]
-        taken = LOCALS | RESERVED | {h for h, _ in SCALAR_HELPERS.values()}
-        taken |= {f"e{k}" for k in range(1, net.sizes[-1] + 1)}
-        taken |= {f"dW{l}" for l in range(1, net.depth + 1)} | {f"db{l}" for l in range(1, net.depth + 1)}
+        taken = naming.kernel_locals(net.depth, net.sizes[-1]) | RESERVED
+        taken |= {h for h, _ in SCALAR_HELPERS.values()}
         loss_ok = n.loss == "J" or n.loss not in taken | set(used)  # J accumulates, then J /= B
         if len(set(used)) == len(used) and not set(used) & taken and loss_ok:
             return Names(n)

@@ -46,6 +46,13 @@ def _anp():
     return anp
 
 
+def _autograd_fn(args, expr: sp.Expr, extra: dict | None = None) -> Callable:
+    """``expr`` as a function autograd can differentiate: Max/Min are the elementwise maximum
+    and minimum (NumPy's max/min, lambdify's default, reduce over an axis)."""
+    anp = _anp()
+    return sp.lambdify(args, expr, modules=[{"Max": anp.maximum, "Min": anp.minimum, **(extra or {})}, anp])
+
+
 def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> Callable:
     anp = _anp()
     if entry.numpy is not None:  # the registry's NumPy form of the definition (piecewise ones)
@@ -57,11 +64,11 @@ def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> C
         if entry.name in table:
             return table[entry.name]
         raise ValueError(f"no reference for {entry.name}: {code}")
-    return sp.lambdify(act.x, expr, modules=[{"Max": anp.maximum, "Min": anp.minimum}, anp])
+    return _autograd_fn(act.x, expr)
 
 
-def reference_loss(net: Network) -> Callable:
-    """J(params, X, Y) written directly from the definitions, differentiable by autograd."""
+def reference_forward(net: Network) -> Callable:
+    """(z^L, a^L, log a^L or None) for (params, X), written directly from the definitions."""
     anp = _anp()
     layer_fns = []
     for l in range(1, net.depth + 1):
@@ -70,19 +77,9 @@ def reference_loss(net: Network) -> Callable:
             layer_fns.append(None)
         else:
             layer_fns.append(_elementwise(entry, net.activation_expr(l), net.layers[l - 1].alpha))
-    loss = net.loss_entry()
-    term = loss.term.subs(losses.N_OUT, net.layers[-1].size)
-    term_fn = sp.lambdify((losses.a, losses.y), term, modules=anp)
-    logit = loss.logit_terms.get(net.layers[-1].activation)
-    # The registry's logit form (proven equal to ℓ(g(x), y)), with softplus written stably.
-    logit_fn = sp.lambdify((losses.x, losses.y), logit.replace(
-        lambda e: isinstance(e, sp.log) and isinstance(e.args[0] - 1, sp.exp),
-        lambda e: sp.Function("softplus")((e.args[0] - 1).args[0])),
-        modules=[{"softplus": lambda v: anp.logaddexp(0.0, v)}, anp]) if logit is not None else None
-    c = reg_coefficient(net)
 
-    def J(params, X, Y):  # noqa: N802
-        a = X
+    def forward(params, X):
+        a, log_a = X, None
         for l, fn in enumerate(layer_fns, start=1):
             W = params[f"W{l}"]
             z = anp.dot(a, W.T) if net.weight_layout == "out_in" else anp.dot(a, W)
@@ -93,10 +90,32 @@ def reference_loss(net: Network) -> Callable:
                 log_a = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
                 a = anp.exp(log_a)
             else:
-                a = fn(z)
-        if net.layers[-1].activation in loss.logit_terms:
+                a, log_a = fn(z), None
+        return z, a, log_a
+
+    return forward
+
+
+def reference_loss(net: Network) -> Callable:
+    """J(params, X, Y) written directly from the definitions, differentiable by autograd."""
+    anp = _anp()
+    forward = reference_forward(net)
+    loss = net.loss_entry()
+    term = loss.term.subs(losses.N_OUT, net.layers[-1].size)
+    term_fn = _autograd_fn((losses.a, losses.y), term)
+    logit = loss.logit_terms.get(net.layers[-1].activation)
+    # The registry's logit form (proven equal to ℓ(g(x), y)), with softplus written stably.
+    logit_fn = _autograd_fn((losses.x, losses.y), logit.replace(
+        lambda e: isinstance(e, sp.log) and isinstance(e.args[0] - 1, sp.exp),
+        lambda e: sp.Function("softplus")((e.args[0] - 1).args[0])),
+        {"softplus": lambda v: anp.logaddexp(0.0, v)}) if logit is not None else None
+    c = reg_coefficient(net)
+
+    def J(params, X, Y):  # noqa: N802
+        z, a, log_a = forward(params, X)
+        if logit_fn is not None:
             per = logit_fn(z, Y)
-        elif layer_fns[-1] is None and term.has(sp.log(losses.a)):
+        elif log_a is not None and term.has(sp.log(losses.a)):
             per = -Y * log_a if loss.name in ("ce", "softmax_ce") else term_fn(a, Y)
         else:
             per = term_fn(a, Y)
@@ -148,23 +167,32 @@ def rel_err(a: np.ndarray, b: np.ndarray, floor: float = 1e-30) -> float:
 class Report:
     """Worst relative errors of a kernel against each oracle."""
 
-    loss_vs_autograd: float
+    loss_vs_autograd: float  # J of loss_and_grad and of loss
     grad_vs_autograd: dict[str, float]
     grad_vs_fd: float  # directional: ⟨v, ∇J⟩ against a central difference, per parameter
     sgd_step: float
     frozen_ok: bool
+    forward_vs_reference: float = 0.0  # forward (and forward_arrays) against the definitions
 
     @property
     def worst_autograd(self) -> float:
-        return max([self.loss_vs_autograd, *self.grad_vs_autograd.values()])
+        return max([self.loss_vs_autograd, self.forward_vs_reference, *self.grad_vs_autograd.values()])
 
     def passed(self, tol_autograd: float = 1e-10, tol_fd: float = 1e-6) -> bool:
         return (self.worst_autograd <= tol_autograd and self.grad_vs_fd <= tol_fd
                 and self.sgd_step <= 1e-14 and self.frozen_ok)
 
 
+def _forward_error(net: Network, module: ModuleType, params: dict, X: np.ndarray) -> float:
+    """The worst error of every forward function the module has against the definitions."""
+    _, expected, _ = reference_forward(net)(params, X)
+    names = ("forward", "forward_arrays")
+    return max(rel_err(getattr(module, f)(params, X), expected) for f in names if hasattr(module, f))
+
+
 def check_kernel(net: Network, module: ModuleType, *, batch: int = 4, seed: int = 0) -> Report:
-    """Compare loss_and_grad with autograd, central differences and sgd_step's update."""
+    """Compare forward, loss and loss_and_grad with the definitions (autograd for the gradients),
+    the gradients with central differences, and sgd_step with its update."""
     from autograd import grad
 
     X, Y = sample_data(net, batch, seed)
@@ -183,7 +211,9 @@ def check_kernel(net: Network, module: ModuleType, *, batch: int = 4, seed: int 
     step_err = max(rel_err(new[k], params[k] - lr * grads[k]) for k in trained)
     frozen_ok = all(new[k] is params[k] or np.array_equal(new[k], params[k])
                     for k in params if k not in grads) and set(grads) == set(trained)
-    return Report(rel_err(J, ref(params, X, Y)), by_param, fd, step_err, frozen_ok)
+    J_ref = ref(params, X, Y)
+    loss_err = max(rel_err(J, J_ref), rel_err(module.loss(params, X, Y), J_ref))
+    return Report(loss_err, by_param, fd, step_err, frozen_ok, _forward_error(net, module, params, X))
 
 
 def _directional_fd(module, params, grads, X, Y, seed: int, floor: float) -> float:

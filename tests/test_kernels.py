@@ -167,3 +167,25 @@ def test_formula_activation_gets_a_correct_kernel_and_derivative():
         "layers": [{"size": 3, "activation": "gelu_ish"}, {"size": 2, "activation": "gelu_ish"}]})
     report = check_kernel(net, load_module(symbp.emit_numpy(net)), batch=3)
     assert report.passed(), report
+
+
+@pytest.mark.parametrize("formula", ["max(a-y,0)^2+4*min(a-y,0)^2", "y^2+(a-y)^2", "1-exp(-(a-y)^2)"])
+def test_check_kernel_handles_max_min_and_constant_formula_losses(formula):
+    """The autograd reference reads max/min elementwise (NumPy's max reduces over an axis)."""
+    net = symbp.Network.from_dict({
+        "inputs": 2, "loss": "mine", "losses": {"mine": {"formula": formula}},
+        "layers": [{"size": 3, "activation": "tanh"}, {"size": 2, "activation": "identity"}]})
+    report = check_kernel(net, load_module(symbp.emit_numpy(net)), batch=3)
+    assert report.passed(), report
+
+
+@pytest.mark.parametrize("function", ["forward", "loss"])
+def test_check_kernel_fails_a_module_whose_forward_or_loss_is_wrong(function):
+    """run's verdict covers forward and loss too, not only loss_and_grad."""
+    net = symbp.Network.from_dict({"inputs": 2, "loss": "half_sse", "layers": [
+        {"size": 2, "activation": "sigmoid"}, {"size": 1, "activation": "sigmoid"}]})
+    module = load_module(symbp.emit_numpy(net))
+    assert check_kernel(net, module).passed()
+    right = getattr(module, function)
+    setattr(module, function, lambda *args: right(*args) * (1 + 1e-6))
+    assert not check_kernel(net, module).passed()

@@ -37,6 +37,34 @@ def test_output_form_derivative_equals_sympy_diff_of_the_definition(name):
         assert abs(float(true) - float(value)) < 1e-12
 
 
+@pytest.mark.parametrize("name", [n for n, e in act.REGISTRY.items() if e.derivative_in_a is not None])
+def test_registry_derivative_forms_equal_sympys_derivative_exactly(name):
+    """A registry's g' in a is a rewrite of sympy's derivative, not a typed-in one: proven."""
+    g = act.REGISTRY[name].instantiate()
+    difference = act.REGISTRY[name].derivative_in_a.subs(a, g) - sp.diff(g, x)
+    assert sp.simplify(difference.rewrite(sp.exp)) == 0
+
+
+def test_registry_activations_get_their_derivative_form_without_a_search(monkeypatch):
+    """The form does not depend on how fast sympy's search runs (it did under load)."""
+    act.derivative.cache_clear()
+    monkeypatch.setattr(act, "_output_form_smooth", lambda g, dg: None)
+    try:
+        for entry in act.REGISTRY.values():
+            if entry.derivative_in_a is not None:
+                assert act.derivative(entry.instantiate()) == act.DerivativeForm(entry.derivative_in_a, "a")
+    finally:
+        act.derivative.cache_clear()
+
+
+@pytest.mark.parametrize("expr, code", [
+    (1 - sp.exp(-a), "-np.expm1(-a)"), (sp.exp(x) - 1, "np.expm1(x)"),
+    (3 - 3 * sp.exp(2 * x), "-3*np.expm1(2*x)"), (2 - sp.exp(x), "2 - np.exp(x)"),
+])
+def test_one_minus_exp_is_printed_as_expm1(expr, code):
+    assert numpy_code(expr) == code
+
+
 def test_formula_activation_without_closed_output_form_keeps_the_input_variable():
     form = act.derivative(x / (1 + sp.exp(-x)))
     assert form.variable == "x"

@@ -161,3 +161,42 @@ def test_unrolled_workspace_reuses_gradient_arrays_and_keeps_values_right(data):
     first, second, single = results
     assert all(first[k] is second[k] for k in first)  # the same arrays, overwritten
     assert not any(first[k] is single[k] for k in first)  # another dtype, other arrays
+
+
+def _bound_names(source: str, functions: set[str]) -> set[str]:
+    """Every argument and assigned name of the given functions of a module's source."""
+    import ast
+
+    bound = set()
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef) and node.name in functions:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    bound.add(sub.id)
+                elif isinstance(sub, ast.arg):
+                    bound.add(sub.arg)
+    return bound
+
+
+@pytest.mark.parametrize("data", [s for s, _ in SMALL], ids=[why for _, why in SMALL])
+def test_every_name_the_python_float_kernel_binds_is_reserved_by_the_naming_module(data):
+    """A neuron name equal to a local of forward/loss/loss_and_grad would overwrite it."""
+    from symbp import naming
+
+    net = symbp.Network.from_dict(data)
+    source = symbp.emit_numpy(net, kernel="unrolled")
+    n = unrolled._names(net).n
+    neuron = {f"{prefix}{name}" for name in n.all() for prefix in ("", "d_", "log_")}
+    own = _bound_names(source, {"forward", "loss", "loss_and_grad", "gradient_arrays"}) - neuron
+    assert own <= naming.kernel_locals(net.depth, net.sizes[-1]), own - naming.KERNEL_LOCALS
+
+
+def test_a_neuron_named_out_gets_a_forward_that_equals_the_array_kernel():
+    net = symbp.Network.from_dict({"inputs": 2, "loss": "half_sse", "names": {
+        "activations": [["h1", "h2"], ["out"]]}, "layers": [
+        {"size": 2, "activation": "sigmoid"}, {"size": 1, "activation": "sigmoid"}]})
+    module = load_module(symbp.emit_numpy(net))
+    X, Y = sample_data(net, 2)
+    params = random_params(module, net)
+    np.testing.assert_allclose(module.forward(params, X), module.forward_arrays(params, X), rtol=1e-15)
+    assert check_kernel(net, module).passed()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from .tally import ACCURACY, COUNTS, SOFTMAX_ELEMENTWISE
+from .tally import ACCURACY, COUNTS, LABELS, SOFTMAX_ELEMENTWISE
 
 
 def summary_line() -> str:
-    return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['hostile_strings']} hostile "
-            f"strings, {COUNTS['architectures']} architectures fuzzed, {COUNTS['file_cases']} "
-            "file and I/O hazards, "
-            f"{COUNTS['mismatches']} mismatches")
+    """Every counted class in the order of ``tally.LABELS``, mismatches last."""
+    parts = [f"{COUNTS[key]} {label}" for key, label in LABELS.items()]
+    return f"robustness: {', '.join(parts)}, {COUNTS['mismatches']} mismatches"
 
 
 def accuracy_lines() -> list[str]:

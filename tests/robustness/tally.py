@@ -5,6 +5,15 @@ from __future__ import annotations
 from collections import Counter
 
 COUNTS: Counter[str] = Counter()
+# What the summary line reports, one entry per class of hostile or random case: counter -> label.
+LABELS: dict[str, str] = {
+    "bad_specs": "bad specs",
+    "hostile_strings": "hostile strings",
+    "architectures": "architectures fuzzed",
+    "file_cases": "file and I/O hazards",
+    "formula_losses": "formula losses checked for J",
+    "misused_calls": "misused kernel calls refused",
+}
 # (quantity, activation, position, loss, dtype) -> worst error seen, for the accuracy table.
 ACCURACY: dict[tuple[str, ...], float] = {}
 # The worst elementwise error of softmax outputs per dtype (a figure, not held to the tolerance).
