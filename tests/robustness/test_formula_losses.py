@@ -11,10 +11,11 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symbp
+from symbp.errors import SpecError
 from symbp.verify import load_module
 
 from .tally import count
@@ -42,7 +43,9 @@ def formula_losses(draw) -> tuple[str, list[tuple[float, str]]]:
     terms = [(draw(st.sampled_from([1.0, -1.0])), draw(st.sampled_from(COEFFICIENTS)),
               draw(st.sampled_from(READS_A)))]
     terms += draw(st.lists(st.tuples(st.sampled_from([1.0, -1.0]), st.sampled_from(COEFFICIENTS),
-                                     st.sampled_from(list(PIECES))), max_size=3))
+                                     st.sampled_from(list(PIECES))), max_size=3,
+                           unique_by=lambda term: term[2]).filter(
+        lambda more: all(piece != terms[0][2] for _, _, piece in more)))
     text = "".join(f"{'+' if s > 0 else '-'}{c}*{p}" for s, c, p in terms).lstrip("+")
     return text, [(s * float(c), p) for s, c, p in terms]
 
@@ -61,7 +64,11 @@ def _module(text: str, output: str, reduction: str):
 def test_every_formula_loss_gives_the_loss_value_of_its_formula(loss, output, reduction, batch, seed):
     count("formula_losses")
     text, terms = loss
-    module = _module(text, output, reduction)
+    try:
+        module = _module(text, output, reduction)
+    except SpecError as exc:  # distinct pieces may still cancel: (a-y)^2 - a^2 + 2*a*y = y^2
+        assume("does not depend on the output a" not in str(exc))
+        raise
     rng = np.random.default_rng(seed)
     X, Y = rng.standard_normal((batch, 2)), rng.standard_normal((batch, 2))
     params = module.init_params(seed)
