@@ -42,6 +42,7 @@ from .claims import (
     Transpose,
     TupleNode,
 )
+from .precedence import power_applies_to_call
 
 Value = sp.Expr | sp.ImmutableMatrix
 MAX_POWER = 64  # |exponent| of a numeric power
@@ -351,14 +352,19 @@ class Evaluator:
         k = 0
         while k < len(items):
             op, n = items[k]
-            v = self.term(n)
+            signs, inner = 0, n
+            while isinstance(inner, Neg):  # -f(u)^2 is -(f(u)^2): the sign takes the whole call
+                signs, inner = signs + 1, inner.operand
+            v = self.term(inner)
             if isinstance(v, Fn):
                 if k + 1 >= len(items) or items[k + 1][0] != "juxt":
                     self.fail(f"the function {v.name} needs an argument, e.g. {v.name}(z)", n.pos)
-                v = self.call(v, items[k + 1][1])
+                v = self.call_operand(v, items[k + 1][1])
                 k += 1
             elif k + 1 < len(items) and items[k + 1][0] == "juxt" and self.ignorable(items[k + 1][1]):
                 k += 1  # J(θ) is J
+            if signs % 2:
+                v = elementwise(v, lambda e: -e)
             if acc is None:
                 acc = v
             else:
@@ -427,6 +433,19 @@ class Evaluator:
         if y is not None:
             return self.derivative(self.value(x), self.value(y), node.pos)
         return multiply("div", self.value(node.num), self.value(node.den), node.den.pos)
+
+    def call_operand(self, fn: Fn, node: Node) -> Value:
+        """``f`` applied to the factor after it: ``f(u)^2`` is ``(f(u))^2`` and ``f(u)^T`` is
+        ``(f(u))^T``, as ``symbp.precedence`` says (and the spec's formula parser reads it)."""
+        called = (isinstance(node, Script) and node.sub is None and node.sup is not None
+                  and isinstance(node.base, (Group, TupleNode))
+                  and not (isinstance(node.base, Group) and node.base.brace))
+        if not (called and power_applies_to_call()):
+            return self.call(fn, node)
+        value = self.call(fn, node.base.body if isinstance(node.base, Group) else node.base)
+        if flatten(node.sup) in TRANSPOSE_MARKS and self.quantity(Name(node.pos, "T")) is None:
+            return self.transpose(value)
+        return self.power(value, node.sup)
 
     def call(self, fn: Fn, arg_node: Node) -> Value:
         if fn.name == "sum" and not fn.prime:

@@ -80,7 +80,7 @@ EQUALS: "="
 ADDOP: "+" | "-" | "\u2212"
 MULOP.3: "*" | "/" | "\u00f7" | "@" | "\u00b7" | "\u22c5" | "\u00d7" | "\u2299" | "\u2218"
        | ".*" | "./" | /\\(cdot|times|odot|circ|div|ast)(?![A-Za-z])/
-POW: "^" | "**"
+POW.4: "^" | "**"
 PRIME: "'" | "\u2032"
 DOT_T: /\.T(?![A-Za-z0-9_])/
 SUPCHARS: /[\u2070\u00b9\u00b2\u00b3\u2074-\u2079\u1d40\u207b]+/
