@@ -7,7 +7,9 @@ from .tally import ACCURACY, COUNTS, SOFTMAX_ELEMENTWISE
 
 def summary_line() -> str:
     return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['hostile_strings']} hostile "
-            f"strings, {COUNTS['architectures']} architectures fuzzed, "
+            f"strings, {COUNTS['hostile_claims']} hostile claims, {COUNTS['hostile_tables']} hostile "
+            f"tables, {COUNTS['hostile_functions']} hostile functions, {COUNTS['architectures']} "
+            "architectures fuzzed, "
             f"{COUNTS['mismatches']} mismatches")
 
 
