@@ -35,7 +35,7 @@ from .check_matrix import (
     mentions_layer_variable,
 )
 from .check_system import System, UndefinedValueError, system_for
-from .check_values import TRANSPOSE_MARKS, NeuronEvaluator, ShapeError, flatten, is_matrix
+from .check_values import TRANSPOSE_MARKS, NeuronEvaluator, ShapeError, claim_budget, flatten, is_matrix
 from .claims import Accent, BigSum, Claim, ClaimError, Index, Name, Node, Script, Transpose, parse_claim
 from .derive import derive
 from .errors import DerivationError
@@ -123,6 +123,11 @@ def check_claim(net: Network | str | None, text: str, *, numbering: str = "from0
                 seed: int = 0) -> ClaimReport:
     """Check one claim against the derivation of ``net`` (a Network, spec file or bundled name)."""
     net = load_spec(net) if not isinstance(net, Network) else net
+    with claim_budget():
+        return _check_claim(net, text, numbering, seed)
+
+
+def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimReport:
     try:
         claim = parse_claim(text)
         level = choose_level(net, claim)

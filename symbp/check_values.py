@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -47,6 +50,18 @@ from .precedence import power_applies_to_call
 Value = sp.Expr | sp.ImmutableMatrix
 MAX_POWER = 64  # |exponent| of a numeric power
 MAX_NUMBER_BITS = 4000
+MAX_SUM_TERMS = 2000  # Σ terms of one claim in all: every nested sum, layer and instantiation
+_SUM_TERMS: ContextVar[list[int] | None] = ContextVar("sum_terms", default=None)
+
+
+@contextmanager
+def claim_budget() -> Iterator[None]:
+    """One budget of Σ terms for every evaluator made inside (one claim check)."""
+    token = _SUM_TERMS.set([0])
+    try:
+        yield
+    finally:
+        _SUM_TERMS.reset(token)
 
 
 class ShapeError(Exception):
@@ -185,6 +200,15 @@ class Evaluator:
     def __init__(self, system: System, text: str):
         self.system, self.text = system, text
         self.bound: dict[str, int] = {}  # index variables of Σ and of the claim itself
+        self.terms = _SUM_TERMS.get() or [0]  # Σ terms so far, shared by a whole claim check
+
+    def spend_terms(self, n: int, pos: int) -> None:
+        """Count n more Σ terms; the total over nested sums, layers and instantiations is bounded
+        by a count, so the time a claim takes does not grow with the product of its sums."""
+        self.terms[0] += n
+        if self.terms[0] > MAX_SUM_TERMS:
+            self.fail(f"the sums of this claim need more than {MAX_SUM_TERMS} terms in all (nested sums "
+                      "multiply, and each layer and test size counts); use fewer or shorter sums", pos)
 
     # ------------------------------------------------------------------ helpers
 
@@ -550,14 +574,29 @@ class Evaluator:
                 high = need.size
         if high - low > 1000:
             self.fail("a sum over more than 1000 terms is not supported", node.pos)
-        total: Value = sp.Integer(0)
+        self.spend_terms(max(high - low + 1, 0), node.pos)
+        values: list[Value] = []
         try:
             for v in range(low, high + 1):
                 self.bound[var] = v
-                total = add(total, self.value(node.body), node.pos)
+                values.append(self.value(node.body))
         finally:
             self.bound.pop(var, None)
-        return total
+        return _total(values, node.pos)
+
+
+def _total(values: list[Value], pos: int) -> Value:
+    """The sum of the terms of a Σ, built once (adding one term at a time costs n² in sympy)."""
+    if not any(is_matrix(v) for v in values):
+        return sp.Add(*values)
+    shapes = {v.shape for v in values if is_matrix(v)}
+    if len(shapes) == 1 and all(is_matrix(v) for v in values):
+        (rows, cols), = shapes
+        return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Add(*[v[i, j] for v in values]))
+    total: Value = sp.Integer(0)
+    for v in values:  # scalars beside matrices, or shapes that differ: add() says which
+        total = add(total, v, pos)
+    return total
 
 
 def _derivative_in_x(g: sp.Expr) -> sp.Expr:
