@@ -118,6 +118,17 @@ IGNORED_ARGUMENTS = {"theta", "Theta"}  # J(θ) is J
 LOSS_ALIASES = {"J", "E", "C"}  # the loss, whatever the spec calls it
 
 
+def claim_words() -> dict[str, str]:
+    """The words a claim reads as functions or constants, and what each is (a spec name equal
+    to one would be read as the name, and a true claim such as a = sigma(z) would fail)."""
+    words = {name: "function" for name in (*FUNCTIONS, *DERIVATIVE_NAMES, *LAYER_FUNCTIONS, "sum", "softmax")}
+    words.update({name: "activation function" for name in ACTIVATION_NAMES})
+    words.update({name: "constant" for name in CONSTANTS})
+    words.update({name: "argument J(θ) ignores" for name in IGNORED_ARGUMENTS})
+    words["d"] = "differential d (dX/dY)"
+    return words
+
+
 def canon(text: str) -> str:
     """A name with every separator removed: a_{o_1}, a_o1 and ao1 all read as ao1."""
     return re.sub(r"[^0-9A-Za-z]", "", text)
@@ -131,6 +142,9 @@ def flatten(node: Node) -> str | None:
         return node.text if node.text.isdigit() else None
     if isinstance(node, Group):
         return flatten(node.body)
+    if isinstance(node, TupleNode):  # w_{2,11}, as documents print w2_11
+        parts = [flatten(n) for n in node.items]
+        return None if None in parts else "_".join(parts)
     if isinstance(node, Product) and all(op in ("", "juxt") for op, _ in node.factors):
         parts = [flatten(n) for _, n in node.factors]
         return None if None in parts else "".join(parts)

@@ -71,6 +71,7 @@ post: "_" script       -> sub
      | "(" sum ")"     -> paren
      | "(" sum ("," sum)+ ")" -> tuple
      | "{" sum "}"     -> brace
+     | "{" sum ("," sum)+ "}" -> brace_tuple
      | FRAC braced braced -> frac
      | WRAP braced     -> wrap
      | PARTIAL power   -> partial
@@ -297,6 +298,11 @@ class _Build(Transformer):
     @v_args(inline=True, meta=True)
     def brace(self, meta, body):
         return Group(meta.start_pos, body, brace=True)
+
+    @v_args(inline=True, meta=True)
+    def brace_tuple(self, meta, *items):
+        """``{2,11}``: a subscript of several indices, as documents print w_{2,11}."""
+        return Group(meta.start_pos, TupleNode(items[0].pos, tuple(items)), brace=True)
 
     def braced(self, body):
         return body
