@@ -27,6 +27,7 @@ from pathlib import Path
 import mpmath
 import sympy as sp
 
+from . import activations as act
 from .check_diagnosis import close, diagnose, show, value_at
 from .check_matrix import (
     LAST_LAYER,
@@ -35,7 +36,15 @@ from .check_matrix import (
     mentions_layer_variable,
 )
 from .check_system import System, UndefinedValueError, system_for
-from .check_values import TRANSPOSE_MARKS, NeuronEvaluator, ShapeError, flatten, is_matrix
+from .check_values import (
+    ACTIVATION_NAMES,
+    TRANSPOSE_MARKS,
+    NeuronEvaluator,
+    ShapeError,
+    claim_budget,
+    flatten,
+    is_matrix,
+)
 from .claims import Accent, BigSum, Claim, ClaimError, Index, Name, Node, Script, Transpose, parse_claim
 from .derive import derive
 from .errors import DerivationError
@@ -123,6 +132,11 @@ def check_claim(net: Network | str | None, text: str, *, numbering: str = "from0
                 seed: int = 0) -> ClaimReport:
     """Check one claim against the derivation of ``net`` (a Network, spec file or bundled name)."""
     net = load_spec(net) if not isinstance(net, Network) else net
+    with claim_budget():
+        return _check_claim(net, text, numbering, seed)
+
+
+def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimReport:
     try:
         claim = parse_claim(text)
         level = choose_level(net, claim)
@@ -345,8 +359,26 @@ def _neuron_correct(c: Comparison, claim: Claim) -> tuple[str | None, str | None
         left, left_tex = f"d{x.name}/d{y.name}", rf"\frac{{\partial {sp.latex(x)}}}{{\partial {sp.latex(y)}}}"
     else:
         left, left_tex = ref.name, sp.latex(ref)
+    expr = _claim_form(s, ref, expr)
     text = f"{left} = {show(expr)}"
     return text, (f"{left_tex} = {sp.latex(expr, order='none')}" if claim.latex else None)
+
+
+def _claim_form(s: System, ref: sp.Symbol, expr: sp.Expr) -> sp.Expr:
+    """``expr`` in functions the claim grammar reads, so that the suggested correct line checks:
+    H(x) as heaviside(x), a piecewise activation (relu) by its registry name."""
+    step = sp.Function("heaviside")
+    expr = expr.replace(lambda e: isinstance(e, sp.Heaviside) and e.args[1:] == (0,),
+                        lambda e: step(e.args[0]))
+    if not (expr.has(sp.Piecewise) and s.kind.get(ref) == "act"):
+        return expr
+    layer = s.layer[ref]
+    name = s.network.layers[layer - 1].activation
+    g = s.network.activation_expr(layer)
+    if name in ACTIVATION_NAMES and g is not None and act.REGISTRY[ACTIVATION_NAMES[name]].instantiate() == g:
+        (z,) = expr.free_symbols
+        return sp.Function(name)(z)
+    return expr
 
 
 def _matrix_correct(net: Network, claim: Claim, numbering: str) -> str | None:

@@ -10,6 +10,7 @@ was evaluated; the first that reproduces the claimed value at every point is the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 
 import mpmath
@@ -20,6 +21,7 @@ from .neuron import Factor
 
 AGREE = mpmath.mpf(10) ** -30  # relative agreement that counts as equal at a point
 MAX_MUTANTS = 400
+MAX_SHARED = 6  # factors common to all paths tried kept once: 2**6 subsets at most
 
 Namer = Callable[[sp.Symbol], str]
 Mutation = Callable[[System, sp.Symbol, Namer], Iterable[tuple[str, sp.Expr]]]
@@ -120,10 +122,22 @@ def path_missing(s, ref, namer):
 
 
 def paths_multiplied(s, ref, namer):
+    """The paths' products multiplied instead of added, written the ways people write it: every
+    factor once per path, or the factors all paths share (∂z/∂w, g'(z) of the hidden neuron)
+    kept once, all of them or some (the rest distributed into each path's product)."""
     paths = s.paths.get(ref, ())
-    if len(paths) >= 2:
-        yield ("the paths are multiplied where they must be summed",
-               sp.Mul(*[sp.Mul(*[g.value for g in p]) for p in paths]))
+    if len(paths) < 2:
+        return
+    keys = [{(f.num, f.den) for f in p} for p in paths]
+    shared = [f for f in paths[0] if all((f.num, f.den) in k for k in keys[1:])][:MAX_SHARED]
+    for size in range(len(shared) + 1):
+        for once in itertools.combinations(shared, size):
+            kept = {(f.num, f.den) for f in once}
+            rest = [g.value for p in paths for g in p if (g.num, g.den) not in kept]
+            names = ", ".join(_factor_name(s, f, namer) for f in once)
+            yield ("the paths are multiplied where they must be summed"
+                   + (f" (with the shared {names} written once)" if once else ""),
+                   sp.Mul(*[f.value for f in once], *rest))
 
 
 def wrong_name(s, ref, namer):

@@ -203,7 +203,7 @@ class MatrixEvaluator(Evaluator):
         base_text = flatten(node.base)
         if base_text is not None and "_" in base_text and sub is None:
             head, _, tail = base_text.partition("_")
-            if head in LAYERED or head in TARGET_WORDS | INPUT_WORDS:
+            if head in LAYERED or head in TARGET_WORDS | INPUT_WORDS | {"S"}:
                 base_text, sub = head, Name(node.pos, tail)
         if base_text == "S" and sub is not None:
             return sp.Integer(self.width(self.layer_value(sub), node.pos))
@@ -212,7 +212,10 @@ class MatrixEvaluator(Evaluator):
                 self.fail(f"{base_text} needs a layer, e.g. {base_text}^{{l}}", node.pos)
             value = self.layered(base_text, self.layer_value(node.sup), node.pos)
         elif word is not None:
-            value = self.plain(Name(node.pos, base_text))
+            # a[l]^2, a[L]_1: the base is an indexed quantity, not a name
+            value = self.plain(Name(node.pos, base_text)) if base_text is not None else self.value(node.base)
+            if value is None:
+                self.unknown(base_text, node.pos)
             if node.sup is not None:
                 value = self.power(value, node.sup)
         else:
@@ -261,7 +264,9 @@ class MatrixEvaluator(Evaluator):
         self.fail(f"a {shape_text(value)} matrix takes {1 if value.cols == 1 else 2} index(es)", pos)
 
     def index_value(self, node: Node, size: int) -> int:
-        if isinstance(node, Name) and len(node.text) == 1 and node.text not in ("l", "L"):
+        if isinstance(node, Name) and node.text.isdigit():  # y_2 read as one name: entry 2
+            k = int(node.text)
+        elif isinstance(node, Name) and len(node.text) == 1 and node.text not in ("l", "L"):
             if node.text not in self.bound:
                 raise UnboundIndexError(node.text, size)
             k = self.bound[node.text]

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -42,10 +45,23 @@ from .claims import (
     Transpose,
     TupleNode,
 )
+from .precedence import power_applies_to_call
 
 Value = sp.Expr | sp.ImmutableMatrix
 MAX_POWER = 64  # |exponent| of a numeric power
 MAX_NUMBER_BITS = 4000
+MAX_SUM_TERMS = 2000  # Σ terms of one claim in all: every nested sum, layer and instantiation
+_SUM_TERMS: ContextVar[list[int] | None] = ContextVar("sum_terms", default=None)
+
+
+@contextmanager
+def claim_budget() -> Iterator[None]:
+    """One budget of Σ terms for every evaluator made inside (one claim check)."""
+    token = _SUM_TERMS.set([0])
+    try:
+        yield
+    finally:
+        _SUM_TERMS.reset(token)
 
 
 class ShapeError(Exception):
@@ -102,6 +118,17 @@ IGNORED_ARGUMENTS = {"theta", "Theta"}  # J(θ) is J
 LOSS_ALIASES = {"J", "E", "C"}  # the loss, whatever the spec calls it
 
 
+def claim_words() -> dict[str, str]:
+    """The words a claim reads as functions or constants, and what each is (a spec name equal
+    to one would be read as the name, and a true claim such as a = sigma(z) would fail)."""
+    words = {name: "function" for name in (*FUNCTIONS, *DERIVATIVE_NAMES, *LAYER_FUNCTIONS, "sum", "softmax")}
+    words.update({name: "activation function" for name in ACTIVATION_NAMES})
+    words.update({name: "constant" for name in CONSTANTS})
+    words.update({name: "argument J(θ) ignores" for name in IGNORED_ARGUMENTS})
+    words["d"] = "differential d (dX/dY)"
+    return words
+
+
 def canon(text: str) -> str:
     """A name with every separator removed: a_{o_1}, a_o1 and ao1 all read as ao1."""
     return re.sub(r"[^0-9A-Za-z]", "", text)
@@ -115,6 +142,9 @@ def flatten(node: Node) -> str | None:
         return node.text if node.text.isdigit() else None
     if isinstance(node, Group):
         return flatten(node.body)
+    if isinstance(node, TupleNode):  # w_{2,11}, as documents print w2_11
+        parts = [flatten(n) for n in node.items]
+        return None if None in parts else "_".join(parts)
     if isinstance(node, Product) and all(op in ("", "juxt") for op, _ in node.factors):
         parts = [flatten(n) for _, n in node.factors]
         return None if None in parts else "".join(parts)
@@ -184,6 +214,15 @@ class Evaluator:
     def __init__(self, system: System, text: str):
         self.system, self.text = system, text
         self.bound: dict[str, int] = {}  # index variables of Σ and of the claim itself
+        self.terms = _SUM_TERMS.get() or [0]  # Σ terms so far, shared by a whole claim check
+
+    def spend_terms(self, n: int, pos: int) -> None:
+        """Count n more Σ terms; the total over nested sums, layers and instantiations is bounded
+        by a count, so the time a claim takes does not grow with the product of its sums."""
+        self.terms[0] += n
+        if self.terms[0] > MAX_SUM_TERMS:
+            self.fail(f"the sums of this claim need more than {MAX_SUM_TERMS} terms in all (nested sums "
+                      "multiply, and each layer and test size counts); use fewer or shorter sums", pos)
 
     # ------------------------------------------------------------------ helpers
 
@@ -351,14 +390,19 @@ class Evaluator:
         k = 0
         while k < len(items):
             op, n = items[k]
-            v = self.term(n)
+            signs, inner = 0, n
+            while isinstance(inner, Neg):  # -f(u)^2 is -(f(u)^2): the sign takes the whole call
+                signs, inner = signs + 1, inner.operand
+            v = self.term(inner)
             if isinstance(v, Fn):
                 if k + 1 >= len(items) or items[k + 1][0] != "juxt":
                     self.fail(f"the function {v.name} needs an argument, e.g. {v.name}(z)", n.pos)
-                v = self.call(v, items[k + 1][1])
+                v = self.call_operand(v, items[k + 1][1])
                 k += 1
             elif k + 1 < len(items) and items[k + 1][0] == "juxt" and self.ignorable(items[k + 1][1]):
                 k += 1  # J(θ) is J
+            if signs % 2:
+                v = elementwise(v, lambda e: -e)
             if acc is None:
                 acc = v
             else:
@@ -427,6 +471,19 @@ class Evaluator:
         if y is not None:
             return self.derivative(self.value(x), self.value(y), node.pos)
         return multiply("div", self.value(node.num), self.value(node.den), node.den.pos)
+
+    def call_operand(self, fn: Fn, node: Node) -> Value:
+        """``f`` applied to the factor after it: ``f(u)^2`` is ``(f(u))^2`` and ``f(u)^T`` is
+        ``(f(u))^T``, as ``symbp.precedence`` says (and the spec's formula parser reads it)."""
+        called = (isinstance(node, Script) and node.sub is None and node.sup is not None
+                  and isinstance(node.base, (Group, TupleNode))
+                  and not (isinstance(node.base, Group) and node.base.brace))
+        if not (called and power_applies_to_call()):
+            return self.call(fn, node)
+        value = self.call(fn, node.base.body if isinstance(node.base, Group) else node.base)
+        if flatten(node.sup) in TRANSPOSE_MARKS and self.quantity(Name(node.pos, "T")) is None:
+            return self.transpose(value)
+        return self.power(value, node.sup)
 
     def call(self, fn: Fn, arg_node: Node) -> Value:
         if fn.name == "sum" and not fn.prime:
@@ -531,14 +588,29 @@ class Evaluator:
                 high = need.size
         if high - low > 1000:
             self.fail("a sum over more than 1000 terms is not supported", node.pos)
-        total: Value = sp.Integer(0)
+        self.spend_terms(max(high - low + 1, 0), node.pos)
+        values: list[Value] = []
         try:
             for v in range(low, high + 1):
                 self.bound[var] = v
-                total = add(total, self.value(node.body), node.pos)
+                values.append(self.value(node.body))
         finally:
             self.bound.pop(var, None)
-        return total
+        return _total(values, node.pos)
+
+
+def _total(values: list[Value], pos: int) -> Value:
+    """The sum of the terms of a Σ, built once (adding one term at a time costs n² in sympy)."""
+    if not any(is_matrix(v) for v in values):
+        return sp.Add(*values)
+    shapes = {v.shape for v in values if is_matrix(v)}
+    if len(shapes) == 1 and all(is_matrix(v) for v in values):
+        (rows, cols), = shapes
+        return sp.ImmutableMatrix(rows, cols, lambda i, j: sp.Add(*[v[i, j] for v in values]))
+    total: Value = sp.Integer(0)
+    for v in values:  # scalars beside matrices, or shapes that differ: add() says which
+        total = add(total, v, pos)
+    return total
 
 
 def _derivative_in_x(g: sp.Expr) -> sp.Expr:

@@ -71,6 +71,7 @@ post: "_" script       -> sub
      | "(" sum ")"     -> paren
      | "(" sum ("," sum)+ ")" -> tuple
      | "{" sum "}"     -> brace
+     | "{" sum ("," sum)+ "}" -> brace_tuple
      | FRAC braced braced -> frac
      | WRAP braced     -> wrap
      | PARTIAL power   -> partial
@@ -80,7 +81,7 @@ EQUALS: "="
 ADDOP: "+" | "-" | "\u2212"
 MULOP.3: "*" | "/" | "\u00f7" | "@" | "\u00b7" | "\u22c5" | "\u00d7" | "\u2299" | "\u2218"
        | ".*" | "./" | /\\(cdot|times|odot|circ|div|ast)(?![A-Za-z])/
-POW: "^" | "**"
+POW.4: "^" | "**"
 PRIME: "'" | "\u2032"
 DOT_T: /\.T(?![A-Za-z0-9_])/
 SUPCHARS: /[\u2070\u00b9\u00b2\u00b3\u2074-\u2079\u1d40\u207b]+/
@@ -297,6 +298,11 @@ class _Build(Transformer):
     @v_args(inline=True, meta=True)
     def brace(self, meta, body):
         return Group(meta.start_pos, body, brace=True)
+
+    @v_args(inline=True, meta=True)
+    def brace_tuple(self, meta, *items):
+        """``{2,11}``: a subscript of several indices, as documents print w_{2,11}."""
+        return Group(meta.start_pos, TupleNode(items[0].pos, tuple(items)), brace=True)
 
     def braced(self, body):
         return body

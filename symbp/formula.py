@@ -17,6 +17,7 @@ from typing import NamedTuple, NoReturn
 import sympy
 
 from symbp.errors import FormulaError
+from symbp.precedence import BINARY
 
 MAX_LENGTH = 2000  # characters of formula text
 MAX_DEPTH = 64  # nesting of parentheses, unary signs, function calls and powers
@@ -51,7 +52,8 @@ FUNCTIONS: dict[str, tuple[tuple[int, int], Callable[..., sympy.Expr]]] = {
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 # Functions whose argument acts as an exponent (their operands get the tighter limits).
 _EXPONENTIAL = {"exp", "sigmoid", "softplus", "sinh", "cosh", "tanh", "erf"}
-_BINARY = {"+": (1, operator.add), "-": (1, operator.sub), "*": (2, operator.mul), "/": (2, operator.truediv)}
+_CONSTRUCT = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+_BINARY = {op: (BINARY[op], construct) for op, construct in _CONSTRUCT.items()}
 
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r\n]+)"

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +80,12 @@ class ParamResult:
     problem: str = ""  # a shape or a missing entry
 
     def ok(self, tol: float) -> bool:
-        return not self.problem and self.max_rel_err <= tol
+        return not self.problem and self.max_rel_err <= tol  # False for NaN too
+
+    @property
+    def loss_not_finite(self) -> bool:
+        """Central differences of the user's loss gave NaN or inf: the loss is not finite nearby."""
+        return self.fd_rel_err is not None and not math.isfinite(self.fd_rel_err)
 
 
 @dataclass
@@ -100,8 +106,12 @@ class FunctionReport:
         return [p.name for p in self.params if not p.ok(self.tol)]
 
     @property
+    def unstable(self) -> list[str]:
+        return [p.name for p in self.params if p.loss_not_finite and p.ok(self.tol)]
+
+    @property
     def ok(self) -> bool:
-        return not self.wrong and self.loss_rel_err <= self.tol
+        return not self.wrong and not self.unstable and self.loss_rel_err <= self.tol
 
     @property
     def exit_code(self) -> int:
@@ -119,7 +129,9 @@ class FunctionReport:
                 continue
             fd = "" if p.fd_rel_err is None else f"; vs central differences of your loss {p.fd_rel_err:.1e}"
             head = f"  {p.name}: max relative error {p.max_rel_err:.1e}{fd}"
-            if p.ok(self.tol):
+            if p.ok(self.tol) and p.loss_not_finite:
+                lines.append(f"{head} WRONG: your loss is not finite next to these parameters")
+            elif p.ok(self.tol):
                 lines.append(f"{head} ok")
             else:
                 where = ",".join(map(str, p.index))
@@ -129,6 +141,9 @@ class FunctionReport:
         wrong = self.wrong
         if wrong:
             lines.append(f"verdict: WRONG gradient for {', '.join(wrong)}")
+        elif self.unstable:
+            lines.append("verdict: WRONG loss (not finite next to the test parameters, along "
+                         f"{', '.join(self.unstable)})")
         elif not self.ok:
             lines.append("verdict: WRONG loss (the gradients agree)")
         else:
@@ -224,7 +239,7 @@ def _call_nncost(fn, net, params, X, Y, options):
 
 
 def _rolled(grad: Any, thetas: list[np.ndarray], order: str) -> dict[str, np.ndarray]:
-    vec = np.asarray(grad, dtype=float).ravel()
+    vec = np.asarray(grad).ravel()  # complex entries are judged by _compare, not dropped
     total = sum(t.size for t in thetas)
     if vec.size != total:
         raise FunctionError(f"the returned gradient has {vec.size} entries; expected {total}")
@@ -242,10 +257,22 @@ def _named_thetas(grads: Any) -> dict[str, np.ndarray]:
 def _pair(result: Any) -> tuple[float, Any]:
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise FunctionError(f"the function returned {type(result).__name__}; expected (loss, grads)")
-    loss = np.asarray(result[0], dtype=float)
+    loss = _real(result[0])
+    if loss is None:
+        raise FunctionError("the loss has an imaginary part; expected a real number")
     if loss.size != 1:
         raise FunctionError(f"the loss has shape {loss.shape}; expected a number")
     return float(loss.ravel()[0]), result[1]
+
+
+def _real(value: Any) -> np.ndarray | None:
+    """value as a float array; None when it has a nonzero imaginary part (never dropped)."""
+    array = np.asarray(value)
+    if np.iscomplexobj(array):
+        if np.any(array.imag != 0):
+            return None
+        array = array.real
+    return np.asarray(array, dtype=float)
 
 
 def _dict(grads: Any) -> dict[str, np.ndarray]:
@@ -295,9 +322,13 @@ def _reference(net: Network, adapter: Adapter, grads: dict[str, np.ndarray]) -> 
 
 def _compare(name: str, claimed: Any, true: np.ndarray) -> ParamResult:
     try:
-        c = np.asarray(claimed, dtype=float)
+        c = _real(claimed)
     except (TypeError, ValueError):
         return ParamResult(name, float("inf"), None, None, None, None, "not an array of numbers")
+    if c is None:
+        largest = float(np.max(np.abs(np.asarray(claimed).imag)))
+        return ParamResult(name, float("inf"), None, None, None, None,
+                           f"has imaginary parts (largest {largest:.3g}); a gradient is real")
     t = np.asarray(true, dtype=float)
     if c.shape != t.shape:
         if c.size == t.size and c.squeeze().shape == t.squeeze().shape:
@@ -363,14 +394,20 @@ def _data(net: Network, adapter: Adapter, batch: int, seed: int) -> tuple[np.nda
     return X, Y
 
 
-def _invoke(adapter, fn, net, canonical, X, Y, options):
+def _invoke(adapter, fn, net, canonical, X, Y, options, when: str = ""):
+    """One call of the user's function; whatever it raises, SystemExit, GeneratorExit and
+    KeyboardInterrupt included, is reported as a FunctionError (exit code 2), never let through."""
     try:
         return adapter.call(fn, net, canonical, X, Y, options)
     except FunctionError:
         raise
-    except Exception as exc:  # the user's code failed: most often a convention mismatch
-        raise FunctionError(f"calling the function ({adapter.signature}) raised "
-                            f"{type(exc).__name__}: {exc}") from None
+    except BaseException as exc:  # the user's code failed: most often a convention mismatch
+        raise FunctionError(f"calling the function ({adapter.signature}){when} raised "
+                            f"{type(exc).__name__}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _finite_differences(adapter, fn, net, canonical, X, Y, options, grads, results, seed) -> None:
@@ -380,12 +417,13 @@ def _finite_differences(adapter, fn, net, canonical, X, Y, options, grads, resul
     for result in results:
         if result.problem or result.name not in names:
             continue
-        g = np.asarray(grads[result.name], dtype=float)
+        g = _real(grads[result.name])  # real: a complex gradient has a problem already
         v = rng.standard_normal(g.shape)
         v /= max(float(np.linalg.norm(v)), 1e-300)
         h = 1e-5
-        up = adapter.call(fn, net, _shifted(net, adapter, canonical, result.name, h * v), X, Y, options)[0]
-        down = adapter.call(fn, net, _shifted(net, adapter, canonical, result.name, -h * v), X, Y, options)[0]
+        when = f" at parameters shifted along {result.name} (central differences)"
+        up, down = (_invoke(adapter, fn, net, _shifted(net, adapter, canonical, result.name, step * v),
+                            X, Y, options, when)[0] for step in (h, -h))
         numeric = (up - down) / (2 * h)
         exact = float(np.sum(v * g))
         noise = 1e3 * np.finfo(float).eps * max(abs(up), abs(down)) / h
@@ -431,9 +469,10 @@ def load_function(target: str) -> Callable:
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt in the file: reported, not obeyed
         sys.modules.pop(module_name, None)
-        raise FunctionError(f"{path_text}: importing it raised {type(exc).__name__}: {exc}") from None
+        raise FunctionError(f"{path_text}: importing it raised {type(exc).__name__}: "
+                            f"{_one_line(exc)}") from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise FunctionError(f"{path_text} defines no function {name}")

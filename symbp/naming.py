@@ -192,7 +192,53 @@ def _quoted(name: str) -> str:
     return repr(name) if len(name) <= 40 else repr(name[:39]) + "…"
 
 
+# Letters the derivation prints for its own symbols: a name printed as one of them (sigma → σ,
+# delta_o1 → δ_{o1}) would read as σ(z), δ = ∂E/∂z, the learning rate, λ or π.
+DERIVATION_LETTERS = {"sigma": "the sigmoid σ", "delta": "δ = ∂E/∂z", "eta": "the learning rate η",
+                      "lambda": "the regularisation strength λ", "pi": "the constant π"}
+
+
+def _by_field(names: NeuronNames) -> list[tuple[str, str]]:
+    """(field, name) for every name, the field as the spec's [names] table spells it."""
+    out = [("names.inputs", n) for n in names.inputs] + [("names.targets", n) for n in names.targets]
+    out.append(("names.loss", names.loss))
+    for l in range(len(names.weights)):
+        out += [("names.weights", n) for row in names.weights[l] for n in row]
+        out += [("names.biases", n) for n in names.biases[l]]
+        out += [("names.pre_activations", n) for n in names.pre_activations[l]]
+        out += [("names.activations", n) for n in names.activations[l]]
+    return out
+
+
+def _check_rendering(names: NeuronNames) -> None:
+    """Refuse names that print alike (w1 and w_1 are both w_{1}), that print as a letter the
+    derivation uses for itself, or that a claim would read as a function or constant."""
+    from .check_values import claim_words
+    from .texprint import tex_name
+
+    words = claim_words()
+    printed: dict[str, tuple[str, str]] = {}
+    for field, name in _by_field(names):
+        tex = tex_name(name)
+        head = tex.split("_", 1)[0].lstrip("\\")
+        if head in DERIVATION_LETTERS and tex.startswith("\\"):
+            raise SpecError(f"{field}: '{name}' prints as {DERIVATION_LETTERS[head]}, a symbol the "
+                            "derivation uses itself; choose another name")
+        if name in words:
+            raise SpecError(f"{field}: '{name}' is the {words[name]} in claims; choose another name")
+        if tex in printed:
+            other_field, other = printed[tex]
+            raise SpecError(f"{field}: '{name}' and {other_field} '{other}' both print as {tex}; "
+                            "rename one")
+        printed[tex] = (field, name)
+
+
 def _validate(names: NeuronNames) -> None:
+    _check_identifiers(names)
+    _check_rendering(names)
+
+
+def _check_identifiers(names: NeuronNames) -> None:
     from .spec import NEURON_FORBIDDEN, NEURON_PATTERN
 
     seen: set[str] = set()

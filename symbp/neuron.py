@@ -140,8 +140,29 @@ class _Builder:
         return out
 
 
+def path_count(net: Network) -> int:
+    """How many chain-rule paths ``derive_neurons`` enumerates, counted from the sizes alone
+    (the same count its builder keeps as it goes), so a network too large is refused at once."""
+    depth, sizes = net.depth, [layer.size for layer in net.layers]
+    fan = [sizes[l - 1] if net.activation_expr(l) is None else 1 for l in range(1, depth + 1)]
+    paths, enumerated = [0] * (depth + 2), [0] * (depth + 2)  # per call of paths_from_z(l, ·)
+    for l in range(depth, 0, -1):
+        onward = 1 if l == depth else sizes[l]
+        paths[l] = fan[l - 1] * onward * (1 if l == depth else paths[l + 1])
+        enumerated[l] = paths[l] + (0 if l == depth else fan[l - 1] * onward * enumerated[l + 1])
+    total = 0
+    for l, layer in enumerate(net.layers, start=1):
+        calls = layer.size * (net.sizes[l - 1] + 1) + (layer.size if layer.trains_bias else 0)
+        total += calls * enumerated[l]  # one call per weight, per trained bias and per δ
+    return total
+
+
 def derive_neurons(net: Network) -> NeuronDerivation:
     """Chain-rule products for every trained weight and bias of a small network."""
+    count = path_count(net)
+    if count > MAX_PATHS:
+        raise DerivationError(f"the network is too large for a neuron-level derivation ({count} "
+                              f"chain-rule paths to enumerate; limit {MAX_PATHS}); use the matrix level")
     bld = _Builder(net)
     grads = []
     for l in range(1, net.depth + 1):

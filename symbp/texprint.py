@@ -45,6 +45,9 @@ def tex_name(name: str) -> str:
     return f"{head}_{{{','.join(subs)}}}" if subs else head
 
 
+LARGE_DIGITS = 15  # integer digits from which a worked example prints a value as d.ddde+k
+
+
 def is_exact(value: sp.Float, decimals: int = DECIMALS) -> bool:
     """True when ``value`` has no digits beyond ``decimals`` (0.3775, not 0.751365069552…)."""
     scaled = sp.Float(value, 40) * 10**decimals
@@ -60,6 +63,9 @@ def number(value: float | sp.Float, decimals: int = DECIMALS) -> str:
         return "0"
     if abs(v) < sp.Float(10) ** (3 - decimals):
         mantissa, exponent = f"{float(v):.{decimals - 1}e}".split("e")
+        return f"{mantissa}e{int(exponent)}"
+    if abs(v) >= sp.Float(10) ** LARGE_DIGITS:  # beyond 15 integer digits fixed point is unreadable
+        mantissa, exponent = f"{Decimal(str(v)):.{decimals - 1}e}".split("e")
         return f"{mantissa}e{int(exponent)}"
     text = str(Decimal(str(v)).quantize(Decimal(1).scaleb(-decimals), rounding=ROUND_HALF_EVEN))
     if is_exact(v, decimals):

@@ -9,6 +9,9 @@ COUNTS: Counter[str] = Counter()
 LABELS: dict[str, str] = {
     "bad_specs": "bad specs",
     "hostile_strings": "hostile strings",
+    "hostile_claims": "hostile claims",
+    "hostile_tables": "hostile tables",
+    "hostile_functions": "hostile functions",
     "architectures": "architectures fuzzed",
     "file_cases": "file and I/O hazards",
     "formula_losses": "formula losses checked for J",
