@@ -43,6 +43,7 @@ def matrix_context(m: MatrixTex) -> dict:
         "symbols": m.symbols(), "forward": m.forward(), "sample_loss": m.sample_loss(),
         "total_loss": m.total_loss(), "activations": m.activation_rows(),
         "delta_out": m.delta_out(), "delta_out_vector": m.delta_out_vector(),
+        "delta_out_final": m.delta_out_final(),
         "softmax_out": d.layers[-1].expr is None,
         "recurrence_general": m.recurrence_general(), "recurrence": m.recurrence(),
         "gradients_general": m.gradients_general(), "gradients": m.gradients(),
