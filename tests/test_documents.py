@@ -1,6 +1,6 @@
 """Derivation documents: they compile, they render, they name things as the spec does, and
 they hold seed 000's whole post (figure, forward pass, the ∂E/∂w5 and ∂E/∂w1 chain rules with
-numbers, the updated weights, the L-layer δ recurrence and the softmax + cross-entropy case).
+numbers, the updated weights, the L-layer δ recurrence).
 
 pdflatex and KaTeX are test-time tools that ``tests/run`` installs when they are missing.
 """
@@ -184,8 +184,7 @@ def test_mazur_derivation_holds_seed_000s_whole_post():
     assert (r"\delta^{l}_{i} = \frac{\partial J}{\partial z^{l}_{i}} &= \sum_{j=1}^{S_{l+1}}") in md
     assert r"\delta^{l} &= \left(W^{l+1}\right)^{T} \delta^{l+1} \odot g_l'\left(z^{l}\right)" in md
     assert r"= \delta^{l}_{i} a^{l-1}_{j}" in md
-    assert "## The softmax and cross-entropy output layer" in md
-    assert r"&= a^{L}_{i} - y_{i} \quad \text{since } \sum_{k} y_{k} = 1" in md
+    assert "softmax" not in md.lower()  # mazur has no softmax: the appendix is left out
     # the training
     assert "| 10000 | 0.000035102 | 0.015913620, 0.984064274 |" in md
 
@@ -205,6 +204,19 @@ def test_softmax_output_derives_delta_through_the_jacobian():
             r"- a_{i} a_{k} & k \neq i \end{cases}") in md
     assert r"&= - y_{i} + a^{L}_{i} \sum_{k} y_{k}" in md
     assert "The softmax and cross-entropy output layer" not in md  # it is the network's own case
+
+
+@pytest.mark.parametrize("output, loss, shown", [
+    ("sigmoid", "half_sse", False), ("sigmoid", "ce", True), ("softmax", "ce", True),
+    ("softmax", "softmax_ce", False)])
+def test_softmax_cross_entropy_section_only_where_it_applies(output, loss, shown):
+    """Shown for a softmax output or a cross-entropy loss, unless it is the network's own δ^L."""
+    net = symbp.Network.from_dict({"inputs": 2, "loss": loss, "layers": [
+        {"size": 2, "activation": "tanh"}, {"size": 3, "activation": output}]})
+    md = derivation(net, "matrix").markdown()
+    assert ("## The softmax and cross-entropy output layer" in md) == shown
+    appendix = md.partition("## The softmax and cross-entropy output layer")[2]
+    assert (r"&= a^{L}_{i} - y_{i} \quad \text{since } \sum_{k} y_{k} = 1" in appendix) == shown
 
 
 @pytest.mark.parametrize("level", ["matrix", "neuron", "both"])
