@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import subprocess
 import sys
@@ -19,10 +20,11 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import cli, docs_cli
+from symbp import cli, docs_cli, figure
 from symbp.bundled import generated_files
 from symbp.document import derivation
 from symbp.errors import SymbpError
+from symbp.naming import neuron_names
 from symbp.neuron_doc import NeuronTex
 from symbp.pdf import compile_pdf
 from symbp.spec import bundled_names
@@ -281,6 +283,36 @@ def test_figure_svg_is_well_formed_with_a_label_on_every_weight():
     assert {"ah1", "ao2", "i1", "b1", "b2"} <= set(texts)
     assert len(dom.getElementsByTagName("circle")) == 8
     assert svg.count('stroke-dasharray="4 4"') == 4  # the frozen biases' edges
+
+
+def _figure_networks():
+    """Every combination of widths 1…6 at depths 1…3, with default neuron names."""
+    for depth in (1, 2, 3):
+        for sizes in itertools.product(range(1, 7), repeat=depth + 1):
+            layers = [{"size": k, "activation": "sigmoid"} for k in sizes[1:]]
+            yield sizes, symbp.Network.from_dict({"inputs": sizes[0], "loss": "half_sse",
+                                                  "layers": layers})
+
+
+def test_figure_labels_never_overlap_each_other_or_a_neuron():
+    """Seed 001's 2-3-2 network drew V13 and V21 at one point; no layout up to 6 wide may."""
+    unlabelled = []
+    for sizes, net in _figure_networks():
+        lay = figure.layout(net, neuron_names(net))
+        boxes, nodes = lay.label_boxes(), lay.node_boxes()
+        for p, q in itertools.combinations(boxes, 2):
+            assert not figure.overlap(p, q), (sizes, p, q)
+        for p, q in itertools.product(boxes, nodes):
+            assert not figure.overlap(p, q), (sizes, p, q)
+        svg = figure.svg_context(lay)
+        for e, box in zip([e for e in svg["edges"] if e["label"]], boxes):  # SVG box inside
+            t = e["label"]
+            # (coordinates are printed to 0.01)
+            assert box[2] - box[0] >= t["box_w"] - 0.01 and box[3] - box[1] >= t["box_h"] - 0.01
+        fan = [a * b for a, b in zip(sizes, sizes[1:])]
+        if max(fan) <= 9 and len(boxes) < len(lay.edges):
+            unlabelled.append(sizes)
+    assert unlabelled == []  # every edge named where no layer has more than 9 weights
 
 
 def test_latex_figure_draws_every_edge_without_tikz():
