@@ -193,6 +193,12 @@ def tex_escape(text: str) -> str:
     return "".join(out).replace("--", "-{}-").replace("--", "-{}-")  # no en/em dashes
 
 
+def tex_code(text: str) -> str:
+    """Code for ``\\texttt``: escaped as ``tex_escape`` does, with a permitted line break after
+    each operator and opening parenthesis, so that a long NumPy statement wraps in the margin."""
+    return re.sub(r"([*/+(,=@])", r"\1\\allowbreak{}", tex_escape(text))
+
+
 _MD_SPECIAL = set("\\`*_[]<>#|$~")
 
 
