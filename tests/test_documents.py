@@ -23,7 +23,7 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import cli, docs_cli, figure
+from symbp import activations, cli, docs_cli, figure, losses, textprint
 from symbp.bundled import generated_files
 from symbp.document import derivation
 from symbp.errors import SymbpError
@@ -500,3 +500,51 @@ def test_printer_overrides():
     assert tex(sp.Heaviside(a, 0)) == r"\mathbf{1}[a > 0]"
     assert tex(-y * sp.log(1 - a)) == r"- y \log\left(1 - a\right)"
     assert tex_escape("a_b 50% --x") == r"a\_b 50\% -{}-x"
+
+
+_a, _y, _x = losses.a, losses.y, losses.x
+_z = sp.Symbol("z", real=True)
+
+
+@pytest.mark.parametrize("expr, names, expected", [
+    (activations.REGISTRY["relu"].expr.subs(_x, _z), {}, "max(0, z)"),
+    (activations.REGISTRY["leaky_relu"].instantiate(alpha=0.01).subs(_x, _z), {}, "max(z, z/100)"),
+    (sp.Heaviside(_a, 0), {}, "[a > 0]"),
+    (-_y * losses.LOG_A, {losses.LOG_A: "log a³"}, "−y·log a³"),
+    ((_y - _a) ** 2 / 2, {}, "(y − a)²/2"),
+    (_a * (1 - _a) * (_a - _y) / sp.Symbol("B"), {_a: "a²"}, "a²·(1 − a²)·(a² − y)/B"),
+    (1 - _a ** 2, {_a: "a¹"}, "1 − (a¹)²"),
+    (losses.REGISTRY["bce"].term, {}, "−y·log a − (1 − y)·log(1 − a)"),
+    (activations.REGISTRY["sigmoid"].expr.subs(_x, _z), {}, "1/(1 + exp(−z))"),
+    (_z * sp.exp(-_z) / (1 + sp.exp(-_z)) ** 2, {}, "z·exp(−z)/(1 + exp(−z))²"),
+    (_a ** sp.Rational(1, 3) + sp.sqrt(1 + _a), {}, "a^(1/3) + √(a + 1)"),
+    (-sp.Rational(1, 2) * _a / (2 * _y), {}, "−a/(4·y)"),
+    (sp.Abs(_a) - sp.Float("0.5"), {}, "|a| − 0.5"),
+])
+def test_text_printer_writes_math_as_people_write_it(expr, names, expected):
+    assert textprint.text(expr, names, frozenset({losses.LOG_A})) == expected
+
+
+def test_text_printer_writes_out_a_function_that_would_define_itself():
+    assert textprint.definition("tanh", sp.tanh(_x), _x) == "tanh(z) = (exp(z) − exp(−z))/(exp(z) + exp(−z))"
+    assert textprint.definition("softplus", activations.REGISTRY["softplus"].expr, _x) == \
+        "softplus(z) = log(exp(z) + 1)"
+
+
+def test_generated_comments_and_text_documents_print_math_as_people_write_it():
+    """No sympy source syntax in what people read: the text derivations, the kernels' comments
+    and docstrings (one power notation, Iverson brackets, max for relu, log a as written)."""
+    for rel, body in fresh().items():
+        if rel.endswith(".py"):
+            read = [ln.strip() for ln in body.splitlines() if ln.strip().startswith(("#", '"""'))]
+        elif rel.endswith(".txt"):
+            read = body.splitlines()
+        else:
+            continue
+        for line in read[3:]:  # after the header
+            for bad in ("**", "Piecewise", "Heaviside", "log_a"):
+                assert bad not in line, (rel, line)
+            if rel.endswith(".txt") or line.startswith("#"):  # a·b, not a*b
+                assert "*" not in line, (rel, line)
+            head, _, definition_ = line.strip('"').partition(" = ")
+            assert not definition_ or head != definition_, (rel, line)
