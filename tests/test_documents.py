@@ -201,6 +201,60 @@ def test_markdown_math_blocks_stay_under_githubs_limit_of_sub_and_superscripts(n
         assert max(script_counts(doc_text(bundled, ".md"))) <= 99, bundled
 
 
+def _tables(tex: str) -> list[tuple[str, str]]:
+    """(environment, body) of every table of a LaTeX document."""
+    return re.findall(r"\\begin\{(tabular|longtable)\}(.*?)\\end\{\1\}", tex, re.S)
+
+
+def test_tables_that_fit_a_page_never_break_across_pages():
+    """The starting values and the worked example's tables broke over a page; only a table
+    longer than a page may (longtable, its head repeated)."""
+    tables = _tables(doc_text("mazur", ".tex"))
+    assert len(tables) >= 8 and {env for env, _ in tables} == {"tabular"}
+    names = derivation(_with_values({**SEED001, "layers": [  # 60 names: longer than a page
+        {"size": 6, "activation": "sigmoid", "bias": "shared"},
+        {"size": 2, "activation": "sigmoid", "bias": "shared"}]}, 1),
+        "neuron").latex()
+    long = [body for env, body in _tables(names) if env == "longtable"]
+    assert len(long) == 1 and long[0].count("\\\\") > 40 and "\\endhead" in long[0]
+
+
+def test_rows_of_one_equation_stay_on_one_page():
+    """A page may break between equations, never between an equation's continuation lines
+    (seed 000's a_h1 = σ(z_h1) = … = 0.593269992 broke over a page)."""
+    tex = doc_text("mazur", ".tex")
+    assert r"a_{h1} &= \sigma\left(z_{h1}\right) \\*" in tex
+    for display in re.findall(r"\\begin\{align\*\}(.*?)\\end\{align\*\}", tex, re.S):
+        rows = [r for r in display.strip().split("\n\n") if r.strip()]
+        for row, following in zip(rows, rows[1:]):
+            continues = following.startswith(" &")
+            assert row.endswith("\\\\*") == continues, (row, following)
+
+
+def test_number_columns_align_on_the_decimal_point_and_print_a_minus_sign():
+    tex = doc_text("mazur", ".tex")
+    updated = [body for _, body in _tables(tex) if "after" in body][0]
+    assert updated.startswith("{lr@{}lr@{}lr@{}l}")
+    assert r"$w_{7}$ & $0$ & $.5$ & $-0$ & $.022602540$ & $0$ & $.511301270$ \\" in updated
+    for _, body in _tables(tex):
+        cells = [c.strip() for line in body.splitlines() for c in line.split("&")]
+        assert not [c for c in cells if re.match(r"^-\d", c)], body  # a hyphen, not a minus
+
+
+def test_gradient_tables_give_fractions_room():
+    tex = doc_text("mazur", ".tex")
+    section = tex.split(r"\subsection{Gradients}")[1].split(r"\subsection")[0]
+    assert r"\renewcommand{\arraystretch}{2.2}" in section and r"\frac{\partial" in section
+
+
+def test_updated_parameters_table_labels_the_values_before_and_after_the_step():
+    """The before-values were in a row labelled w5⁺."""
+    for text_, row in ((doc_text("mazur", ".tex"), r"$w_{5}$ & $0$ & $.4$ &"),
+                       (doc_text("mazur", ".md"), "| $w_{5}$ | 0.4 | 0.082167041 | 0.358916480 |")):
+        assert "before: $p$" in text_ and "after: $p^{+}$" in text_ and row in text_
+        assert "w_{5}^{+}$ &" not in text_ and "| $w_{5}^{+}$ |" not in text_
+
+
 # -- Markdown renders in KaTeX --------------------------------------------------------------------
 
 def test_every_math_span_of_every_markdown_document_renders_in_katex(tmp_path):
