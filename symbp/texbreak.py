@@ -138,16 +138,7 @@ def lines(tex: str, room: float) -> list[str]:
         return [tex]
     parts = _parts(tex)
     if len(parts) == 1:
-        opened = _open_paren(tex)
-        if opened is None:
-            return [tex]  # an atom: nothing to cut
-        prefix, left, inner, right = opened
-        size = "Bigg" if r"\frac" in inner else "big"
-        inner_lines = lines(inner, room - 2 * INDENT_WIDTH)
-        first = f"{prefix}\\{size}l{left}{inner_lines[0]}"
-        rest = [INDENT + x for x in inner_lines[1:]]
-        rest[-1:] = [f"{x}\\{size}r{right}" for x in rest[-1:]] or []
-        return [first + (f"\\{size}r{right}" if not rest else "")] + rest
+        return _paren_lines(tex, room)
     out: list[str] = []
     for part in parts:
         if out and width(out[-1] + " " + part) <= room:
@@ -157,6 +148,40 @@ def lines(tex: str, room: float) -> list[str]:
         else:
             out += lines(part, room)
     return out
+
+
+def _fraction(tex: str) -> tuple[str, str, str] | None:
+    """(prefix, numerator, denominator) when ``tex`` is one ``\\frac{…}{…}``, maybe signed."""
+    tokens = _TOKEN.findall(tex)
+    k = 0
+    while k < len(tokens) and (tokens[k].isspace() or tokens[k] in ("+", "-", r"\cdot")):
+        k += 1
+    if k >= len(tokens) or tokens[k] != r"\frac":
+        return None
+    num, j = _group(tokens, k + 1)
+    den, j = _group(tokens, j)
+    if "".join(tokens[j:]).strip():
+        return None
+    return "".join(tokens[:k]), "".join(num), "".join(den)
+
+
+def _paren_lines(tex: str, room: float) -> list[str]:
+    """A factor cut inside: a parenthesised one as ``\\Biggl(`` first line … last line
+    ``\\Biggr)`` (``\\bigl``/``\\bigr`` without fractions), a fraction too wide for the line as
+    ``\\frac{1}{den}`` times its numerator in such parentheses; anything else stays whole."""
+    opened = _open_paren(tex)
+    if opened is None:
+        fraction = _fraction(tex)
+        if fraction is None or width(fraction[2]) > room / 2:
+            return [tex]
+        prefix, num, den = fraction
+        opened = (f"{prefix}\\frac{{1}}{{{den}}} ", "(", num, ")")
+    prefix, left, inner, right = opened
+    size = "Bigg" if r"\frac" in inner else "big"
+    inner_lines = lines(inner, room - 2 * INDENT_WIDTH)
+    inner_lines[0] = f"{prefix}\\{size}l{left}{inner_lines[0]}"
+    inner_lines[-1] += f"\\{size}r{right}"
+    return inner_lines[:1] + [INDENT + _binary(x) for x in inner_lines[1:]]
 
 
 def _split_left(row: Row) -> list[Row]:

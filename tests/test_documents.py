@@ -23,7 +23,7 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations, cli, docs_cli, figure, losses, textprint
+from symbp import activations, cli, docs_cli, figure, losses, texbreak, textprint
 from symbp.bundled import generated_files
 from symbp.document import derivation
 from symbp.errors import SymbpError
@@ -186,6 +186,17 @@ def page_document(name: str):
 def test_latex_documents_of_small_networks_fit_the_page(name):
     """Seed 001's ∂E/∂b1 ran 603 pt into the margin, a 2-3-2-3 network's chain rules 965 pt."""
     assert [w for w in pdflatex_run(page_document(name).latex())[1] if w > 5] == []
+
+
+def test_a_fraction_too_wide_for_the_line_is_cut_in_its_numerator():
+    """What an unsimplified gradient looks like (sympy's simplification has a time budget):
+    one fraction over many terms, printed as 1/den times its numerator across lines."""
+    term = r"\frac{w_{2,11} w_{3,11}}{\left(1 + e^{- z_{2,1}}\right)^{2}}"
+    wide = r"\frac{x_{1} \left(" + " + ".join([term] * 12) + r"\right)}{B}"
+    cut = texbreak.lines(wide, 300)
+    assert len(cut) > 2 and cut[0].startswith(r"\frac{1}{B} \Biggl(x_{1}")
+    assert cut[-1].endswith(r"\Biggr)\Biggr)") and sum(c.count(term) for c in cut) == 12
+    assert max(texbreak.width(c) for c in cut) <= 300 < texbreak.width(wide)
 
 
 def script_counts(md: str) -> list[int]:
