@@ -255,7 +255,8 @@ def test_number_columns_align_on_the_decimal_point_and_print_a_minus_sign():
 def test_gradient_tables_give_fractions_room():
     tex = doc_text("mazur", ".tex")
     section = tex.split(r"\subsection{Gradients}")[1].split(r"\subsection")[0]
-    assert r"\renewcommand{\arraystretch}{2.2}" in section and r"\frac{\partial" in section
+    assert r"\begingroup\renewcommand{\arraystretch}{2.2}" in section and r"\frac{\partial" in section
+    assert section.index(r"\end{tabular}") < section.index(r"\endgroup")  # the next table: normal
 
 
 def test_updated_parameters_table_labels_the_values_before_and_after_the_step():
