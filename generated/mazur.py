@@ -41,7 +41,7 @@ def init_params(seed=0, dtype=np.float64):
 
 
 def sigmoid(z, out=None):
-    """sigmoid(z) = 1/(1 + exp(-z))"""
+    """sigmoid(z) = 1/(1 + exp(−z))"""
     with np.errstate(over="ignore"):
         e = np.exp(np.negative(z, out=out), out=out)
     e += 1.0
@@ -116,7 +116,7 @@ def loss_arrays(params, X, Y):
     Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2, out=Z2)
-    # J = (1/B)·Σ (-a2 + y)**2/2
+    # J = (1/B)·Σ (y − a²)²/2
     r = A2 - Y
     J = 1/2 * np.vdot(r, r) / B
     return J
@@ -144,14 +144,14 @@ def loss_and_grad_arrays(params, X, Y, work=None):
     Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2, out=Z2)
-    # J = (1/B)·Σ (-a2 + y)**2/2
+    # J = (1/B)·Σ (y − a²)²/2
     r = A2 - Y
     J = 1/2 * np.vdot(r, r) / B
-    # δ² = ∂J/∂z² = a2*(1 - a2)*(a2 - y)/B
+    # δ² = ∂J/∂z² = a²·(1 − a²)·(a² − y)/B
     delta2 = A2*(1 - A2)*(A2 - Y)/B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
     delta1 = np.matmul(delta2, W2, out=ws["A2"])
     delta1 *= A1
     delta1 *= np.subtract(1, A1, out=A1)
@@ -217,7 +217,7 @@ def loss(params, X, Y):
         # a² = sigmoid(z²)
         a_o1 = sigmoid_float(z_o1)
         a_o2 = sigmoid_float(z_o2)
-        # J = (1/B)·Σ (-a2 + y)**2/2
+        # J = (1/B)·Σ (y − a²)²/2
         E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
     J = E_total / B
     return np.result_type(X, params["W1"]).type(J)
@@ -256,9 +256,9 @@ def loss_and_grad(params, X, Y, work=None):
             # a² = sigmoid(z²)
             a_o1 = sigmoid_float(z_o1)
             a_o2 = sigmoid_float(z_o2)
-            # J = (1/B)·Σ (-a2 + y)**2/2
+            # J = (1/B)·Σ (y − a²)²/2
             E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
-            # δ² = ∂J/∂z² = a2*(1 - a2)*(a2 - y)/B
+            # δ² = ∂J/∂z² = a²·(1 − a²)·(a² − y)/B
             d_z_o1 = a_o1*(1 - a_o1)*(a_o1 - target_o1)/B
             d_z_o2 = a_o2*(1 - a_o2)*(a_o2 - target_o2)/B
             # ∂J/∂W² = δ² (a¹)ᵀ
@@ -266,7 +266,7 @@ def loss_and_grad(params, X, Y, work=None):
             d_w6 += d_z_o1*a_h2
             d_w7 += d_z_o2*a_h1
             d_w8 += d_z_o2*a_h2
-            # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
+            # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
             d_z_h1 = (w5*d_z_o1 + w7*d_z_o2)*a_h1*(1 - a_h1)
             d_z_h2 = (w6*d_z_o1 + w8*d_z_o2)*a_h2*(1 - a_h2)
             # ∂J/∂W¹ = δ¹ (a⁰)ᵀ

@@ -33,7 +33,7 @@ def init_params(seed=0, dtype=np.float64):
 
 
 def relu(z, out=None):
-    """relu(z) = Piecewise((0, z <= 0), (z, True))"""
+    """relu(z) = max(0, z)"""
     return np.maximum(z, np.zeros(z.shape[-1:], z.dtype), out=out)
 
 
@@ -138,7 +138,7 @@ def loss(params, X, Y):
     Z3 += b3
     # a³ = softmax(z³)
     logA3 = log_softmax(Z3, out=Z3)
-    # J = (1/B)·Σ -log_a3*y
+    # J = (1/B)·Σ −y·log a³
     J = -np.vdot(logA3, Y) / B
     return J
 
@@ -172,16 +172,16 @@ def loss_and_grad(params, X, Y, work=None):
     # a³ = softmax(z³)
     logA3 = log_softmax(Z3, out=Z3)
     A3 = np.exp(logA3, out=ws["A3"])
-    # J = (1/B)·Σ -log_a3*y
+    # J = (1/B)·Σ −y·log a³
     J = -np.vdot(logA3, Y) / B
-    # δ³ = ∂J/∂z³ = (a3 - y)/B
+    # δ³ = ∂J/∂z³ = (a³ − y)/B
     delta3 = np.subtract(A3, Y, out=A3)
     delta3 /= B
     # ∂J/∂W³ = δ³ (a²)ᵀ
     dW3 = np.matmul(delta3.T, A2, out=ws["dW3"])
     # ∂J/∂b³ = Σ over rows of δ³
     db3 = np.matmul(ws["ones"], delta3, out=ws["db3"])
-    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = Heaviside(a2, 0)
+    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = [a² > 0]
     H2 = np.greater(A2, 0, out=ws["H2"])
     delta2 = np.matmul(delta3, W3, out=ws["A2"])
     delta2 *= H2
@@ -189,7 +189,7 @@ def loss_and_grad(params, X, Y, work=None):
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     # ∂J/∂b² = Σ over rows of δ²
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = Heaviside(a1, 0)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = [a¹ > 0]
     H1 = np.greater(A1, 0, out=ws["H1"])
     delta1 = np.matmul(delta2, W2, out=ws["A1"])
     delta1 *= H1

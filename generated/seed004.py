@@ -29,7 +29,7 @@ def init_params(seed=0, dtype=np.float64):
 
 
 def sigmoid(z, out=None):
-    """sigmoid(z) = 1/(1 + exp(-z))"""
+    """sigmoid(z) = 1/(1 + exp(−z))"""
     with np.errstate(over="ignore"):
         e = np.exp(np.negative(z, out=out), out=out)
     e += 1.0
@@ -115,7 +115,7 @@ def loss(params, X, Y):
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
-    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    # J = (1/B)·Σ y·log(1 + exp(−z²)) + (1 − y)·log(exp(z²) + 1) + 1/(2·B)·Σ_l ΣW^l²
     J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     return J
@@ -143,10 +143,10 @@ def loss_and_grad(params, X, Y, work=None):
     Z2 += b2
     # a² = sigmoid(z²)
     A2 = sigmoid(Z2, out=ws["A2"])
-    # J = (1/B)·Σ y*log(1 + exp(-z2)) + (1 - y)*log(exp(z2) + 1) + 1/(2*B)·Σ_l ΣW^l²
+    # J = (1/B)·Σ y·log(1 + exp(−z²)) + (1 − y)·log(exp(z²) + 1) + 1/(2·B)·Σ_l ΣW^l²
     J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
-    # δ² = ∂J/∂z² = (a2 - y)/B
+    # δ² = ∂J/∂z² = (a² − y)/B
     delta2 = np.subtract(A2, Y, out=A2)
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/B·W²
@@ -154,7 +154,7 @@ def loss_and_grad(params, X, Y, work=None):
     dW2 += W2/B
     # ∂J/∂b² = Σ over rows of δ²
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a1*(1 - a1)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
     delta1 = np.matmul(delta2, W2, out=ws["delta1"])
     delta1 *= A1
     delta1 *= np.subtract(1, A1, out=A1)

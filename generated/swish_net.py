@@ -29,7 +29,7 @@ def init_params(seed=0, dtype=np.float64):
 
 
 def swish(z):
-    """swish(z) = z/(1 + exp(-z))"""
+    """swish(z) = z/(1 + exp(−z))"""
     return z*np.exp(z - np.maximum(0, z))/(np.exp(z - np.maximum(0, z)) + np.exp(-np.maximum(0, z)))
 
 
@@ -118,7 +118,7 @@ def loss(params, X, Y):
     Z2 += b2
     # a² = softmax(z²)
     logA2 = log_softmax(Z2, out=Z2)
-    # J = (1/B)·Σ -log_a2*y
+    # J = (1/B)·Σ −y·log a²
     J = -np.vdot(logA2, Y) / B
     return J
 
@@ -146,16 +146,16 @@ def loss_and_grad(params, X, Y, work=None):
     # a² = softmax(z²)
     logA2 = log_softmax(Z2, out=Z2)
     A2 = np.exp(logA2, out=ws["A2"])
-    # J = (1/B)·Σ -log_a2*y
+    # J = (1/B)·Σ −y·log a²
     J = -np.vdot(logA2, Y) / B
-    # δ² = ∂J/∂z² = (a2 - y)/B
+    # δ² = ∂J/∂z² = (a² − y)/B
     delta2 = np.subtract(A2, Y, out=A2)
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     # ∂J/∂b² = Σ over rows of δ²
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = z1*exp(-z1)/(1 + exp(-z1))**2 + 1/(1 + exp(-z1))
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = z¹·exp(−z¹)/(1 + exp(−z¹))² + 1/(1 + exp(−z¹))
     delta1 = np.matmul(delta2, W2, out=ws["A1"])
     delta1 *= ((Z1 + 1)*np.exp(Z1 - 2*np.maximum(0, Z1)) + np.exp(2*Z1 - 2*np.maximum(0, Z1)))/(2*np.exp(Z1 - 2*np.maximum(0, Z1)) + np.exp(2*Z1 - 2*np.maximum(0, Z1)) + np.exp(-2*np.maximum(0, Z1)))
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ

@@ -33,7 +33,7 @@ def init_params(seed=0, dtype=np.float64):
 
 
 def tanh(z, out=None):
-    """tanh(z) = tanh(z)"""
+    """tanh(z) = (exp(z) − exp(−z))/(exp(z) + exp(−z))"""
     return np.tanh(z, out=out)
 
 
@@ -129,7 +129,7 @@ def loss(params, X, Y):
     Z3 += b3
     # a³ = identity(z³)
     A3 = Z3
-    # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
+    # J = (1/B)·Σ (y − a³)²/4 + 1/2000·Σ_l ΣW^l²
     r = A3 - Y
     J = 1/4 * np.vdot(r, r) / B
     J = J + 1/2000 * (np.vdot(W1, W1) + np.vdot(W2, W2) + np.vdot(W3, W3))
@@ -164,11 +164,11 @@ def loss_and_grad(params, X, Y, work=None):
     Z3 += b3
     # a³ = identity(z³)
     A3 = Z3
-    # J = (1/B)·Σ (-a3 + y)**2/4 + 1/2000·Σ_l ΣW^l²
+    # J = (1/B)·Σ (y − a³)²/4 + 1/2000·Σ_l ΣW^l²
     r = A3 - Y
     J = 1/4 * np.vdot(r, r) / B
     J = J + 1/2000 * (np.vdot(W1, W1) + np.vdot(W2, W2) + np.vdot(W3, W3))
-    # δ³ = ∂J/∂z³ = (a3/2 - y/2)/B
+    # δ³ = ∂J/∂z³ = (a³/2 − y/2)/B
     delta3 = np.subtract(A3, Y, out=A3)
     delta3 /= 2*B
     # ∂J/∂W³ = δ³ (a²)ᵀ + 1/1000·W³
@@ -176,7 +176,7 @@ def loss_and_grad(params, X, Y, work=None):
     dW3 += (1/1000)*W3
     # ∂J/∂b³ = Σ over rows of δ³
     db3 = np.matmul(ws["ones"], delta3, out=ws["db3"])
-    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = 1 - a2**2
+    # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = 1 − (a²)²
     delta2 = np.matmul(delta3, W3, out=ws["delta2"])
     delta2 *= np.subtract(1, np.square(A2, out=A2), out=A2)
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/1000·W²
@@ -184,7 +184,7 @@ def loss_and_grad(params, X, Y, work=None):
     dW2 += (1/1000)*W2
     # ∂J/∂b² = Σ over rows of δ²
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = 1 - a1**2
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = 1 − (a¹)²
     delta1 = np.matmul(delta2, W2, out=ws["A2"])
     delta1 *= np.subtract(1, np.square(A1, out=A1), out=A1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/1000·W¹

@@ -6,7 +6,7 @@ templates differ only in markup (headings, display math, tables, the figure).
 
 from __future__ import annotations
 
-from . import figure
+from . import figure, losses
 from .example_doc import example_tables
 from .matrix_doc import MatrixTex, softmax_ce_rows
 from .neuron_doc import NeuronTex
@@ -36,19 +36,28 @@ def _regularization(net) -> str:
             f"{reg.strength:g}; biases are not regularised")
 
 
+def softmax_ce_applies(d) -> bool:
+    """The softmax + cross-entropy section applies to a network with a softmax output or a
+    cross-entropy loss, unless its own δ^L section is already that derivation."""
+    softmax_out = d.layers[-1].expr is None
+    own_case = softmax_out and d.loss.targets_sum_to_one
+    cross_entropy = d.loss.term == losses.REGISTRY["ce"].term
+    return (softmax_out or cross_entropy) and not own_case
+
+
 def matrix_context(m: MatrixTex) -> dict:
     d = m.d
-    out_is_softmax_ce = d.layers[-1].expr is None and d.loss.targets_sum_to_one
     return {
         "symbols": m.symbols(), "forward": m.forward(), "sample_loss": m.sample_loss(),
         "total_loss": m.total_loss(), "activations": m.activation_rows(),
         "delta_out": m.delta_out(), "delta_out_vector": m.delta_out_vector(),
+        "delta_out_final": m.delta_out_final(),
         "softmax_out": d.layers[-1].expr is None,
         "recurrence_general": m.recurrence_general(), "recurrence": m.recurrence(),
         "gradients_general": m.gradients_general(), "gradients": m.gradients(),
         "batch": m.batch_rows(), "mean": d.batch_factor != 1, "regularized": d.reg_coeff != 0,
         "algorithm": m.algorithm(),
-        "softmax_ce": None if out_is_softmax_ce else softmax_ce_rows(),
+        "softmax_ce": softmax_ce_rows() if softmax_ce_applies(d) else None,
         "depth": m.L,
     }
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 import jinja2
 
-from . import emit
+from . import emit, texbreak
 from .derive import MatrixDerivation, derive
 from .errors import DerivationError
 from .example import ExampleNumbers, example_numbers, example_settings
 from .neuron import NeuronDerivation, derive_neurons
 from .spec import Network
-from .texprint import comment_text, md_escape, tex_escape
+from .texprint import comment_text, md_escape, tex_code, tex_decimal, tex_escape
 
 LEVELS = ("matrix", "neuron", "both")
 FORMATS = ("latex", "markdown", "text")
@@ -34,9 +34,12 @@ TEMPLATES = {"latex": "derivation.tex.j2", "markdown": "derivation.md.j2",
 
 
 def environment() -> jinja2.Environment:
-    """``emit.environment()`` plus the escaping filters the document templates use."""
+    """``emit.environment()`` plus the filters the document templates use: escaping, long
+    equations cut into lines, math blocks kept under GitHub's limit of sub/superscripts."""
     env = emit.environment()
-    env.filters.update(tex_escape=tex_escape, md_escape=md_escape)
+    env.filters.update(tex_escape=tex_escape, tex_code=tex_code, tex_decimal=tex_decimal,
+                       md_escape=md_escape,
+                       break_rows=texbreak.break_rows, script_blocks=texbreak.blocks)
     return env
 
 

@@ -16,6 +16,7 @@ from . import activations as act
 from .derive import MatrixDerivation, derive
 from .plan import Plan, build_plan
 from .spec import Network
+from .textprint import definition
 
 
 def template_dir() -> Path:
@@ -56,12 +57,12 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helper = kernel.activation_helper(entry)
         params = "".join(f", {p}" for p in helper.params) + (", out=None" if helper.takes_out else "")
         helpers.append({"signature": f"{m.activation}(z{params})",
-                        "doc": f"{m.activation}(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
+                        "doc": definition(m.activation, entry.expr, _x()),
                         "body": list(helper.body)})
     if kernel.uses_softplus(d) and "softplus" not in seen:
         entry = act.REGISTRY["softplus"]
         helpers.append({"signature": "softplus(z, out=None)",
-                        "doc": f"softplus(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
+                        "doc": definition("softplus", entry.expr, _x()),
                         "body": list(kernel.activation_helper(entry).body)})
     return helpers
 

@@ -48,7 +48,7 @@ def example_tables(t: NeuronTex, ex: ExampleNumbers) -> dict:
     order = sorted(n.gradients, key=lambda g: -g.layer)  # output layer first, as the seed
     gradients = [(t.dloss(g.param), t.delta_form(g), number(ex.gradients[g.param]))
                  for g in order]
-    updates = [(tex_name(g.param) + "^{+}", number(ex.quantities[g.param]),
+    updates = [(tex_name(g.param), number(ex.quantities[g.param]),
                 number(ex.gradients[g.param]), number(ex.updates[g.param])) for g in order]
     training = [(str(r.step), number(r.loss), ", ".join(number(v) for v in r.outputs))
                 for r in ex.training]

@@ -1,9 +1,11 @@
 """The network figure: one layout (plain coordinates) drawn as SVG and as a LaTeX picture.
 
 Like seed 000's figure: a column per layer, a circle per neuron labelled with its name, bias
-nodes below the layer they feed, and each weight's name on its edge near the neuron it leaves.
-Wide layers are drawn with their first and last neurons and a ⋮ between them; names on edges are
-drawn only when every edge can carry one legibly. Frozen (untrained) biases are dashed.
+nodes below the layer they feed, and each weight's name on its edge, at the first place along it
+(from the neuron it leaves) whose box is clear of every other name and neuron, in the SVG and in
+the LaTeX picture alike. Wide layers are drawn with their first and last neurons and a ⋮ between
+them; a layer's edges carry names only when every one of them finds such a place. Frozen
+(untrained) biases are dashed.
 
 The LaTeX picture uses the LaTeX kernel's picture mode (``\\circle`` up to 40pt), an edge of any
 slope as a rule turned by ``\\rotatebox`` (graphicx; dashed with ``\\xleaders``) and
@@ -28,7 +30,15 @@ MARGIN = 40.0
 SIDE = 75.0  # room left and right of the outer columns for their captions
 CAPTION_GAP = 20.0
 MAX_SHOWN = 6  # neurons drawn per column; wider layers show 3 + ⋮ + 2
-LABEL_AT = 0.3  # edge labels sit 30 % of the way from the neuron the edge leaves
+# Where an edge label may sit, as a fraction of the way from the neuron the edge leaves: the
+# first place whose box is clear of every other label and neuron wins (seed 000 puts it at 0.3).
+LABEL_PLACES = (0.3, 0.2, 0.4, 0.25, 0.35, 0.15, 0.45, 0.5, 0.1, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+LABEL_GAP = 1.0  # clearance between label boxes
+SVG_LABEL_SIZE = 11  # font size of edge labels in the SVG
+# An edge label in the LaTeX picture is \scriptstyle in a \colorbox (10pt document), in pt
+# measured with pdflatex: about 4.5 per letter of the base, 3.2 per subscript character, 4 of
+# padding, 11 high. Text is not scaled with \unitlength, so in layout units it grows by 1/unit.
+TEX_LABEL_BASE, TEX_LABEL_SUB, TEX_LABEL_PAD, TEX_LABEL_HEIGHT = 4.5, 3.2, 4.0, 11.0
 MAX_LABELLED_EDGES = 16  # per layer
 TEXT_WIDTH = 440.0  # pt available in the LaTeX document; larger pictures are scaled down
 TEXT_HEIGHT = 300.0
@@ -59,9 +69,11 @@ class Edge:
     x2: float
     y2: float
     label: Label | None
-    lx: float
+    lx: float  # the label's centre
     ly: float
     dashed: bool
+    lw: float = 0.0  # the label's box, in layout units
+    lh: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +83,43 @@ class Layout:
     nodes: tuple[Node, ...]
     edges: tuple[Edge, ...]
     captions: tuple[tuple[float, float, str], ...]  # x, y, plain text
+    crowded: tuple[int, ...] = ()  # layers whose weights' names found no room on the edges
+
+    def label_boxes(self) -> list[Box]:
+        """The box every edge label covers, in layout units (for the SVG and the LaTeX picture)."""
+        return [_box(e.lx, e.ly, e.lw, e.lh) for e in self.edges if e.label is not None]
+
+    def node_boxes(self) -> list[Box]:
+        return [_box(n.x, n.y, 2 * RADIUS, 2 * RADIUS) for n in self.nodes]
+
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _box(x: float, y: float, w: float, h: float) -> Box:
+    return (x - w / 2, y - h / 2, x + w / 2, y + h / 2)
+
+
+def overlap(p: Box, q: Box, gap: float = 0.0) -> bool:
+    """True when the boxes come closer than ``gap``."""
+    return p[0] < q[2] + gap and q[0] < p[2] + gap and p[1] < q[3] + gap and q[1] < p[3] + gap
+
+
+def picture_unit(width: float, height: float) -> float:
+    """The LaTeX picture's \\unitlength in pt: 1, or less so that the picture fits the page."""
+    return min(1.0, TEXT_WIDTH / width, TEXT_HEIGHT / height)
+
+
+def svg_label_width(lbl: Label, size: float) -> float:
+    """Width of the white box behind a label in the SVG: about 0.55 em per character."""
+    return 0.6 * size * (len(lbl.base) + 0.7 * len(lbl.sub)) + 4
+
+
+def label_size(lbl: Label, unit: float) -> tuple[float, float]:
+    """(width, height) of an edge label in layout units: the larger of its SVG and LaTeX boxes."""
+    tex_w = TEX_LABEL_BASE * len(lbl.base) + TEX_LABEL_SUB * len(lbl.sub) + TEX_LABEL_PAD
+    return (max(svg_label_width(lbl, SVG_LABEL_SIZE), tex_w / unit),
+            max(1.4 * SVG_LABEL_SIZE, TEX_LABEL_HEIGHT / unit))
 
 
 def label(name: str) -> Label:
@@ -139,50 +188,106 @@ def layout(net: Network, names: NeuronNames | None = None) -> Layout:
             layer = net.layers[l]
             shared = layer.bias == "shared" and named
             nodes.append(Node(x, y, label(names.biases[l][0]) if shared else _plain("+1"), "bias"))
-    edges = _edges(net, names if named else None, columns, at)
+    taken = [_box(n.x, n.y, 2 * RADIUS, 2 * RADIUS) for n in nodes]
+    edges, crowded = _edges(net, names if named else None, columns, at,
+                            picture_unit(width, height), taken)
     captions = tuple((position(l, 0, 1)[0], MARGIN / 2, _caption(net, l))
                      for l in range(net.depth + 1))
-    return Layout(width, height, tuple(nodes), tuple(edges), captions)
+    return Layout(width, height, tuple(nodes), tuple(edges), captions, tuple(crowded))
 
 
-def _edge(p: tuple[float, float], q: tuple[float, float], name: str | None, dashed: bool) -> Edge:
-    """The segment between two circles (not their centres), its label near ``p``."""
+Point = tuple[float, float]
+
+
+def _ends(p: Point, q: Point) -> tuple[float, float, float, float]:
+    """The segment between two circles (not their centres)."""
     dx, dy = q[0] - p[0], q[1] - p[1]
     length = math.hypot(dx, dy)
     ux, uy = dx / length, dy / length
-    x1, y1 = p[0] + RADIUS * ux, p[1] + RADIUS * uy
-    x2, y2 = q[0] - RADIUS * ux, q[1] - RADIUS * uy
-    lx, ly = x1 + LABEL_AT * (x2 - x1), y1 + LABEL_AT * (y2 - y1)
-    return Edge(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2),
-                label(name) if name else None, round(lx, 2), round(ly, 2), dashed)
+    return p[0] + RADIUS * ux, p[1] + RADIUS * uy, q[0] - RADIUS * ux, q[1] - RADIUS * uy
 
 
-def _edges(net: Network, names: NeuronNames | None, columns, at) -> list[Edge]:
-    edges = []
+def _edge(p: Point, q: Point, dashed: bool, lbl: Label | None = None,
+          at: tuple[float, float, float, float] = (0, 0, 0, 0)) -> Edge:
+    x1, y1, x2, y2 = _ends(p, q)
+    lx, ly, lw, lh = at
+    return Edge(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2), lbl,
+                round(lx, 2), round(ly, 2), dashed, round(lw, 2), round(lh, 2))
+
+
+def _place(lbl: Label, p: Point, q: Point, unit: float,
+           taken: list[Box]) -> tuple[float, float, float, float] | None:
+    """The first of ``LABEL_PLACES`` on the edge where the label's box is clear of ``taken``:
+    (centre x, centre y, width, height), or None when there is none."""
+    x1, y1, x2, y2 = _ends(p, q)
+    w, h = label_size(lbl, unit)
+    for t in LABEL_PLACES:
+        # rounded as the Edge stores it, so that the check is on the coordinates drawn
+        x, y = round(x1 + t * (x2 - x1), 2), round(y1 + t * (y2 - y1), 2)
+        box = _box(x, y, round(w, 2), round(h, 2))
+        if not any(overlap(box, other, LABEL_GAP) for other in taken):
+            return x, y, w, h
+    return None
+
+
+def _layer_edges(l: int, net: Network, names: NeuronNames | None, columns,
+                 ) -> list[tuple[tuple[int, int | str], tuple[int, int], str | None, bool]]:
+    """(from, to, weight or bias name to label it with, dashed) for each edge into layer l."""
+    targets = [i for i in columns[l] if i is not None]
+    sources = [j for j in columns[l - 1] if j is not None]
+    labelled = names is not None and len(targets) * len(sources) <= MAX_LABELLED_EDGES
+    out = [((l - 1, j), (l, i), names.weights[l - 1][i][j] if labelled else None, False)
+           for j in sources for i in targets]
+    layer = net.layers[l - 1]
+    if layer.bias != "none":
+        named_bias = labelled and layer.bias == "neuron"
+        out += [((l - 1, "bias"), (l, i), names.biases[l - 1][i] if named_bias else None,
+                 not layer.train_bias) for i in targets]
+    return out
+
+
+Spot = tuple[float, float, float, float]  # a label's centre x, y, width, height
+
+
+def _spots(specs, at, unit: float, taken: list[Box]) -> list[Spot | None] | None:
+    """A clear place for the name of every edge of one layer (None for an edge without one),
+    or None when some name finds none; the places found are added to ``taken``."""
+    placed: list[Box] = []
+    spots: list[Spot | None] = []
+    for src, dst, name, _ in specs:
+        spot = None if name is None else _place(label(name), at[src], at[dst], unit, taken + placed)
+        if name is not None and spot is None:
+            return None
+        if spot is not None:
+            placed.append(_box(spot[0], spot[1], round(spot[2], 2), round(spot[3], 2)))
+        spots.append(spot)
+    taken += placed
+    return spots
+
+
+def _edges(net: Network, names: NeuronNames | None, columns, at, unit: float,
+           taken: list[Box]) -> tuple[list[Edge], list[int]]:
+    """Every edge, and the layers left unlabelled: a layer's edges carry their names only if
+    every name finds a clear place."""
+    edges, crowded = [], []
     for l in range(1, net.depth + 1):
-        targets = [i for i in columns[l] if i is not None]
-        sources = [j for j in columns[l - 1] if j is not None]
-        labelled = names is not None and len(targets) * len(sources) <= MAX_LABELLED_EDGES
-        for j in sources:
-            for i in targets:
-                w = names.weights[l - 1][i][j] if labelled else None
-                edges.append(_edge(at[(l - 1, j)], at[(l, i)], w, False))
-        layer = net.layers[l - 1]
-        if layer.bias == "none":
-            continue
-        for i in targets:
-            name = None
-            if labelled and layer.bias == "neuron":
-                name = names.biases[l - 1][i]
-            edges.append(_edge(at[(l - 1, "bias")], at[(l, i)], name, not layer.train_bias))
-    return edges
+        specs = _layer_edges(l, net, names, columns)
+        spots = _spots(specs, at, unit, taken)
+        if spots is None:
+            crowded.append(l)
+            spots = [None] * len(specs)
+        edges += [_edge(at[s], at[d], dashed, label(name) if spot else None, spot or (0, 0, 0, 0))
+                  for (s, d, name, dashed), spot in zip(specs, spots)]
+    return edges, crowded
 
 
 def caption(lay: Layout) -> str:
     """What the figure shows, in words (plain text)."""
     text = "Neurons and biases of each layer"
     if any(e.label for e in lay.edges):
-        text += "; each weight's name is on its edge, next to the neuron it leaves"
+        text += "; each weight's name is on its edge"
+        if lay.crowded:
+            text += " where all names of its layer have room"
     if any(n.kind == "more" for n in lay.nodes):
         text += "; wide layers are drawn with their first and last neurons"
     text += "."
@@ -199,12 +304,11 @@ def svg_context(lay: Layout) -> dict:
     """Plain data for ``network.svg.j2`` (y flipped to point down)."""
 
     def text(lbl: Label, x: float, y: float, size: float) -> dict:
-        # Width of the white box behind an edge label: about 0.55 em per character.
-        chars = len(lbl.base) + 0.7 * len(lbl.sub)
+        width = svg_label_width(lbl, size)
         return {"x": round(x, 2), "y": round(y + size * 0.35, 2), "base": lbl.base,
                 "sub": lbl.sub, "italic": lbl.italic, "size": size,
-                "box_x": round(x - 0.3 * size * chars - 2, 2), "box_y": round(y - 0.7 * size, 2),
-                "box_w": round(0.6 * size * chars + 4, 2), "box_h": round(1.4 * size, 2)}
+                "box_x": round(x - width / 2, 2), "box_y": round(y - 0.7 * size, 2),
+                "box_w": round(width, 2), "box_h": round(1.4 * size, 2)}
 
     return {
         "width": lay.width, "height": lay.height, "radius": RADIUS,
@@ -213,7 +317,7 @@ def svg_context(lay: Layout) -> dict:
                   for n in lay.nodes],
         "edges": [{"x1": e.x1, "y1": _svg_y(lay, e.y1), "x2": e.x2, "y2": _svg_y(lay, e.y2),
                    "dashed": e.dashed,
-                   "label": text(e.label, e.lx, _svg_y(lay, e.ly), 11) if e.label else None}
+                   "label": text(e.label, e.lx, _svg_y(lay, e.ly), SVG_LABEL_SIZE) if e.label else None}
                   for e in lay.edges],
         "captions": [{"x": x, "y": _svg_y(lay, y), "text": t} for x, y, t in lay.captions],
     }
@@ -235,7 +339,7 @@ def picture_context(lay: Layout) -> dict:
         edges.append({"at": f"({_pt(e.x1)},{_pt(e.y1)})", "angle": _pt(angle),
                       "length": _pt(math.hypot(e.x2 - e.x1, e.y2 - e.y1)), "dashed": e.dashed})
     return {
-        "unit": _pt(min(1.0, TEXT_WIDTH / lay.width, TEXT_HEIGHT / lay.height)), "width": _pt(lay.width),
+        "unit": _pt(picture_unit(lay.width, lay.height)), "width": _pt(lay.width),
         "height": _pt(lay.height), "diameter": _pt(2 * RADIUS),
         "nodes": [{"at": f"({_pt(n.x)},{_pt(n.y)})", "circle": n.kind != "more",
                    "label": tex_label(n.label)} for n in lay.nodes],

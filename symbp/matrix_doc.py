@@ -183,6 +183,10 @@ class MatrixTex:
             rhs.insert(0, partial(r"\ell", "a^{L}") + r" \odot g_L'\left(z^{L}\right)")
         return equation(r"\delta^{L}", rhs)
 
+    def delta_out_final(self) -> list[Row]:
+        """δ^L = its simplified form on one row, left side included (for Jupyter's summary)."""
+        return [(r"\delta^{L}", "= " + vec(tidy(self.d.output.expr), "L") + self.rowsum("L"))]
+
     def rowsum(self, l: int | str) -> str:
         out = self.d.output
         if out.rowsum is None:

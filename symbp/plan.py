@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from . import losses, naming
+from . import losses, naming, textprint
 from .derive import B, MatrixDerivation
 from .printing import numpy_code
+from .textprint import superscript as _sup
 
 a, y, x = losses.a, losses.y, losses.x
 
@@ -39,14 +40,10 @@ class Plan:
     backward: tuple[Step, ...]
 
 
-def _sup(n: int) -> str:
-    return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
-
-
 def _math(expr: sp.Expr, l: int) -> str:
-    """An elementwise formula in the layer's own symbols (a → a2, x → z2), for comments."""
-    names = {a: f"a{l}", x: f"z{l}", losses.LOG_A: f"log_a{l}"}
-    return sp.sstr(expr.xreplace({k: sp.Symbol(v) for k, v in names.items()}))
+    """An elementwise formula in the layer's own symbols (a → a², x → z²), for comments."""
+    names = {a: f"a{_sup(l)}", x: f"z{_sup(l)}", losses.LOG_A: f"log a{_sup(l)}"}
+    return textprint.text(expr, names, frozenset({losses.LOG_A}))
 
 
 def build_plan(d: MatrixDerivation) -> Plan:

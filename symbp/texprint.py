@@ -199,6 +199,27 @@ def tex_escape(text: str) -> str:
     return "".join(out).replace("--", "-{}-").replace("--", "-{}-")  # no en/em dashes
 
 
+_DECIMAL = re.compile(r"^(-?\d+)(\.\d+)?(?:e(-?\d+))?$")
+
+
+def tex_decimal(text: str) -> tuple[str, str]:
+    """A printed number as two table cells split at its decimal point (columns ``r@{}l`` align
+    on it), each in math so that a minus is a minus: ``-0.25`` → ``$-0$``, ``$.25$``; scientific
+    notation as ``\\times 10^{…}``. Anything else is text in the first cell."""
+    m = _DECIMAL.match(text)
+    if m is None:
+        return tex_escape(text), ""
+    whole, frac, exponent = m.groups()
+    right = (frac or "") + (rf" \times 10^{{{int(exponent)}}}" if exponent else "")
+    return f"${whole}$", f"${right}$" if right else ""
+
+
+def tex_code(text: str) -> str:
+    """Code for ``\\texttt``: escaped as ``tex_escape`` does, with a permitted line break after
+    each operator and opening parenthesis, so that a long NumPy statement wraps in the margin."""
+    return re.sub(r"([*/+(,=@])", r"\1\\allowbreak{}", tex_escape(text))
+
+
 _MD_SPECIAL = set("\\`*_[]<>#|$~")
 
 

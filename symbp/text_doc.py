@@ -1,6 +1,6 @@
 """The plain-text derivation's context (``derivation.txt.j2`` and ``example.txt.j2``).
 
-Unicode math (δ², ∂J/∂W²) and sympy's ``sstr`` for formulas: readable in a terminal and in a
+Unicode math (δ², ∂J/∂W²) and ``textprint`` for formulas: readable in a terminal and in a
 code comment, with the same structure as the LaTeX and Markdown documents.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from . import losses
+from . import losses, textprint
 from .example import ExampleNumbers
 from .example_doc import regularizer_note
 from .naming import neuron_names
@@ -19,7 +19,8 @@ from .texprint import number
 
 
 def show(expr: sp.Expr) -> str:
-    return sp.sstr(expr).replace("**", "^")
+    """A formula as people write it (``textprint``)."""
+    return textprint.text(expr, functional=frozenset({losses.LOG_A}))
 
 
 def activation_rows(d) -> list[dict]:
