@@ -1,0 +1,1 @@
+"""Index-formula op engine (design note to follow)."""
