@@ -18,8 +18,6 @@ from collections.abc import Mapping
 
 import sympy as sp
 
-from symbp.errors import DerivationError
-
 from .ir import Compute, Guard, Shape, Tensor, Term, affine, bounds, index_vars, read_index, read_name, reads, var
 
 NAMES = "uvwhtgfedm"  # fresh index names for the gradient's own dimensions
@@ -95,32 +93,35 @@ def _implied(guard: Guard, body: sp.Expr, shapes: Mapping[str, Shape], ranges: M
                for f in factors for d, idx in enumerate(read_index(f)))
 
 
-def _argmax_share(compute: Compute, term: Term, ties: str) -> sp.Expr:
-    """[body = out] / (number of ties): how a max passes its gradient back."""
-    hit = sp.Piecewise((1, sp.Eq(term.body, compute.read())), (0, True))
-    return hit / Tensor(ties, compute.shape)[compute.index]
+def _hit(compute: Compute, term: Term) -> sp.Expr:
+    """1 where the body attains the max, else 0."""
+    return sp.Piecewise((1, sp.Eq(term.body, compute.read())), (0, True))
 
 
-def ties_compute(compute: Compute, name: str) -> Compute:
-    """How many entries of each window attain its max (1 unless values repeat)."""
+def max_share(compute: Compute, upstream: str, name: str) -> list[Compute]:
+    """What each arg-max of a max receives: δ[o] / (number of entries attaining the max).
+
+    Two computes: the tie count (1 unless values repeat) and the share itself.
+    """
     term = compute.terms[0]
-    hit = sp.Piecewise((1, sp.Eq(term.body, compute.read())), (0, True))
-    return Compute(name, compute.shape, compute.index, (Term(hit, term.reduce, "sum", term.guards),),
+    ties = Compute(f"{name}_ties", compute.shape, compute.index,
+                   (Term(_hit(compute, term), term.reduce, "sum", term.guards),),
                    compute.ranges, differentiable=False, role="ties")
+    at = compute.index
+    share = Tensor(upstream, compute.shape)[at] / Tensor(ties.name, compute.shape)[at]
+    return [ties, Compute(name, compute.shape, at, (Term(share),), compute.ranges, role="share")]
 
 
 def adjoint(compute: Compute, term: Term, read: sp.Expr, upstream: str, name: str,
-            shapes: Mapping[str, Shape], ties: str | None = None) -> Compute:
+            shapes: Mapping[str, Shape]) -> Compute:
     """The part of ∂J/∂X contributed by ``read`` (of X) in ``term`` of ``compute``.
 
-    ``upstream`` names ∂J/∂out; ``ties`` names the tie count of a max (see ``ties_compute``).
+    ``upstream`` names ∂J/∂out, or for a max the share of it each arg-max gets (``max_share``).
     """
     x_shape = shapes[read_name(read)]
     partial = local_derivative(term.body, read)
     if term.kind == "max":
-        if ties is None:
-            raise DerivationError(f"{compute.name}: a max needs its tie count")
-        partial *= _argmax_share(compute, term, ties)
+        partial *= _hit(compute, term)
     body = Tensor(upstream, compute.shape)[compute.index] * partial
     targets = _fresh_names(compute, read)
     solved, new_guards = solve_index(read_index(read), targets, compute.ranges)

@@ -14,7 +14,7 @@ import sympy as sp
 
 from symbp.errors import DerivationError
 
-from .adjoint import adjoint, ties_compute
+from .adjoint import adjoint, max_share
 from .build import Layer, index_set
 from .ir import Compute, Graph, Shape, Tensor, Term, read_name, reads
 from .ops import OPS
@@ -66,14 +66,17 @@ def backward(graph: Graph, wrt: Iterable[str]) -> Backward:
             done[c.name] = grad_name(c.name)
         if not c.differentiable:
             continue
-        ties = _ties(c, out)
+        upstream = done[c.name]
+        if c.terms[0].kind == "max":
+            out += max_share(c, upstream, f"share_{c.name}")
+            upstream = out[-1].name
         for t, term in enumerate(c.terms):
             for r, read in enumerate(reads(term.body)):
                 x = read_name(read)
                 if x not in live:
                     continue
                 part = f"{grad_name(x)}__{c.name}_{t}_{r}"
-                out.append(adjoint(c, term, read, done[c.name], part, {**shapes, **_shapes(out)}, ties))
+                out.append(adjoint(c, term, read, upstream, part, {**shapes, **_shapes(out)}))
                 parts.setdefault(x, []).append(part)
     for x in wrt:
         if x not in done:
@@ -97,15 +100,6 @@ def _finish(x: str, shape: Shape, parts: Sequence[str], out: list[Compute]) -> N
         out.append(Compute(grad_name(x), shape, tuple(idx), (Term(sp.Integer(0)),), R, role="grad"))
         return
     out.append(_accumulate(grad_name(x), shape, parts))
-
-
-def _ties(c: Compute, out: list[Compute]) -> str | None:
-    """For a max: add the tie count it shares its gradient by, and return its name."""
-    if c.terms[0].kind != "max":
-        return None
-    ties = ties_compute(c, f"ties_{c.name}")
-    out.append(ties)
-    return ties.name
 
 
 def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean") -> Graph:

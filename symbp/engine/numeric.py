@@ -108,8 +108,8 @@ def _einsum_term(term: Term, free, ranges, env, dtype) -> np.ndarray | None:
         used = [v for v in letters if v in guard[0].free_symbols]
         operands.append(_mask(guard, used, ranges, dtype))
         subscripts.append("".join(letters[v] for v in used))
-    if not operands:
-        return None
+    if not operands or not set(letters[v] for v in free) <= set("".join(subscripts)):
+        return None  # a free index no factor reads: the grid path broadcasts it
     spec = ",".join(subscripts) + "->" + "".join(letters[v] for v in free)
     out = np.einsum(spec, *operands, optimize=len(operands) > 2)
     return out * dtype.type(scale) if scale != 1.0 else out

@@ -1,0 +1,137 @@
+"""The engine's derived gradients, evaluated with NumPy, against autograd and central differences."""
+
+from __future__ import annotations
+
+import autograd
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symbp.engine import numeric
+from symbp.engine.graph import backward, build
+from tests import engine_oracle as oracle
+
+IMAGE = (2, 2, 6, 5)  # (N, C, H, W): odd sizes catch transposed axes
+# One small graph per op: (input shape, layers, loss).
+OP_CASES = {
+    "dense": ((3, 4), [dict(size=3)], "half_sse"),
+    "dense_no_bias": ((3, 4), [dict(size=3, bias=False)], "half_sse"),
+    "conv2d": (IMAGE, [dict(type="conv2d", channels=3, kernel=3), dict(type="flatten")], "half_sse"),
+    "conv2d_strided_padded": (IMAGE, [dict(type="conv2d", channels=3, kernel=[3, 2], stride=[2, 3],
+                                           padding=[1, 2]), dict(type="flatten")], "half_sse"),
+    "maxpool2d": (IMAGE, [dict(type="maxpool2d", kernel=2), dict(type="flatten")], "half_sse"),
+    "maxpool2d_overlapping": (IMAGE, [dict(type="maxpool2d", kernel=3, stride=1), dict(type="flatten")], "sse"),
+    "avgpool2d": (IMAGE, [dict(type="avgpool2d", kernel=[2, 3], stride=[2, 1]), dict(type="flatten")], "sse"),
+    "batchnorm_image": (IMAGE, [dict(type="batchnorm"), dict(type="flatten")], "half_sse"),
+    "batchnorm_vector": ((4, 3), [dict(type="batchnorm"), dict(size=2)], "half_sse"),
+    "layernorm_image": (IMAGE, [dict(type="layernorm"), dict(type="flatten")], "half_sse"),
+    "layernorm_vector": ((3, 5), [dict(type="layernorm"), dict(size=2)], "half_sse"),
+    "dropout": ((3, 4), [dict(type="dropout", rate=0.25), dict(size=2)], "half_sse"),
+    "add": ((3, 4), [dict(size=4, id="a"), dict(size=4, id="b", activation="tanh"),
+                     dict(type="add", **{"from": ["a", "b"]})], "half_sse"),
+    "concat": ((3, 4), [dict(size=2, id="a"), dict(size=3, id="b", activation="tanh"),
+                        dict(type="concat", **{"from": ["a", "b"]})], "half_sse"),
+    "flatten": (IMAGE, [dict(type="flatten"), dict(size=2)], "half_sse"),
+    "softmax": ((3, 4), [dict(size=3, activation="softmax")], "softmax_ce"),
+}
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softplus"]
+for _act in ACTIVATIONS:
+    OP_CASES[f"activation_{_act}"] = (IMAGE, [dict(type="conv2d", channels=2, kernel=2, activation=_act),
+                                              dict(type="flatten")], "half_sse")
+
+
+def engine_gradients(graph, values, dtype=None):
+    """(J, {name: ∂J/∂name}) from the derived backward pass, evaluated with NumPy."""
+    wrt = [*graph.params, "X"]
+    b = backward(graph, wrt)
+    env = numeric.run(graph.computes + b.computes, values, dtype)
+    return env[graph.output], {x: env[b.grads[x]] for x in wrt}
+
+
+def oracle_gradients(layers, loss, values):
+    def J(P, X):
+        return oracle.forward(layers, loss, {**values, **P}, X, values["Y"])
+
+    params = {k: v for k, v in values.items() if k not in ("X", "Y") and not k.startswith("mask")}
+    dP, dX = autograd.grad(J, (0, 1))(params, values["X"])
+    return J(params, values["X"]), {**dP, "X": dX}
+
+
+def relative_error(mine: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.max(np.abs(mine - theirs)) / max(np.max(np.abs(theirs)), 1e-300))
+
+
+def check_against_autograd(shape, layers, loss, seed=0):
+    graph = build(shape, layers, loss)
+    values = oracle.random_values(graph, seed)
+    J, grads = engine_gradients(graph, values)
+    J_ref, ref = oracle_gradients(layers, loss, values)
+    assert relative_error(np.asarray(J), np.asarray(J_ref)) <= 1e-12
+    assert set(grads) == set(ref)
+    for name in ref:
+        assert grads[name].shape == ref[name].shape, name
+        assert relative_error(grads[name], ref[name]) <= 1e-10, name
+    return graph, values, grads
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_every_op_gradient_equals_autograd(case):
+    check_against_autograd(*OP_CASES[case])
+
+
+@pytest.mark.parametrize("case", ["conv2d_strided_padded", "batchnorm_image", "maxpool2d", "add", "softmax"])
+def test_gradient_matches_central_differences(case):
+    graph, values, grads = check_against_autograd(*OP_CASES[case], seed=3)
+    rng = np.random.default_rng(7)
+    h = 1e-6
+    for name, grad in grads.items():
+        u = rng.standard_normal(grad.shape)
+        plus = numeric.run(graph.computes, {**values, name: values[name] + h * u})[graph.output]
+        minus = numeric.run(graph.computes, {**values, name: values[name] - h * u})[graph.output]
+        slope = (plus - minus) / (2 * h)
+        assert abs(slope - np.sum(grad * u)) <= 1e-6 * max(1.0, abs(slope)), name
+
+
+@pytest.mark.parametrize("case", sorted(OP_CASES))
+def test_float32_in_gives_float32_out(case):
+    graph = build(*OP_CASES[case])
+    values = oracle.random_values(graph, 1)
+    J64, g64 = engine_gradients(graph, values)
+    J32, g32 = engine_gradients(graph, {k: v.astype(np.float32) for k, v in values.items()})
+    assert np.asarray(J32).dtype == np.float32
+    for name in g64:
+        assert g32[name].dtype == np.float32, name
+        assert relative_error(g32[name].astype(np.float64), g64[name]) <= 1e-3, name
+
+
+@st.composite
+def image_graphs(draw):
+    """A random CNN chain or DAG: conv (any kernel, stride, padding) → pool? → flatten → dense
+    with an optional residual add, and a random activation/loss pairing at the end."""
+    n, c = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(3, 7)), draw(st.integers(3, 7))
+    kh, kw = draw(st.integers(1, min(h, 3))), draw(st.integers(1, min(w, 3)))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, kh - 1)), draw(st.integers(0, kw - 1))
+    layers = [dict(type="conv2d", channels=draw(st.integers(1, 3)), kernel=[kh, kw], stride=[sh, sw],
+                   padding=[ph, pw], activation=draw(st.sampled_from(ACTIVATIONS)))]
+    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+    if min(ho, wo) >= 2 and draw(st.booleans()):
+        layers.append(dict(type=draw(st.sampled_from(["maxpool2d", "avgpool2d"])), kernel=2,
+                           stride=draw(st.integers(1, 2))))
+    if draw(st.booleans()):
+        layers.append(dict(type=draw(st.sampled_from(["batchnorm", "layernorm"]))))
+    layers += [dict(type="flatten", id="flat"), dict(size=3, activation="tanh", id="h")]
+    if draw(st.booleans()):
+        layers += [dict(size=3, id="g"), dict(type="add", **{"from": ["h", "g"]})]
+    out, loss = draw(st.sampled_from([("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softmax", "ce"),
+                                      ("identity", "mse"), ("tanh", "half_sse"), ("sigmoid", "ce")]))
+    layers.append(dict(size=3, activation=out))
+    return (n, c, h, w), layers, loss
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(image_graphs(), st.integers(0, 2**16))
+def test_random_graphs_agree_with_autograd(case, seed):
+    check_against_autograd(*case, seed=seed)
