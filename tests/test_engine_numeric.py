@@ -135,3 +135,12 @@ def image_graphs(draw):
 @given(image_graphs(), st.integers(0, 2**16))
 def test_random_graphs_agree_with_autograd(case, seed):
     check_against_autograd(*case, seed=seed)
+
+
+def test_sigmoid_gradient_is_finite_where_exp_overflows():
+    """σ' is derived in the output, a(1 − a), so z = −1000 gives 0 rather than inf/inf."""
+    graph = build((1, 1), [dict(size=1, activation="sigmoid")], "half_sse")
+    values = {"X": np.array([[-1.0]]), "W1": np.array([[1000.0]]), "b1": np.zeros(1), "Y": np.ones((1, 1))}
+    with np.errstate(over="ignore"):
+        _, grads = engine_gradients(graph, values)
+    assert all(np.isfinite(g).all() for g in grads.values())

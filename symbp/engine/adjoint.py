@@ -18,6 +18,8 @@ from collections.abc import Mapping
 
 import sympy as sp
 
+from symbp import activations
+
 from .ir import Compute, Guard, Shape, Tensor, Term, affine, bounds, index_vars, read_index, read_name, reads, var
 
 NAMES = "uvwhtgfedm"  # fresh index names for the gradient's own dimensions
@@ -33,6 +35,23 @@ def local_derivative(body: sp.Expr, read: sp.Expr) -> sp.Expr:
 def tidy_indices(expr: sp.Expr) -> sp.Expr:
     """Every read's index expanded: 2·((h − p)/2) + p reads as h."""
     return expr.xreplace({r: r.base[tuple(sp.expand(i) for i in r.indices)] for r in expr.atoms(sp.Indexed)})
+
+
+def output_form(compute: Compute, term: Term, partial: sp.Expr) -> sp.Expr:
+    """∂out/∂read written in the output where that is exact: exp(u)' = exp(u) is the output
+    itself, σ' = a(1 − a), tanh' = 1 − a² (the activation registry's derived output forms).
+
+    A kernel then reuses the forward values, and σ' stays finite where e^{−z} overflows.
+    """
+    out = compute.read()
+    if len(compute.terms) != 1 or term.reduce or term.kind != "sum":
+        return partial
+    found = reads(term.body)
+    if len(found) == 1:
+        form = activations.derivative(term.body.xreplace({found[0]: activations.x}))
+        if form.variable == "a":
+            return form.expr.xreplace({activations.a: out})
+    return partial.xreplace({term.body: out})
 
 
 def _fresh_names(compute: Compute, read: sp.Expr) -> list[sp.Symbol]:
@@ -119,7 +138,7 @@ def adjoint(compute: Compute, term: Term, read: sp.Expr, upstream: str, name: st
     ``upstream`` names ∂J/∂out, or for a max the share of it each arg-max gets (``max_share``).
     """
     x_shape = shapes[read_name(read)]
-    partial = local_derivative(term.body, read)
+    partial = output_form(compute, term, local_derivative(term.body, read))
     if term.kind == "max":
         partial *= _hit(compute, term)
     body = Tensor(upstream, compute.shape)[compute.index] * partial
