@@ -89,18 +89,19 @@ OPS = {
 }
 
 
-def forward(layers, loss, P, X, Y, reduction="mean"):
-    """The scalar loss of a layer list (the engine's ``graph.build`` conventions)."""
-    x, by_id = X, {}
+def forward(layers, loss, P, X, Y, reduction="mean", ops=None):
+    """The scalar loss of a layer list (the engine's ``graph.build`` conventions); ``ops``
+    adds oracles for user-defined ops, called as ``f(*inputs, P, l)``."""
+    x, by_id, ops = X, {}, {**OPS, **(ops or {})}
     for l, entry in enumerate(layers, start=1):
         entry = dict(entry)
         kind, name, sources = entry.pop("type", "dense"), entry.pop("id", None), entry.pop("from", None)
         act = entry.pop("activation", None)
         args = [by_id[s] for s in sources] if sources else [x]
-        if kind in ("add", "concat"):
-            x = OPS[kind](*args, P, l)
+        if kind in ("add", "concat") or kind not in OPS:
+            x = ops[kind](*args, P, l)
         else:
-            x = OPS[kind](args[0], P, l, **entry)
+            x = ops[kind](args[0], P, l, **entry)
         if act is not None:
             x = ACTIVATIONS[act](x)
         if name is not None:

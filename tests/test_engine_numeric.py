@@ -49,9 +49,9 @@ def engine_gradients(graph, values, dtype=None):
     return env[graph.output], {x: env[b.grads[x]] for x in wrt}
 
 
-def oracle_gradients(layers, loss, values):
+def oracle_gradients(layers, loss, values, ops=None):
     def J(P, X):
-        return oracle.forward(layers, loss, {**values, **P}, X, values["Y"])
+        return oracle.forward(layers, loss, {**values, **P}, X, values["Y"], ops=ops)
 
     params = {k: v for k, v in values.items() if k not in ("X", "Y") and not k.startswith("mask")}
     dP, dX = autograd.grad(J, (0, 1))(params, values["X"])
@@ -62,11 +62,11 @@ def relative_error(mine: np.ndarray, theirs: np.ndarray) -> float:
     return float(np.max(np.abs(mine - theirs)) / max(np.max(np.abs(theirs)), 1e-300))
 
 
-def check_against_autograd(shape, layers, loss, seed=0):
-    graph = build(shape, layers, loss)
+def check_against_autograd(shape, layers, loss, seed=0, ops=None, oracle_ops=None):
+    graph = build(shape, layers, loss, ops=ops)
     values = oracle.random_values(graph, seed)
     J, grads = engine_gradients(graph, values)
-    J_ref, ref = oracle_gradients(layers, loss, values)
+    J_ref, ref = oracle_gradients(layers, loss, values, oracle_ops)
     assert relative_error(np.asarray(J), np.asarray(J_ref)) <= 1e-12
     assert set(grads) == set(ref)
     for name in ref:

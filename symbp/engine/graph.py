@@ -7,7 +7,7 @@ read, and sums each tensor's contributions into ``grad_<name>`` once all are kno
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import sympy as sp
@@ -17,7 +17,7 @@ from symbp.errors import DerivationError
 from .adjoint import adjoint, max_share
 from .build import Layer, index_set
 from .ir import Compute, Graph, Shape, Tensor, Term, read_name, reads
-from .ops import OPS
+from .ops import OPS, OpDef
 
 
 def grad_name(tensor: str) -> str:
@@ -102,12 +102,15 @@ def _finish(x: str, shape: Shape, parts: Sequence[str], out: list[Compute]) -> N
     out.append(_accumulate(grad_name(x), shape, parts))
 
 
-def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean") -> Graph:
+def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean",
+          ops: Mapping[str, OpDef] | None = None) -> Graph:
     """A graph from an input shape and layer entries ``{"type": …, "id": …, "from": […], …}``.
 
     As in the spec: a layer reads the previous one unless ``from`` names ids; ``activation``
     on a layer adds that activation after it; positions count from 1 over all layers.
+    ``ops`` adds user-defined ops (``formula_op.FormulaOp``) to the registry.
     """
+    registry = {**OPS, **(ops or {})}
     graph = Graph()
     x = Layer(graph, "input", 0).data("X", inputs, numbered=False)
     by_id: dict[str, Tensor] = {}
@@ -115,9 +118,10 @@ def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduct
         entry = dict(entry)
         kind, name, sources = entry.pop("type", "dense"), entry.pop("id", None), entry.pop("from", None)
         act = entry.pop("activation", None)
-        op = OPS.get(kind)
+        op = registry.get(kind)
         if op is None:
-            raise DerivationError(f"layers[{position - 1}].type: unknown op {kind!r}; known: {', '.join(OPS)}")
+            known = ", ".join(registry)
+            raise DerivationError(f"layers[{position - 1}].type: unknown op {kind!r}; known: {known}")
         args = [by_id[s] for s in sources] if sources else [x]
         x = op.build(Layer(graph, kind, position), *args, **entry)
         if act is not None:

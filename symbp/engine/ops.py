@@ -32,11 +32,14 @@ def _rank(x: Tensor, ranks: Sequence[int], op: str) -> None:
         raise DerivationError(f"{op} takes inputs of rank {' or '.join(map(str, ranks))}, not shape {x.shape}")
 
 
+AXIS_LETTERS = {1: "n", 2: "nf", 3: "ncl", 4: "nchw"}  # vectors (n, f), images (n, c, h, w)
+
+
 def _elementwise(shape: Sequence[int]):
-    """Index variables for every axis of a vector (n, f) or image (n, c, h, w) tensor."""
-    if len(shape) not in (2, 4):
-        raise DerivationError(f"expected a vector (N, F) or image (N, C, H, W) tensor, not shape {tuple(shape)}")
-    return index_set("nchw" if len(shape) == 4 else "nf", shape)
+    """One index variable per axis, named as the axes of vectors and images are."""
+    if len(shape) not in AXIS_LETTERS:
+        raise DerivationError(f"tensors have 1 to 4 axes, not shape {tuple(shape)}")
+    return index_set(AXIS_LETTERS[len(shape)], shape)
 
 
 def _window(size: int, kernel: int, stride: int, pad: int, op: str) -> int:
