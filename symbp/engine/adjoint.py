@@ -14,7 +14,7 @@ shared equally between ties (the subgradient autograd uses).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
@@ -67,15 +67,20 @@ def _fresh_names(compute: Compute, read: sp.Expr) -> list[sp.Symbol]:
     return out
 
 
-def _choose(eq: sp.Expr, candidates: list[sp.Symbol], ranges: Mapping[sp.Symbol, int]) -> sp.Symbol:
-    """The variable to solve for: the widest range (leaving short sums), unit coefficients first."""
+def _choose(eq: sp.Expr, candidates: list[sp.Symbol], ranges: Mapping[sp.Symbol, int],
+            outputs: Sequence[sp.Symbol]) -> sp.Symbol:
+    """The variable to solve for: the widest range (leaving short sums), then an output index
+    (leaving the sum over the kernel, as textbooks write it), then a unit coefficient."""
     coeffs, _ = affine(eq, index_vars(eq))
-    return max(candidates, key=lambda v: (ranges[v], abs(coeffs[v]) == 1, str(v)))
+    return max(candidates, key=lambda v: (ranges[v], v in outputs, abs(coeffs[v]) == 1, str(v)))
 
 
-def solve_index(index: tuple[sp.Expr, ...], targets: list[sp.Symbol], ranges: Mapping[sp.Symbol, int]
-                ) -> tuple[dict[sp.Symbol, sp.Expr], list[Guard]]:
-    """Solve index = targets for forward variables; (solutions, guards on what was solved)."""
+def solve_index(index: tuple[sp.Expr, ...], targets: list[sp.Symbol], ranges: Mapping[sp.Symbol, int],
+                outputs: Sequence[sp.Symbol] = ()) -> tuple[dict[sp.Symbol, sp.Expr], list[Guard]]:
+    """Solve index = targets for forward variables; (solutions, guards on what was solved).
+
+    ``outputs`` are the forward output's index variables, preferred on equal ranges.
+    """
     solved: dict[sp.Symbol, sp.Expr] = {}
     equations: list[sp.Expr] = []
     for e, u in zip(index, targets):
@@ -88,7 +93,7 @@ def solve_index(index: tuple[sp.Expr, ...], targets: list[sp.Symbol], ranges: Ma
         if not candidates:
             equations.append(eq)  # all its variables are solved already: a diagonal read
             continue
-        v = _choose(eq, candidates, ranges)
+        v = _choose(eq, candidates, ranges, outputs)
         coeffs, _ = affine(eq, index_vars(eq))
         solution = sp.expand(v - eq / coeffs[v])
         solved = {k: sp.expand(s.xreplace({v: solution})) for k, s in solved.items()}
@@ -143,7 +148,7 @@ def adjoint(compute: Compute, term: Term, read: sp.Expr, upstream: str, name: st
         partial *= _hit(compute, term)
     body = Tensor(upstream, compute.shape)[compute.index] * partial
     targets = _fresh_names(compute, read)
-    solved, new_guards = solve_index(read_index(read), targets, compute.ranges)
+    solved, new_guards = solve_index(read_index(read), targets, compute.ranges, compute.free)
     ranges = {v: r for v, r in compute.ranges.items() if v not in solved}
     ranges.update(zip(targets, x_shape))
     body = tidy_indices(body.xreplace(solved))

@@ -111,7 +111,7 @@ def _einsum_term(term: Term, free, ranges, env, dtype) -> np.ndarray | None:
     if not operands or not set(letters[v] for v in free) <= set("".join(subscripts)):
         return None  # a free index no factor reads: the grid path broadcasts it
     spec = ",".join(subscripts) + "->" + "".join(letters[v] for v in free)
-    out = np.einsum(spec, *operands, optimize=len(operands) > 2)
+    out = np.einsum(spec, *operands, optimize=True)
     return out * dtype.type(scale) if scale != 1.0 else out
 
 
