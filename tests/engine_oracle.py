@@ -111,7 +111,11 @@ def forward(layers, loss, P, X, Y, reduction="mean", ops=None):
 
 
 def random_values(graph, seed: int, dtype=np.float64) -> dict[str, np.ndarray]:
-    """Inputs and parameters for a graph: normal values, 0/1 masks, targets in (0, 1) or one-hot."""
+    """Inputs and parameters for a graph: normal values, 0/1 masks, targets in (0, 1) or one-hot.
+
+    Weights are scaled by 1/sqrt(fan-in), as initialisers do: unscaled, deep sums saturate
+    tanh and σ, where a − 1 and 1 − a² keep only a few correct digits in any float64 code.
+    """
     rng = np.random.default_rng(seed)
     values = {}
     for name, shape in {**graph.inputs, **graph.params}.items():
@@ -122,5 +126,6 @@ def random_values(graph, seed: int, dtype=np.float64) -> dict[str, np.ndarray]:
         elif name.startswith("gamma"):
             values[name] = (1 + 0.3 * rng.standard_normal(shape)).astype(dtype)
         else:
-            values[name] = rng.standard_normal(shape).astype(dtype)
+            fan_in = int(np.prod(shape[1:])) if name in graph.params and len(shape) > 1 else 1
+            values[name] = (rng.standard_normal(shape) / np.sqrt(fan_in)).astype(dtype)
     return values

@@ -56,8 +56,8 @@ def test_maxpool_gradient_is_routed_to_the_arg_max():
 
 def test_fan_out_contributions_add():
     """A tensor read by two ops gets the sum of both parts, not their mean."""
-    graph = build((2, 3), [dict(size=3, id="h"), dict(size=3, id="g"), dict(type="add", **{"from": ["h", "g"]})],
-                  "half_sse")
+    layers = [dict(size=3, id="h"), dict(size=3, id="g"), dict(type="add", **{"from": ["h", "g"]})]
+    graph = build((2, 3), layers, "half_sse")
     b = backward(graph, [*graph.params, "X"])
     grad_h = next(comp for comp in b.computes if comp.name == "grad_dense1_z")
     parts = [r for r in grad_h.terms[0].body.args]

@@ -65,7 +65,8 @@ def prove(graph: Graph, symbolic: bool, seed: int = 0) -> list[str]:
     point = _point([s for a in env.values() for s in a.flat], seed)
     for name in graph.inputs:  # masks are 0/1; targets keep their symbols or values
         if name.startswith("mask"):
-            env[name] = np.vectorize(lambda s: sp.Integer(1 if point[s] > 0 else 0), otypes=[object])(env[name])
+            keep = np.vectorize(lambda s: sp.Integer(1 if point[s] > 0 else 0), otypes=[object])
+            env[name] = keep(env[name])
     J = exact.run(graph.computes, env, point)[graph.output].item()
     run_on = env if symbolic else {k: np.vectorize(lambda s: s.xreplace(point), otypes=[object])(a)
                                    for k, a in env.items()}

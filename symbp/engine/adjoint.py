@@ -20,7 +20,20 @@ import sympy as sp
 
 from symbp import activations
 
-from .ir import Compute, Guard, Shape, Tensor, Term, affine, bounds, index_vars, read_index, read_name, reads, var
+from .ir import (
+    Compute,
+    Guard,
+    Shape,
+    Tensor,
+    Term,
+    affine,
+    bounds,
+    index_vars,
+    read_index,
+    read_name,
+    reads,
+    var,
+)
 
 NAMES = "uvwhtgfedm"  # fresh index names for the gradient's own dimensions
 
@@ -103,7 +116,8 @@ def solve_index(index: tuple[sp.Expr, ...], targets: list[sp.Symbol], ranges: Ma
     return solved, guards
 
 
-def _implied(guard: Guard, body: sp.Expr, shapes: Mapping[str, Shape], ranges: Mapping[sp.Symbol, int]) -> bool:
+def _implied(guard: Guard, body: sp.Expr, shapes: Mapping[str, Shape],
+             ranges: Mapping[sp.Symbol, int]) -> bool:
     """A guard is redundant if it always holds, or if a read that is a factor of the body
     carries the same bound (an out-of-range read is 0, so the whole term is)."""
     e, extent = guard

@@ -4,12 +4,13 @@
 
 The left side names the output and its index variables. The right side is a sum of terms;
 a term may open with ``sum(vars)``, ``mean(vars)`` or ``max(vars)``, which reduces the
-product that follows (up to the next + or −); ``sum(p:3)`` gives p the range 0..2. Reads index tensors by affine expressions of
-index variables (``2*i + p - 1``); elementwise functions come from the formula function
-table. Tensors are the op's inputs (shapes known when the graph is built) and its declared
-parameters, whose dimensions are numbers or index variable names. Each other index variable's
-range is inferred: from a dimension it indexes alone, else (an output index) as the largest range
-whose reads stay inside the inputs, as a "valid" convolution has it.
+product that follows (up to the next + or −); ``sum(p:3)`` gives p the range 0..2. Reads
+index tensors by affine expressions of index variables (``2*i + p - 1``); elementwise
+functions come from the formula function table. Tensors are the op's inputs (shapes known
+when the graph is built) and its declared parameters, whose dimensions are numbers or index
+variable names. Every other range is inferred: from a dimension the variable indexes alone,
+else (an output index) as the largest range whose reads stay inside the inputs, as a
+"valid" convolution has it.
 """
 
 from __future__ import annotations
@@ -185,7 +186,8 @@ def parse_index_formula(text: str, tensors: Mapping[str, int]) -> _Parsed:
         raise FormulaError(f"cannot read index formula: {error.orig_exc}") from None
     except LarkError as error:
         where = getattr(error, "column", None)
-        raise FormulaError(f"cannot read index formula {text!r}" + (f" at column {where}" if where else "")) from None
+        at = f" at column {where}" if where else ""
+        raise FormulaError(f"cannot read index formula {text!r}{at}") from None
 
 
 def _bare_extents(parsed: _Parsed, shapes: Mapping[str, Sequence]) -> dict[sp.Symbol, int]:
@@ -240,7 +242,8 @@ class FormulaOp:
         for n, d in self.params:
             names[n] = layer.param(n, [known[var(k)] if isinstance(k, str) else k for k in d])
         rename = {sp.IndexedBase(n): sp.IndexedBase(t.name) for n, t in names.items()}
-        terms = [Term(t.body.xreplace(rename) / _count(t, known), t.reduce, "max" if t.kind == "max" else "sum")
+        terms = [Term(t.body.xreplace(rename) / _count(t, known), t.reduce,
+                      "max" if t.kind == "max" else "sum")
                  for t in parsed.terms]
         shape = [known[v] for v in parsed.index]
         return layer.compute(parsed.output, shape, parsed.index, terms, known)

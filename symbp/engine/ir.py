@@ -75,7 +75,8 @@ class Compute:
                 raise DerivationError(f"{self.name}: a max must be the only term")
             loose = term_vars(term) - set(term.reduce) - set(self.free)
             if loose:
-                raise DerivationError(f"{self.name}: index {sorted(map(str, loose))} is neither free nor summed")
+                names = ", ".join(sorted(map(str, loose)))
+                raise DerivationError(f"{self.name}: index {names} is neither free nor summed")
             if any(v not in self.ranges for v in (*term.reduce, *self.free)):
                 raise DerivationError(f"{self.name}: an index variable has no range")
 

@@ -46,7 +46,8 @@ def _dilate(arr: np.ndarray, axis: int, factor: int) -> np.ndarray:
     return out
 
 
-def gather(arr: np.ndarray, index: Sequence[sp.Expr], order: Sequence[sp.Symbol], ranges: Ranges) -> np.ndarray:
+def gather(arr: np.ndarray, index: Sequence[sp.Expr], order: Sequence[sp.Symbol],
+           ranges: Ranges) -> np.ndarray:
     """arr read at an affine index: a view with one axis per variable of ``order`` it uses."""
     used = [v for v in order if any(v in e.free_symbols for e in index)]
     maps = _integer_map(index, used)
@@ -141,7 +142,8 @@ def _place(c: Compute, value: np.ndarray, dtype) -> np.ndarray:
     if any(scale != 1 for scale, _, _ in maps):
         raise DerivationError(f"{c.name}: an output index must have integer coefficients")
     base = out[tuple(slice(const, None) for _, _, const in maps)]
-    strides = [sum(coeffs.get(v, 0) * out.strides[d] for d, (_, coeffs, _) in enumerate(maps)) for v in c.free]
+    strides = [sum(coeffs.get(v, 0) * out.strides[d] for d, (_, coeffs, _) in enumerate(maps))
+               for v in c.free]
     as_strided(base, [c.ranges[v] for v in c.free], strides)[...] = value
     return out
 
@@ -151,7 +153,8 @@ def evaluate_compute(c: Compute, env: Mapping[str, np.ndarray], dtype) -> np.nda
     dtype = np.dtype(dtype)
     parts = []
     for term in c.terms:
-        part = _einsum_term(term, c.free, c.ranges, env, dtype) if term.kind == "sum" and term.reduce else None
+        product = term.kind == "sum" and term.reduce
+        part = _einsum_term(term, c.free, c.ranges, env, dtype) if product else None
         parts.append(_grid_term(term, c.free, c.ranges, env, dtype) if part is None else part)
     shape = [c.ranges[v] for v in c.free]
     total = reduce(np.add, (np.broadcast_to(p, shape) for p in parts))

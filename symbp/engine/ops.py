@@ -29,7 +29,8 @@ def pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
 
 def _rank(x: Tensor, ranks: Sequence[int], op: str) -> None:
     if len(x.shape) not in ranks:
-        raise DerivationError(f"{op} takes inputs of rank {' or '.join(map(str, ranks))}, not shape {x.shape}")
+        allowed = " or ".join(map(str, ranks))
+        raise DerivationError(f"{op} takes inputs of rank {allowed}, not shape {x.shape}")
 
 
 AXIS_LETTERS = {1: "n", 2: "nf", 3: "ncl", 4: "nchw"}  # vectors (n, f), images (n, c, h, w)
@@ -63,7 +64,8 @@ def dense(layer: Layer, x: Tensor, *, size: int, bias: bool = True) -> Tensor:
     return layer.compute("z", (x.shape[0], size), (n, c), terms, R)
 
 
-def conv2d(layer: Layer, x: Tensor, *, channels: int, kernel, stride=1, padding=0, bias: bool = True) -> Tensor:
+def conv2d(layer: Layer, x: Tensor, *, channels: int, kernel, stride=1, padding=0,
+           bias: bool = True) -> Tensor:
     """z[n, c, i, j] = Σ_{k,p,q} W[c, k, p, q]·x[n, k, s·i + p − pad, s·j + q − pad] + b[c]."""
     _rank(x, [4], "conv2d")
     N, C, H, Wd = x.shape
