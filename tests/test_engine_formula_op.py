@@ -64,6 +64,10 @@ def test_formula_op_backward_equals_brute_force_diff(name, op, shape):
     ("z[n] = open(x[n])", "unknown function 'open'"),
     ("z[n] = x[n, n]", "x has 1 indices, not 2"),
     ("z[n] = n", "used as a value"),
+    ("z[n] = x[n + 123456789]", "at most 10000"),
+    ("z[n] = x[n]^99999", "an exponent must be a number"),
+    ("z[n] = 2^x[n]", "an exponent must be a number"),
+    ("z[n] = x[n] * 1e99999", "too long or too large"),
 ])
 def test_bad_index_formulas_are_refused_with_one_line(text, message):
     with pytest.raises(FormulaError) as error:

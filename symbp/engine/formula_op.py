@@ -25,10 +25,14 @@ from lark import Lark, Transformer, v_args
 from lark.exceptions import LarkError, VisitError
 
 from symbp.errors import FormulaError
-from symbp.formula import FUNCTIONS, MAX_DEPTH, MAX_LENGTH
+from symbp.formula import FUNCTIONS, MAX_DEPTH, MAX_DIGITS, MAX_LENGTH
 
 from .build import Layer
 from .ir import Tensor, Term, affine, index_vars, read_index, read_name, reads, var
+
+MAX_INDEX = 10_000  # integers in an index (offsets, strides): arrays are padded by as much
+MAX_POWER = 16  # |exponent| of ^, a number: x^2, x^-0.5
+MAX_SCALE = 300  # |e| of a number's e-notation
 
 GRAMMAR = r"""
 start: NAME "[" names "]" "=" sum
@@ -123,9 +127,17 @@ class _Build(Transformer):
         return out
 
     def power(self, base, exponent=None):
-        return base if exponent is None else base**exponent
+        if exponent is None:
+            return base
+        if not (exponent.is_Rational and abs(exponent) <= MAX_POWER):
+            raise FormulaError(f"an exponent must be a number from -{MAX_POWER} to {MAX_POWER}")
+        return base**exponent
 
     def number(self, token):
+        mantissa, _, exponent = str(token).lower().partition("e")
+        if len(mantissa) > MAX_DIGITS or abs(int(exponent or 0)) > MAX_SCALE:
+            raise FormulaError(f"number {token} is too long or too large (at most {MAX_DIGITS} digits, "
+                               f"e±{MAX_SCALE})")
         f = Fraction(str(token))
         return sp.Rational(f.numerator, f.denominator)
 
@@ -166,6 +178,8 @@ class _Build(Transformer):
         return out
 
     def index_term(self, *tokens):
+        if tokens[0].type == "INT" and int(tokens[0]) > MAX_INDEX:  # the text is at most MAX_LENGTH
+            raise FormulaError(f"index numbers must be at most {MAX_INDEX}, not {tokens[0]}")
         if len(tokens) == 2:
             return int(tokens[0]) * var(str(tokens[1]))
         token = tokens[0]
