@@ -23,7 +23,7 @@ from symbp.proof import is_zero
 IMAGE = (1, 1, 3, 3)  # seed-style: a one-channel 3×3 input
 # (input shape, layers, loss, symbolic?) — symbolic for transcendental functions.
 CASES = {
-    "dense": ((2, 3), [dict(size=2)], "half_sse", False),
+    "dense": ((2, 3), [dict(size=2, activation="identity")], "half_sse", False),
     "conv2d": (IMAGE, [dict(type="conv2d", channels=2, kernel=2), dict(type="flatten")], "half_sse", False),
     "conv2d_strided_padded": (IMAGE, [dict(type="conv2d", channels=1, kernel=[2, 3], stride=2, padding=1),
                                       dict(type="flatten")], "half_sse", False),
