@@ -120,7 +120,8 @@ def test_float32_in_gives_float32_out(case):
 @st.composite
 def image_graphs(draw):
     """A random CNN chain or DAG: conv (any kernel, stride, padding) → pool? → norm? → flatten
-    → dense with an optional residual add, and a random activation/loss pairing at the end.
+    → dense → dropout? with an optional residual add or concat, and a random activation/loss
+    pairing at the end.
 
     Before a norm the activation is strictly nonlinear: a norm after an (even piecewise) linear
     map removes the conv bias exactly, and a gradient that is 0 up to round-off has no
@@ -143,7 +144,10 @@ def image_graphs(draw):
         layers.append(dict(type=norm))
     layers += [dict(type="flatten", id="flat"), dict(size=3, activation="tanh", id="h")]
     if draw(st.booleans()):
-        layers += [dict(size=3, id="g"), dict(type="add", **{"from": ["h", "g"]})]
+        layers.append(dict(type="dropout", rate=0.5))
+    if draw(st.booleans()):  # a fan-out: h is read by g and by the join
+        join = draw(st.sampled_from(["add", "concat"]))
+        layers += [dict(size=3, id="g"), dict(type=join, **{"from": ["h", "g"]})]
     out, loss = draw(st.sampled_from([("sigmoid", "bce"), ("softmax", "softmax_ce"), ("softmax", "ce"),
                                       ("identity", "mse"), ("tanh", "half_sse"), ("sigmoid", "ce")]))
     layers.append(dict(size=3, activation=out))
