@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SymbpError
+from .options import BATCH, Parser, project_root
 from .spec import bundled_names, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
@@ -93,7 +94,7 @@ COMMAND_MODULES: tuple[str, ...] = ("symbp.docs_cli", "symbp.check_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symbp", description="Backpropagation derived symbolically, emitted as NumPy, verified.")
     parser.add_argument("--version", action="version", version=f"symbp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="derive, emit the kernel and the derivation, verify them")
     _spec_arg(p)
     p.add_argument("-o", "--output", help="output folder (default: symbp_<name>)")
-    p.add_argument("--batch", type=int, default=4, help="rows in the verification batch")
+    p.add_argument("--batch", type=BATCH, default=4, help="rows in the verification batch")
     p.add_argument("--pdf", action="store_true", help="also compile the LaTeX derivation (pdflatex)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_run)
@@ -113,7 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_emit)
 
     p = sub.add_parser("regenerate", help="rewrite generated/ for every bundled network")
-    p.add_argument("root", nargs="?", default=".", help="project folder (default: .)")
+    p.add_argument("root", nargs="?", default=".", type=project_root,
+                   help="project folder, or a new folder (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_regenerate)
 
@@ -125,9 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         return args.func(args)
     except SymbpError as exc:
         print(f"symbp: error: {exc}", file=sys.stderr)

@@ -4,7 +4,8 @@
                  [--fragment] [--values FILE] [--lr η] [--steps N]
     symbp example [SPEC] [--values FILE] [--lr η] [--steps N] [-f text|markdown|latex] [-o FILE]
 
-Without --format, the suffix of -o picks it (.tex, .md, .pdf, anything else: text). Markdown
+Without --format, the suffix of -o picks it (.tex, .md, .pdf, .txt; another suffix is refused,
+and stdout is text). Markdown
 written to a file gets its figure, ``<stem>_network.svg``, next to it; --pdf compiles the LaTeX
 with pdflatex in a temporary folder and writes only the PDF (and the .tex when -o names one).
 """
@@ -19,10 +20,15 @@ from .document import FORMATS, LEVELS, Derivation, derivation
 from .errors import SymbpError
 from .example import example_settings, read_values
 from .files import write_output
+from .options import LEARNING_RATE, STEPS, output_format
 from .spec import Network, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
-SUFFIXES = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".pdf": "latex"}
+TEXT_SUFFIXES = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
+                 ".text": "text"}
+SUFFIXES = {**TEXT_SUFFIXES, ".pdf": "latex"}
+DERIVE_FORMAT = output_format(SUFFIXES)
+EXAMPLE_FORMAT = output_format(TEXT_SUFFIXES)
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -54,8 +60,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _example_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--values", help="TOML/JSON file of named values: inputs, targets, weights, "
                                     "biases (default: the spec's example)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate η (default: 0.5)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--lr", type=LEARNING_RATE, default=None, help="learning rate η (default: 0.5)")
+    p.add_argument("--steps", type=STEPS, default=None,
                    help="gradient-descent steps of the generated kernel (default: 10000)")
 
 
@@ -63,12 +69,11 @@ def _word(args: argparse.Namespace) -> str:
     return args.spec if args.spec is not None else "mazur"
 
 
-def _format(args: argparse.Namespace) -> str:
-    if args.format:
-        return args.format
-    if args.output and Path(args.output).suffix.lower() in SUFFIXES:
-        return SUFFIXES[Path(args.output).suffix.lower()]
-    return "text"
+def _derive_format(args: argparse.Namespace) -> str:
+    """--format, else LaTeX for --pdf without -o, else the suffix of -o (text on stdout)."""
+    if args.format is None and args.pdf and not args.output:
+        return "latex"
+    return DERIVE_FORMAT(args.format, args.output)
 
 
 def _given(args: argparse.Namespace) -> dict | None:
@@ -76,7 +81,7 @@ def _given(args: argparse.Namespace) -> dict | None:
 
 
 def cmd_derive(args: argparse.Namespace) -> int:
-    fmt = _format(args)
+    fmt = _derive_format(args)
     pdf = args.pdf or (args.output is not None and Path(args.output).suffix.lower() == ".pdf")
     if pdf and fmt != "latex":
         raise SymbpError("--pdf needs --format latex")
@@ -153,7 +158,7 @@ def _write_pdf(doc: Derivation, args: argparse.Namespace, command: str) -> int:
 def cmd_example(args: argparse.Namespace) -> int:
     from .worked import worked_example
 
-    fmt = _format(args)
+    fmt = EXAMPLE_FORMAT(args.format, args.output)
     net = load_spec(args.spec)
     values, lr, steps = example_settings(net, _given(args), args.lr, args.steps)
     command = f"symbp example {_word(args)} --format {fmt}"

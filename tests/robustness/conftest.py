@@ -6,7 +6,8 @@ from .tally import ACCURACY, COUNTS, SOFTMAX_ELEMENTWISE
 
 
 def summary_line() -> str:
-    return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['hostile_strings']} hostile "
+    return (f"robustness: {COUNTS['bad_specs']} bad specs, {COUNTS['bad_options']} bad options, "
+            f"{COUNTS['hostile_strings']} hostile "
             f"strings, {COUNTS['architectures']} architectures fuzzed, "
             f"{COUNTS['mismatches']} mismatches")
 
