@@ -98,7 +98,7 @@ class ExampleReport:
 def read_table(path: str | Path) -> dict[str, str]:
     """name → value text from TOML, JSON or CSV (two columns); the printed digits are kept."""
     path = Path(path)
-    text = read_text(path, ExampleError)
+    text = read_text(path, ExampleError, encoding="utf-8-sig")  # a BOM (Excel's CSV) is not a name
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
