@@ -80,11 +80,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .handwritten import check_function, load_function
+    from .memory import require
+    from .spec import load_spec
 
+    net = load_spec(args.spec)
+    need = require(net, args.batch)  # before the user's file is imported
     fn = load_function(args.function)
-    report = check_function(args.spec, fn, args.convention, labels=args.labels, order=args.order,
+    report = check_function(net, fn, args.convention, labels=args.labels, order=args.order,
                             batch=args.batch, seed=args.seed, tol=args.tol)
-    print(f"symbp verify: {args.function}")
+    print(f"symbp verify: {args.function}; {need}")
     print(report.render())
     return report.exit_code
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SymbpError
+from .memory import require
 from .options import BATCH, Parser, project_root
 from .spec import bundled_names, load_spec
 
@@ -52,8 +53,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     net = load_spec(args.spec)
     folder = Path(args.output or f"symbp_{net.name}")
     word = _spec_word(args)
+    need = require(net, args.batch)  # before anything is derived or written
     print(f"symbp run: {net.name} ({'-'.join(map(str, net.sizes))}, "
           f"{', '.join(layer.activation for layer in net.layers)}; loss {net.loss})")
+    print(f"  {need}")
     start = time.perf_counter()
     kernel = emit_numpy(net, command=f"symbp run {word} -o {folder}")
     derived = derivation(net, "both", command=f"symbp run {word} -o {folder}")
