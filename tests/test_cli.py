@@ -141,3 +141,10 @@ def test_the_memory_budget_is_the_installed_memory_not_the_free_memory():
     limits = [int(p.read_text()) for p in memory.CGROUP_LIMITS
               if p.is_file() and p.read_text().strip().isdigit()]
     assert memory.installed_bytes() == min([total, *limits])
+
+
+def test_derive_pdf_without_output_writes_name_pdf_as_the_help_says(run, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run("derive", "mazur", "--pdf", "--steps", "1")
+    assert code == 0 and "wrote mazur.pdf" in out, err
+    assert (tmp_path / "mazur.pdf").read_bytes().startswith(b"%PDF")
