@@ -11,6 +11,7 @@ import argparse
 
 from .check import check_claims, overall_exit_code, read_claims
 from .errors import SymbpError
+from .options import BATCH, LEARNING_RATE_TEXT, SEED, TOLERANCE
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
 
@@ -79,11 +80,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from .handwritten import check_function, load_function
+    from .memory import require
+    from .spec import load_spec
 
+    net = load_spec(args.spec)
+    need = require(net, args.batch)  # before the user's file is imported
     fn = load_function(args.function)
-    report = check_function(args.spec, fn, args.convention, labels=args.labels, order=args.order,
+    report = check_function(net, fn, args.convention, labels=args.labels, order=args.order,
                             batch=args.batch, seed=args.seed, tol=args.tol)
-    print(f"symbp verify: {args.function}")
+    print(f"symbp verify: {args.function}; {need}")
     print(report.render())
     return report.exit_code
 
@@ -111,7 +116,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--claims", metavar="FILE", help="a file with one claim per line")
     p.add_argument("--layer-numbering", choices=["from0", "from1"], default="from0",
                    help="from0: a^0 = x (seed 000, default); from1: the input is layer 1 (seed 004)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random test points")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random test points")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("verify", help="check a hand-written gradient function (runs the file's code)",
@@ -125,9 +130,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="labels for the theta conventions: 1..K (default), 0..K-1 or onehot")
     p.add_argument("--order", choices=list(ORDERS), default="F",
                    help="unrolling order for theta_unrolled: F column-major (Octave), C row-major")
-    p.add_argument("--batch", type=int, default=5, help="rows of the test batch")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random parameters and data")
-    p.add_argument("--tol", type=float, default=1e-6, help="largest relative error accepted")
+    p.add_argument("--batch", type=BATCH, default=5, help="rows of the test batch")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the random parameters and data")
+    p.add_argument("--tol", type=TOLERANCE, default=1e-6, help="largest relative error accepted")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("check-example", help="check the numbers of a worked example",
@@ -138,7 +143,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="claimed values, name -> value (TOML, JSON or CSV)")
     p.add_argument("--values", metavar="VALUES",
                    help="inputs, weights, biases, targets (and learning_rate); default: the spec's example")
-    p.add_argument("--lr", help="learning rate for updated values (w5+, E_total+)")
+    p.add_argument("--lr", type=LEARNING_RATE_TEXT, help="learning rate for updated values (w5+, E_total+)")
     p.add_argument("--strict-rounding", action="store_true",
                    help="count truncated values (0.751365069 for 0.7513650695) as disagreeing")
     p.set_defaults(func=cmd_check_example)

@@ -22,6 +22,8 @@ from typing import TextIO
 
 from . import __version__
 from .errors import SymbpError
+from .memory import require
+from .options import BATCH, Parser
 from .spec import bundled_names, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
@@ -62,8 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     net = load_spec(args.spec)
     folder = Path(args.output or f"symbp_{net.name}")
     word = _spec_word(args)
+    need = require(net, args.batch)  # before anything is derived or written
     print(f"symbp run: {net.name} ({'-'.join(map(str, net.sizes))}, "
           f"{', '.join(layer.activation for layer in net.layers)}; loss {net.loss})")
+    print(f"  {need}")
     start = time.perf_counter()
     kernel = emit_numpy(net, command=f"symbp run {word} -o {folder}")
     derived = derivation(net, "both", command=f"symbp run {word} -o {folder}")
@@ -106,7 +110,7 @@ COMMAND_MODULES: tuple[str, ...] = ("symbp.docs_cli", "symbp.check_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="symbp", description="Backpropagation derived symbolically, emitted as NumPy, verified.")
     parser.add_argument("--version", action="version", version=f"symbp {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -114,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="derive, emit the kernel and the derivation, verify them")
     _spec_arg(p)
     p.add_argument("-o", "--output", help="output folder (default: symbp_<name>)")
-    p.add_argument("--batch", type=int, default=4, help="rows in the verification batch")
+    p.add_argument("--batch", type=BATCH, default=4, help="rows in the verification batch")
     p.add_argument("--pdf", action="store_true", help="also compile the LaTeX derivation (pdflatex)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_run)
@@ -220,9 +224,8 @@ def _say(message: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = build_parser().parse_args(argv)
         with _unwinding_signals(), contextlib.redirect_stdout(_CheckedStdout(sys.stdout)):
             code = args.func(args)
             sys.stdout.flush()  # here, not at exit: a write error is reported like any other

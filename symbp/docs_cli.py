@@ -21,6 +21,7 @@ from .document import FORMATS, LEVELS, Derivation, derivation
 from .errors import SymbpError
 from .example import example_settings, read_values
 from .files import Output, write_outputs
+from .options import LEARNING_RATE, STEPS
 from .spec import Network, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
@@ -58,8 +59,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 def _example_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--values", help="TOML/JSON file of named values: inputs, targets, weights, "
                                     "biases (default: the spec's example)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate η (default: 0.5)")
-    p.add_argument("--steps", type=int, default=None,
+    p.add_argument("--lr", type=LEARNING_RATE, default=None, help="learning rate η (default: 0.5)")
+    p.add_argument("--steps", type=STEPS, default=None,
                    help="gradient-descent steps of the generated kernel (default: 10000)")
 
 

@@ -7,6 +7,7 @@ CLI can print it as is.
 from __future__ import annotations
 
 import builtins
+import difflib
 import hashlib
 import json
 import keyword
@@ -14,6 +15,7 @@ import re
 import sys
 import tomllib
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -254,9 +256,19 @@ def _int(value: Any, where: str, low: int = 1, high: int = MAX_SIZE) -> int:
     return value
 
 
+def _did_you_mean(word: Any, options: Iterable[str]) -> str:
+    """"; did you mean X?" for the option closest to a misspelt or miscased word, else ""."""
+    if not isinstance(word, str):
+        return ""
+    by_lower = {option.lower(): option for option in options}
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[close[0]]}?" if close else ""
+
+
 def _choice(value: Any, where: str, options: tuple[str, ...] | list[str]) -> str:
     if not isinstance(value, str) or value not in options:
-        raise _fail(where, f"must be one of {', '.join(options)}; got {_show(value)}")
+        raise _fail(where, f"must be one of {', '.join(options)}; got {_show(value)}"
+                           f"{_did_you_mean(value, options)}")
     return value
 
 
@@ -268,10 +280,14 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
-def _unknown_keys(data: dict, allowed: set[str], where: str) -> None:
-    extra = sorted(_key(k) for k in set(data) - allowed)
+def _unknown_keys(data: dict, allowed: set[str], where: str, hint: str = "") -> None:
+    """Refuse the first key (sorted) not in ``allowed``, suggesting the closest allowed one,
+    else ``hint``."""
+    extra = sorted(set(data) - allowed, key=_key)
     if extra:
-        raise _fail(f"{where}{extra[0]}", f"unknown field; expected one of {', '.join(sorted(allowed))}")
+        advice = _did_you_mean(extra[0], sorted(allowed)) or hint
+        raise _fail(f"{where}{_key(extra[0])}",
+                    f"unknown field; expected one of {', '.join(sorted(allowed))}{advice}")
 
 
 FORMULA_KEYS = {"formula"}
@@ -577,6 +593,33 @@ def _regularization(data: Any) -> Regularization:
     return Regularization(conv, strength)
 
 
+EXAMPLE_KEYS = {"values", "learning_rate", "steps"}
+
+
+def _example(data: Any) -> dict[str, Any]:
+    """The spec's worked example: ``values`` (a table of name = number) and optionally
+    ``learning_rate`` and ``steps``. Named values written straight into ``[example]`` are
+    refused, not ignored: they belong in ``[example.values]``."""
+    from .options import MAX_LEARNING_RATE, MAX_STEPS
+
+    if not isinstance(data, dict):
+        raise _fail("example", "must be a table with values (and learning_rate, steps)")
+    _unknown_keys(data, EXAMPLE_KEYS, "example.",
+                  hint="; named values go in [example.values] (or example.values = {...})")
+    values = data.get("values", {})
+    if not isinstance(values, dict):
+        raise _fail("example.values", "must be a table of name = number")
+    for name, value in values.items():
+        _number(value, f"example.values.{_key(name)}")
+    if "learning_rate" in data:
+        rate = _number(data["learning_rate"], "example.learning_rate")
+        if not 0 < rate <= MAX_LEARNING_RATE:
+            raise _fail("example.learning_rate", f"must lie in (0, {MAX_LEARNING_RATE:g}], got {rate}")
+    if "steps" in data:
+        _int(data["steps"], "example.steps", 0, MAX_STEPS)
+    return data
+
+
 def _build(data: Any, default_name: str) -> Network:
     if not isinstance(data, dict):
         raise SpecError("spec: must be a table (TOML) or an object (JSON)")
@@ -614,10 +657,7 @@ def _build(data: Any, default_name: str) -> Network:
         raise _fail("names", "must be a table")
     _unknown_keys(names, set(NAME_KINDS), "names.")
     object.__setattr__(net, "names", names)
-    example = data.get("example", {})
-    if not isinstance(example, dict):
-        raise _fail("example", "must be a table of named values")
-    object.__setattr__(net, "example", example)
+    object.__setattr__(net, "example", _example(data.get("example", {})))
     if names:
         from .naming import check_name_spec, neuron_names
 

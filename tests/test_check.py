@@ -325,3 +325,23 @@ def test_check_example_command_with_explicit_values(tmp_path, run):
     assert code == 0 and "truncated" in out and "verdict: all 3 values agree" in out
     code, out, _ = run("check-example", "mazur", "--claimed", str(claimed), "--strict-rounding")
     assert code == 1
+
+
+def test_files_with_a_byte_order_mark_read_like_files_without(tmp_path, run):
+    """Spreadsheets and Windows editors save UTF-8 with a BOM; it is not part of the first name."""
+    from symbp.check import read_claims
+    from symbp.example import read_values
+
+    bom = "\ufeff"
+    values = tmp_path / "values.json"
+    values.write_text(bom + json.dumps({**symbp.load_spec("mazur").example["values"],
+                                        "learning_rate": 0.5}), "utf-8")
+    claimed = tmp_path / "claimed.csv"
+    claimed.write_text(bom + "a_o1,0.751365069\nE_total,0.298371109\nw5+,0.35891648\n", "utf-8")
+    code, out, err = run("check-example", "mazur", "--values", str(values), "--claimed", str(claimed))
+    assert code == 0 and "verdict: all 3 values agree" in out, out + err
+    assert list(read_table(claimed)) == ["a_o1", "E_total", "w5+"]
+    assert read_values(values)["values"]["i1"] == 0.05
+    claims = tmp_path / "claims.txt"
+    claims.write_text(bom + "E_total = 1/2*(target_o1 - a_o1)^2 + 1/2*(target_o2 - a_o2)^2\n", "utf-8")
+    assert read_claims(claims)[0].startswith("E_total")

@@ -152,3 +152,53 @@ def test_regenerate_knows_the_project_by_its_pyproject(tmp_path):
         (tmp_path / "pyproject.toml").write_text(text)
         with pytest.raises(SymbpError, match="not the symbp project"):
             project_root(tmp_path)
+
+
+BIG = 'inputs = 1000\nloss = "mse"\n' + "".join(
+    f'[[layers]]\nsize = {n}\nactivation = "tanh"\n' for n in (3000, 1000, 10))
+
+
+def test_run_says_up_front_how_much_memory_the_check_needs(run, tmp_path):
+    code, out, _ = run("run", "mazur", "-o", str(tmp_path / "out"))
+    first = out.splitlines()[1]
+    assert code == 0 and first.startswith("  the check needs about ") and "MiB of memory" in first
+
+
+def test_run_refuses_a_check_the_machine_cannot_hold_before_writing(run, tmp_path, monkeypatch):
+    from symbp import memory
+
+    spec = tmp_path / "big.toml"
+    spec.write_text(BIG)  # 6.0 million parameters: about 412 MiB with batch 4
+    monkeypatch.setattr(memory, "installed_bytes", lambda: 400 * 2**20)
+    code, out, err = run("run", str(spec), "-o", str(tmp_path / "out"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert "needs about 412 MiB of memory at --batch 4" in err and "400 MiB" in err, err
+    assert not (tmp_path / "out").exists()
+    monkeypatch.setattr(memory, "installed_bytes", lambda: 200 * 2**20)
+    assert run("run", "mazur", "--batch", "10", "-o", str(tmp_path / "out"))[0] == 0
+    code, _, err = run("run", "mazur", "--batch", "1000000", "-o", str(tmp_path / "out2"))
+    assert code == 2 and "at --batch 1000000" in err  # the rows count too
+    assert not (tmp_path / "out2").exists()
+
+
+def test_verify_refuses_a_check_too_big_before_importing_the_file(run, tmp_path, monkeypatch):
+    from symbp import memory
+
+    marker = tmp_path / "imported"
+    code_file = tmp_path / "mine.py"
+    code_file.write_text(f"open({str(marker)!r}, 'w').close()\ndef f(p, X, Y):\n    return 0, {{}}\n")
+    monkeypatch.setattr(memory, "installed_bytes", lambda: 100 * 2**20)
+    code, _, err = run("verify", "mazur", "--function", f"{code_file}:f", "--batch", "100000")
+    assert code == 2 and "the check needs about" in err and not marker.exists(), err
+
+
+def test_the_memory_budget_is_the_installed_memory_not_the_free_memory():
+    """The same command is accepted or refused alike on an idle and a busy machine."""
+    from symbp import memory
+
+    total = int(open("/proc/meminfo").read().split("MemTotal:")[1].split()[0]) * 1024
+    limits = [int(p.read_text()) for p in memory.CGROUP_LIMITS
+              if p.is_file() and p.read_text().strip().isdigit()]
+    assert memory.installed_bytes() == min([total, *limits])
+
+

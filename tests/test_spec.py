@@ -136,3 +136,57 @@ def test_name_template_rejects_format_tricks():
 def test_default_example_values_of_mazur_are_the_seeds():
     ex = load_spec("mazur").example
     assert ex["learning_rate"] == 0.5 and ex["values"]["w5"] == 0.40 and ex["values"]["b2"] == 0.60
+
+
+LAYER = {"size": 2, "activation": "sigmoid"}
+
+
+@pytest.mark.parametrize("data, field, suggestion", [
+    ({"inputs": 2, "layer": [LAYER]}, "layer", "layers"),
+    ({"Inputs": 2, "layers": [LAYER]}, "Inputs", "inputs"),
+    (_with(regularisation={"strength": 0.1}), "regularisation", "regularization"),
+    (_with(layers=[{"size": 2, "activation": "Sigmoid"}]), "layers[0].activation", "sigmoid"),
+    (_with(layers=[{"size": 2, "activation": "leaky-relu"}]), "layers[0].activation", "leaky_relu"),
+    (_with(layers=[{"sise": 2}]), "layers[0].sise", "size"),
+    (_with(layers=[{"size": 2, "bias": "neurons"}]), "layers[0].bias", "neuron"),
+    (_with(loss="MSE"), "loss", "mse"),
+    (_with(reduction="Sum"), "reduction", "sum"),
+    (_with(weight_layout="in-out"), "weight_layout", "in_out"),
+    (_with(regularization={"convention": "Half"}), "regularization.convention", "half"),
+    (_with(names={"weight": "w{i}{j}"}), "names.weight", "weights"),
+    (_with(example={"learningrate": 0.5}), "example.learningrate", "learning_rate"),
+])
+def test_misspelt_or_miscased_fields_and_values_suggest_the_one_meant(data, field, suggestion):
+    with pytest.raises(SpecError) as exc:
+        symbp.Network.from_dict(data)
+    message = str(exc.value)
+    assert message.startswith(field + ":") and message.endswith(f"did you mean {suggestion}?"), message
+
+
+def test_a_suggestion_is_made_only_for_a_close_match():
+    with pytest.raises(SpecError) as exc:
+        symbp.Network.from_dict(_with(optimizer="adam"))
+    assert "did you mean" not in str(exc.value)
+
+
+@pytest.mark.parametrize("example, field", [
+    ({"i1": 0.05, "i2": 0.1}, "example.i1"),  # values straight in [example]: not ignored
+    ({"values": [0.05, 0.1]}, "example.values"),
+    ({"values": {"i1": "0.05"}}, "example.values.i1"),
+    ({"values": {"i1": 0.05}, "learning_rate": 0}, "example.learning_rate"),
+    ({"values": {"i1": 0.05}, "steps": 2.5}, "example.steps"),
+])
+def test_an_example_not_in_the_shape_symbp_reads_is_refused(example, field):
+    with pytest.raises(SpecError) as exc:
+        symbp.Network.from_dict(_with(example=example))
+    assert str(exc.value).startswith(field + ":"), str(exc.value)
+
+
+def test_a_flat_example_table_says_where_the_values_belong():
+    with pytest.raises(SpecError, match=r"named values go in \[example\.values\]"):
+        symbp.Network.from_dict(_with(example={"i1": 0.05}))
+
+
+def test_an_example_with_values_learning_rate_and_steps_is_accepted():
+    example = {"values": {"i1": 0.05}, "learning_rate": 0.1, "steps": 3}
+    assert symbp.Network.from_dict(_with(example=example)).example == example

@@ -8,6 +8,7 @@ COUNTS: Counter[str] = Counter()
 # What the summary line reports, one entry per class of hostile or random case: counter -> label.
 LABELS: dict[str, str] = {
     "bad_specs": "bad specs",
+    "bad_options": "bad options",
     "hostile_strings": "hostile strings",
     "hostile_claims": "hostile claims",
     "hostile_tables": "hostile tables",

@@ -14,6 +14,7 @@ import contextlib
 import io
 import json
 import re
+import shlex
 import tempfile
 import tomllib
 from pathlib import Path
@@ -104,6 +105,35 @@ def test_directory_and_missing_spec_paths_are_refused(tmp_path, monkeypatch, cap
     assert "no such spec file" in refuse(["emit", "absent.json", "-o", "k.py"], capsys)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.toml"]
     count("bad_specs", 2)
+
+
+def bad_options() -> list[tuple[str, list[str]]]:
+    """(expected field or phrase, argv) from tests/bad_specs/bad_options.txt."""
+    cases = []
+    for line in (CORPUS / "bad_options.txt").read_text("utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            expect, argv = line.split(" | ", 1)
+            cases.append((expect.strip(), shlex.split(argv)))
+    return cases
+
+
+OPTION_CASES = bad_options()
+
+
+def test_option_corpus_covers_every_command_with_options():
+    assert len(OPTION_CASES) >= 30
+    assert {argv[0] for _, argv in OPTION_CASES} >= {"run", "verify", "check", "check-example",
+                                                     "example", "derive", "regenerate"}
+
+
+@pytest.mark.parametrize("expect, argv", OPTION_CASES, ids=[" ".join(a) for _, a in OPTION_CASES])
+def test_bad_option_is_refused_with_one_line_naming_it_and_writes_nothing(
+        expect, argv, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    message = refuse(argv, capsys)
+    assert names_the_field(message, expect), (argv, expect, message)
+    assert list(tmp_path.iterdir()) == [], "a refused command must not write anything"
+    count("bad_options")
 
 
 # --- hypothesis: mutations of valid specs ---------------------------------------------------------
