@@ -56,5 +56,5 @@ def project_root(folder: Path) -> Path:
         name = None
     if name != "symbp":
         raise SymbpError(f"{folder}: is not the symbp project (no pyproject.toml naming symbp); "
-                         "run symbp regenerate there, or give the folder to write generated/ into")
+                         "run symbp regenerate there, or name a new folder")
     return folder

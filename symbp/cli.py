@@ -92,7 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_regenerate(args: argparse.Namespace) -> int:
     from .bundled import project_root, regenerate
 
-    root = args.root if args.root is not None else project_root(Path.cwd())
+    root = Path(args.root if args.root is not None else ".")
+    if root.exists():  # only the project itself or a new folder gets a generated/
+        project_root(root)
     for path in regenerate(root, force=args.force):
         print(f"wrote {path}")
     return 0
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("regenerate", help="rewrite generated/ for every bundled network")
     p.add_argument("root", nargs="?", default=None,
-                   help="folder to write generated/ into (default: . when it is the symbp project)")
+                   help="the symbp project folder or a new folder (default: .)")
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_regenerate)
 
