@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from . import __version__, kernel, naming, unrolled
+from . import __version__, kernel, naming, unrolled, update_code
 from . import activations as act
 from .derive import MatrixDerivation, derive
 from .plan import Plan, build_plan
@@ -148,6 +148,7 @@ def numpy_context(plan: Plan, command: str) -> dict:
         "grads_dict": "{" + ", ".join(f'"{n}": d{n}' for n in trained) + "}",
         "updates": _updates(net),
         "fn": {"forward": "forward", "loss": "loss", "loss_and_grad": "loss_and_grad"},
+        "trained_tuple": repr(tuple(trained)), **update_code.kernel_context(net),
     }
 
 
