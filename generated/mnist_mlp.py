@@ -19,9 +19,14 @@ PARAM_SHAPES = {
 }
 
 
-def init_params(seed=0, dtype=np.float64):
-    """Random weights scaled by 1/sqrt(fan-in) and zero biases, reproducible from ``seed``."""
+def init_params(seed=0, dtype=np.float64, scheme="default"):
+    """Random weights scaled by 1/sqrt(fan-in) and zero biases, reproducible from ``seed``.
+
+    ``scheme``: "default" (that; sqrt(2/fan-in) for relu layers) or one of INIT_SCHEMES.
+    """
     rng = np.random.default_rng(seed)
+    if scheme != "default":
+        return scheme_params(rng, dtype, scheme)
     return {
         "W1": (rng.standard_normal((256, 784)) * np.sqrt(2.0 / 784)).astype(dtype),
         "b1": np.zeros((256,), dtype=dtype),
@@ -196,6 +201,39 @@ def sgd_step(params, X, Y, lr, work=None):
         "W3": params["W3"] - lr * grads["W3"],
         "b3": params["b3"] - lr * grads["b3"],
     }
+FANS = {  # weight -> (fan-in, fan-out)
+    "W1": (784, 256),
+    "W2": (256, 128),
+    "W3": (128, 10),
+}
+# scheme -> (distribution, variance numerator, what it is divided by); uniform draws use
+# bound = sqrt(3·variance). "pytorch" is nn.Linear's: U(±1/sqrt(fan-in)) for weights and biases.
+INIT_SCHEMES = {
+    "he_normal": ("normal", 2.0, "in"),
+    "he_uniform": ("uniform", 2.0, "in"),
+    "xavier_normal": ("normal", 2.0, "sum"),
+    "xavier_uniform": ("uniform", 2.0, "sum"),
+    "pytorch": ("uniform", 1.0 / 3.0, "in"),
+}
+
+
+def scheme_params(rng, dtype, scheme):
+    """Parameters drawn as ``scheme`` says; biases zero except under "pytorch"."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose default or one of {', '.join(INIT_SCHEMES)}")
+    kind, numerator, over = INIT_SCHEMES[scheme]
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        fan_in, fan_out = FANS["W" + name[1:]]
+        std = np.sqrt(numerator / (fan_in if over == "in" else fan_in + fan_out))
+        if name.startswith("b") and scheme != "pytorch":
+            params[name] = np.zeros(shape, dtype)
+        elif kind == "normal":
+            params[name] = np.asarray(rng.standard_normal(shape) * std, dtype)
+        else:
+            bound = np.sqrt(3.0) * std
+            params[name] = np.asarray(rng.uniform(-bound, bound, shape), dtype)
+    return params
 # Optimisers: PyTorch's names, hyper-parameters and defaults. Each update below is printed from
 # the optimiser's rules (shown in its docstring); weight_decay applies to weights only.
 OPTIMIZERS = {

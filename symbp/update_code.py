@@ -186,4 +186,5 @@ def kernel_context(net) -> dict:
     """What ``_train_step.py.j2`` needs: every optimiser's function and the decayed weights."""
     trained = list(net.trained_shapes())
     return {"optimizers": list(_functions()),
-            "decayed": repr(tuple(n for n in trained if n.startswith("W")))}
+            "decayed": repr(tuple(n for n in trained if n.startswith("W"))),
+            "fans": [(f"W{l}", net.sizes[l - 1], net.sizes[l]) for l in range(1, net.depth + 1)]}
