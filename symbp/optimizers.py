@@ -53,6 +53,7 @@ class Optimizer:
     hyper: tuple[Hyper, ...]
     state: tuple[sp.Symbol, ...]  # arrays kept between steps, zero at the start
     rules: tuple[tuple[sp.Symbol, sp.Expr], ...]  # assignments, in order; the last one updates p
+    lr: float = 1e-3  # PyTorch's default learning rate
 
     def defaults(self) -> dict[str, float | tuple[float, ...]]:
         return {h.keyword: h.default for h in self.hyper}
@@ -108,7 +109,8 @@ REGISTRY: dict[str, Optimizer] = {o.name: o for o in [
               (_COUPLED, (BUF, MU * BUF + G), (G, G + MU * BUF), (P, P - LR * G))),
     Optimizer("rmsprop", "RMSProp", (Hyper("alpha", 0.99, (ALPHA,)), Hyper("eps", 1e-8, (EPS,)),
                                      _decay()), (V,),
-              (_COUPLED, (V, ALPHA * V + (1 - ALPHA) * G**2), (P, P - LR * G / (sp.sqrt(V) + EPS)))),
+              (_COUPLED, (V, ALPHA * V + (1 - ALPHA) * G**2), (P, P - LR * G / (sp.sqrt(V) + EPS))),
+              lr=1e-2),
     Optimizer("adam", "Adam with bias correction", (_BETAS, Hyper("eps", 1e-8, (EPS,)), _decay()),
               (M, V), (_COUPLED, *_ADAM_MOMENTS, _ADAM_STEP)),
     Optimizer("adamw", "Adam with decoupled weight decay (AdamW)",
