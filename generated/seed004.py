@@ -347,7 +347,9 @@ def adam_update(params, grads, state, lr):
         g <- g + p*weight_decay
         m <- beta1*m + g*(1 - beta1)
         v <- beta2*v + g**2*(1 - beta2)
-        p <- -lr*m/((1 - beta1**t)*(eps + sqrt(v/(1 - beta2**t)))) + p
+        m̂ = m/(1 - beta1**t)
+        v̂ = v/(1 - beta2**t)
+        p <- -lr*m̂/(eps + sqrt(v̂)) + p
     """
     hyper = state["hyper"]
     beta1, beta2 = hyper["betas"]
@@ -386,7 +388,9 @@ def adamw_update(params, grads, state, lr):
         p <- p*(-lr*weight_decay + 1)
         m <- beta1*m + g*(1 - beta1)
         v <- beta2*v + g**2*(1 - beta2)
-        p <- -lr*m/((1 - beta1**t)*(eps + sqrt(v/(1 - beta2**t)))) + p
+        m̂ = m/(1 - beta1**t)
+        v̂ = v/(1 - beta2**t)
+        p <- -lr*m̂/(eps + sqrt(v̂)) + p
     """
     hyper = state["hyper"]
     beta1, beta2 = hyper["betas"]

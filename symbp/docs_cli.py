@@ -12,6 +12,7 @@ with pdflatex in a temporary folder and writes only the PDF (and the .tex when -
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .document import FORMATS, LEVELS, Derivation, derivation
 from .errors import SymbpError
 from .example import example_settings, read_values
 from .files import write_output
+from .optimizers import NAMES
 from .spec import Network, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
@@ -57,6 +59,8 @@ def _example_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate η (default: 0.5)")
     p.add_argument("--steps", type=int, default=None,
                    help="gradient-descent steps of the generated kernel (default: 10000)")
+    p.add_argument("--optimizer", choices=NAMES, default=None,
+                   help="derive: add this optimiser's update rule; example: take --steps with it")
 
 
 def _word(args: argparse.Namespace) -> str:
@@ -93,6 +97,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise SymbpError("--values: the worked example is part of the neuron level, which this "
                          "derivation does not include")
     command = f"symbp derive {_word(args)} --format {fmt} --level {args.level}"
+    if args.optimizer:
+        doc = dataclasses.replace(doc, optimizer=args.optimizer)
+        command += f" --optimizer {args.optimizer}"
     if args.fragment:
         command += " --fragment"
     if pdf:

@@ -29,6 +29,7 @@ ALPHA, WD = sp.Symbol("alpha", positive=True), sp.Symbol("weight_decay", nonnega
 
 LATEX = {P: "p", G: "g", M: "m", V: "v", BUF: "b", LR: r"\eta", T: "t", BETA1: r"\beta_1",
          BETA2: r"\beta_2", EPS: r"\varepsilon", MU: r"\mu", ALPHA: r"\alpha", WD: r"\lambda"}
+TEXT = {"m_hat": "m̂", "v_hat": "v̂"}  # plain-text names that differ from the symbol's
 
 
 class OptimizerError(SymbpError):
@@ -54,16 +55,29 @@ class Optimizer:
     state: tuple[sp.Symbol, ...]  # arrays kept between steps, zero at the start
     rules: tuple[tuple[sp.Symbol, sp.Expr], ...]  # assignments, in order; the last one updates p
     lr: float = 1e-3  # PyTorch's default learning rate
+    # Named quantities the rules use (Adam's m̂ and v̂), shown in documents and examples and
+    # substituted into the rules for the kernel.
+    defs: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()
+
+    def expanded(self) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
+        """The rules with every named quantity replaced by its definition."""
+        return tuple((t, e.xreplace(dict(self.defs))) for t, e in self.rules)
+
+    def shown(self) -> list[tuple[sp.Symbol, sp.Expr, bool]]:
+        """(target, expr, is_definition) in reading order: the named quantities just before the
+        parameter's update, which reads them."""
+        rules = [(t, e, False) for t, e in self.rules]
+        return rules[:-1] + [(t, e, True) for t, e in self.defs] + rules[-1:]
 
     def defaults(self) -> dict[str, float | tuple[float, ...]]:
         return {h.keyword: h.default for h in self.hyper}
 
     def decay_rules(self) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
         """The assignments that exist only for a decayed weight (they read ``weight_decay``)."""
-        return tuple(r for r in self.rules if WD in r[1].free_symbols)
+        return tuple(r for r in self.expanded() if WD in r[1].free_symbols)
 
     def plain_rules(self) -> tuple[tuple[sp.Symbol, sp.Expr], ...]:
-        return tuple(r for r in self.rules if WD not in r[1].free_symbols)
+        return tuple(r for r in self.expanded() if WD not in r[1].free_symbols)
 
     def values(self, **hyper: float | tuple[float, ...]) -> dict[sp.Symbol, float]:
         """Symbol → number for the defaults overridden by ``hyper`` (checked names)."""
@@ -95,7 +109,10 @@ def _decay() -> Hyper:
 _COUPLED = (G, G + WD * P)  # L2 weight decay added to the gradient (PyTorch's weight_decay)
 _ADAM_MOMENTS = ((M, BETA1 * M + (1 - BETA1) * G), (V, BETA2 * V + (1 - BETA2) * G**2))
 # Bias correction: m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ); ε is added to √v̂.
-_ADAM_STEP = (P, P - LR * (M / (1 - BETA1**T)) / (sp.sqrt(V / (1 - BETA2**T)) + EPS))
+M_HAT, V_HAT = sp.Symbol("m_hat", real=True), sp.Symbol("v_hat", real=True)
+LATEX.update({M_HAT: r"\hat{m}", V_HAT: r"\hat{v}"})
+_ADAM_DEFS = ((M_HAT, M / (1 - BETA1**T)), (V_HAT, V / (1 - BETA2**T)))
+_ADAM_STEP = (P, P - LR * M_HAT / (sp.sqrt(V_HAT) + EPS))
 _BETAS = Hyper("betas", (0.9, 0.999), (BETA1, BETA2))
 
 REGISTRY: dict[str, Optimizer] = {o.name: o for o in [
@@ -112,10 +129,10 @@ REGISTRY: dict[str, Optimizer] = {o.name: o for o in [
               (_COUPLED, (V, ALPHA * V + (1 - ALPHA) * G**2), (P, P - LR * G / (sp.sqrt(V) + EPS))),
               lr=1e-2),
     Optimizer("adam", "Adam with bias correction", (_BETAS, Hyper("eps", 1e-8, (EPS,)), _decay()),
-              (M, V), (_COUPLED, *_ADAM_MOMENTS, _ADAM_STEP)),
+              (M, V), (_COUPLED, *_ADAM_MOMENTS, _ADAM_STEP), defs=_ADAM_DEFS),
     Optimizer("adamw", "Adam with decoupled weight decay (AdamW)",
               (_BETAS, Hyper("eps", 1e-8, (EPS,)), Hyper("weight_decay", 0.01, (WD,))), (M, V),
-              ((P, P * (1 - LR * WD)), *_ADAM_MOMENTS, _ADAM_STEP)),
+              ((P, P * (1 - LR * WD)), *_ADAM_MOMENTS, _ADAM_STEP), defs=_ADAM_DEFS),
 ]}
 
 NAMES: tuple[str, ...] = tuple(REGISTRY)
@@ -128,12 +145,12 @@ def optimizer(name: str) -> Optimizer:
     return REGISTRY[name]
 
 
-def rule_latex(target: sp.Symbol, expr: sp.Expr) -> str:
-    """One assignment as LaTeX, ``m \\leftarrow \\beta_1 m + …``."""
-    names = {s: LATEX[s] for s in LATEX}
-    return f"{LATEX[target]} \\leftarrow {sp.latex(expr, symbol_names=names)}"
+def rule_latex(target: sp.Symbol, expr: sp.Expr, arrow: str = r"\leftarrow") -> str:
+    """One assignment as LaTeX, ``m \\leftarrow \\beta_1 m + …`` (``arrow`` "=" for a definition)."""
+    return f"{LATEX[target]} {arrow} {sp.latex(expr, symbol_names=LATEX)}"
 
 
-def rule_text(target: sp.Symbol, expr: sp.Expr) -> str:
+def rule_text(target: sp.Symbol, expr: sp.Expr, arrow: str = "<-") -> str:
     """One assignment as plain text, ``m <- beta1*m + g*(1 - beta1)``."""
-    return f"{target} <- {sp.sstr(expr)}"
+    shown = expr.xreplace({s: sp.Symbol(TEXT[s.name]) for s in expr.free_symbols if s.name in TEXT})
+    return f"{TEXT.get(target.name, target.name)} {arrow} {sp.sstr(shown)}"

@@ -163,9 +163,10 @@ def step_function(opt) -> dict:
     decay = code.rules(opt.decay_rules())
     plain = code.rules(opt.plain_rules())
     unpack = [f'{", ".join(map(str, h.symbols))} = hyper["{h.keyword}"]' for h in opt.hyper]
-    if any(_sym("t").name in map(str, expr.free_symbols) for _, expr in opt.rules):
+    if any(_sym("t").name in map(str, expr.free_symbols) for _, expr in opt.expanded()):
         unpack.append('t = state["t"]')
-    return {"name": opt.name, "title": opt.title, "doc": [rule_text(*r) for r in opt.rules],
+    doc = [rule_text(t, e, "=" if d else "<-") for t, e, d in opt.shown()]
+    return {"name": opt.name, "title": opt.title, "doc": doc,
             "unpack": unpack, "scalars": code.scalar_lines, "decay": decay, "lines": plain,
             "slots": [str(s) for s in opt.state] + [f"s{i}" for i in range(code.scratch)],
             "defaults": repr(opt.defaults())}
