@@ -168,7 +168,14 @@ def cmd_example(args: argparse.Namespace) -> int:
                         ("-o", args.output)):
         if value is not None:
             command += f" {flag} {value}"
-    text = worked_example(net, values, lr, steps).render(fmt, command=command)
+    example = worked_example(net, values, lr, steps)
+    if args.optimizer:
+        from .optimizer_example import optimizer_steps
+
+        command += f" --optimizer {args.optimizer}"
+        example = dataclasses.replace(example, optimizer=optimizer_steps(net, values, lr, steps,
+                                                                         args.optimizer))
+    text = example.render(fmt, command=command)
     return _emit(text, args.output, args.force)
 
 
