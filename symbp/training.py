@@ -177,8 +177,9 @@ class _Batches:
         for start in range(0, len(order), self.size):
             rows = order[start:start + self.size]
             Xb, Yb = self.buffers[len(rows)]
-            yield (np.take(self.data.X, rows, axis=0, out=Xb),
-                   np.take(self.data.Y, rows, axis=0, out=Yb))
+            # mode="clip" (the rows are in range): with "raise", take buffers ``out`` (~10x slower)
+            yield (np.take(self.data.X, rows, axis=0, out=Xb, mode="clip"),
+                   np.take(self.data.Y, rows, axis=0, out=Yb, mode="clip"))
 
 
 @contextmanager
