@@ -15,9 +15,8 @@ from pathlib import Path
 from .files import check_target, write_output
 from .optimizers import NAMES
 from .spec import load_spec
-from .training import Epoch, Progress, train
+from .training import SCHEMES, Epoch, Progress, train
 
-SCHEMES = ("default", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "pytorch")
 HYPER_OPTIONS = ("momentum", "alpha", "betas", "eps", "weight_decay")  # PyTorch's keywords
 
 

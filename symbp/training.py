@@ -24,6 +24,8 @@ from .spec import Network
 from .train_data import Dataset, fit
 
 _KERNELS: dict[str, ModuleType] = {}
+# init_params' schemes (the kernel's INIT_SCHEMES, and its default)
+SCHEMES = ("default", "he_normal", "he_uniform", "xavier_normal", "xavier_uniform", "pytorch")
 
 
 def load_kernel(net: Network) -> ModuleType:
@@ -79,12 +81,15 @@ class Progress:
         pass
 
 
-def _settings(name: str, lr: float | None, hyper: dict | None, epochs: int, batch: int) -> tuple:
+def _settings(name: str, lr: float | None, hyper: dict | None, epochs: int, batch: int,
+              scheme: str) -> tuple:
     entry = optimizer_entry(name)
     entry.values(**(hyper or {}))  # names and shapes checked here, with symbp's errors
     lr = entry.lr if lr is None else lr
     if not (isinstance(lr, int | float) and np.isfinite(lr) and lr > 0):
         raise SymbpError(f"--lr: must be a positive number, got {lr}")
+    if scheme not in SCHEMES:
+        raise SymbpError(f"scheme: one of {', '.join(SCHEMES)}, not {scheme!r}")
     if epochs < 1 or batch < 1:
         raise SymbpError(f"--epochs and --batch must be at least 1, got {epochs} and {batch}")
     return {**entry.defaults(), **(hyper or {})}, float(lr)
@@ -110,7 +115,7 @@ def train(net: Network, X, Y, *, optimizer: str = "adam", lr: float | None = Non
           progress: Progress | None = None) -> History:
     """Train ``net`` on (X, Y) (labels or target rows) and return the History, with the final
     parameters in ``History.params``. ``lr`` defaults to PyTorch's for the optimiser."""
-    hyper, lr = _settings(optimizer, lr, hyper, epochs, batch)
+    hyper, lr = _settings(optimizer, lr, hyper, epochs, batch, scheme)
     data = X if isinstance(X, Dataset) else fit(net, X, Y)
     train_set, val_set = data.split(val, seed)
     mod = load_kernel(net)

@@ -100,6 +100,24 @@ def test_ctrl_c_stops_after_the_current_step_and_keeps_the_handler():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+def test_cli_ctrl_c_saves_everything_so_far_and_exits_130(run, tmp_path, monkeypatch):
+    data = tmp_path / "blobs.npz"
+    X, labels = blobs()
+    np.savez(data, X=X, Y=labels)
+    spec = tmp_path / "small.json"
+    spec.write_text(json.dumps({"name": "small", "inputs": 4, "loss": "softmax_ce", "layers": [
+        {"size": 3, "activation": "softmax"}]}))
+    monkeypatch.setattr(Lines, "step", lambda self, *a: InterruptAt.step(interrupt, *a))
+    interrupt = InterruptAt(7)
+    code, out, _ = run("train", str(spec), "--data", str(data), "--epochs", "9", "--batch", "16",
+                       "-o", str(tmp_path / "o"))
+    assert code == 130 and "interrupted after step 7; saving what there is" in out
+    history = json.loads((tmp_path / "o" / "small_history.json").read_text())
+    assert history["interrupted"] and history["steps"] == 7 and len(history["epochs"]) == 1
+    assert (tmp_path / "o" / "small_params.npz").is_file()
+    assert (tmp_path / "o" / "small_training.png").is_file()
+
+
 def test_cli_trains_a_bundled_spec_on_digits_and_writes_everything(run, tmp_path):
     out = tmp_path / "run"
     code, stdout, stderr = run("train", DIGITS, "--data", "digits", "--epochs", "2", "--val", "0.2",
@@ -165,10 +183,12 @@ def test_bad_training_input_is_one_line_and_exit_2(run, tmp_path, argv, message)
     assert not (tmp_path / "o").exists()
 
 
-def test_labels_out_of_range_are_refused(tmp_path):
+def test_labels_out_of_range_and_unknown_schemes_are_refused(tmp_path):
     X, labels = blobs()
     with pytest.raises(symbp.SymbpError, match="labels must be integers 0…2"):
         symbp.train(small_net(), X, labels + 1)
+    with pytest.raises(symbp.SymbpError, match="scheme: one of default"):
+        symbp.train(small_net(), X, labels, scheme="glorot")
 
 
 def test_progress_bar_draws_in_place_and_lines_print_one_per_epoch():
