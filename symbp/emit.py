@@ -5,6 +5,7 @@ Python produces every code line (``kernel.kernel_lines``); templates only place 
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """One environment per process, so each template is compiled once (Jinja caches them)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,

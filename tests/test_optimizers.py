@@ -200,3 +200,20 @@ def test_train_step_agrees_with_torch_optim_step_by_step(bundled_kernel, name):
         mod.train_step(params, state, X, Y, 0.05)
     for k in params:
         np.testing.assert_allclose(params[k], expected[k].detach().numpy(), rtol=1e-9, atol=1e-13)
+
+
+def test_a_second_emit_compiles_no_template(monkeypatch):
+    """Templates (the kernel's and the optimisers' includes) compile once per process, not once
+    per emitted network: compiling them was most of the time of emitting a small network."""
+    import jinja2
+
+    import symbp
+    from tests.conftest import network
+
+    symbp.emit_numpy(network([3, 4, 2], ["tanh", "sigmoid"], "mse"))
+    compiled = []
+    real = jinja2.Environment.compile
+    monkeypatch.setattr(jinja2.Environment, "compile",
+                        lambda self, *a, **k: compiled.append(a) or real(self, *a, **k))
+    symbp.emit_numpy(network([5, 3, 2], ["relu", "identity"], "mse"))
+    assert compiled == []
