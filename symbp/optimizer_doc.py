@@ -4,9 +4,7 @@ its hyper-parameters, each assignment in LaTeX next to the NumPy statements the 
 
 from __future__ import annotations
 
-import sympy as sp
-
-from .optimizers import LATEX, Optimizer, optimizer, rule_latex, rule_text
+from .optimizers import LATEX, G, Optimizer, P, optimizer, rule_latex, rule_text
 from .update_code import UpdateCode, step_function
 
 
@@ -19,7 +17,7 @@ def update_context(name: str | None) -> dict | None:
     if name is None:
         return None
     opt: Optimizer = optimizer(name)
-    code = UpdateCode(frozenset({sp.Symbol("p", real=True), sp.Symbol("g", real=True), *opt.state}))
+    code = UpdateCode(frozenset({P, G, *opt.state}))
     expanded = dict(zip(opt.rules, opt.expanded()))
     items = [{"math": rule_latex(t, e, "=" if d else r"\leftarrow"),
               "text": rule_text(t, e, "=" if d else "←"),

@@ -17,7 +17,9 @@ import sympy as sp
 
 from .errors import DerivationError
 from .inplace import occurrences
+from .optimizers import REGISTRY, G, Optimizer, P, T, rule_text
 from .printing import FUNCTIONS, numpy_code
+from .spec import Network
 
 POWERS = {2: ["np.square({d}, out={o})"], sp.Rational(1, 2): ["np.sqrt({d}, out={o})"],
           -1: ["np.divide(1, {d}, out={o})"],
@@ -154,16 +156,14 @@ def _first_path(expr: sp.Expr, target: sp.Symbol) -> bool:
     return False
 
 
-def step_function(opt) -> dict:
+def step_function(opt: Optimizer) -> dict:
     """The template's view of one optimiser: hyper-parameter unpacking, hoisted scalars,
     the weight-decay lines and the per-parameter lines, each printed from ``opt.rules``."""
-    from .optimizers import rule_text
-
-    code = UpdateCode(frozenset({_sym("p"), _sym("g"), *opt.state}))
+    code = UpdateCode(frozenset({P, G, *opt.state}))
     decay = code.rules(opt.decay_rules())
     plain = code.rules(opt.plain_rules())
     unpack = [f'{", ".join(map(str, h.symbols))} = hyper["{h.keyword}"]' for h in opt.hyper]
-    if any(_sym("t").name in map(str, expr.free_symbols) for _, expr in opt.expanded()):
+    if any(T in expr.free_symbols for _, expr in opt.expanded()):
         unpack.append('t = state["t"]')
     doc = [rule_text(t, e, "=" if d else "<-") for t, e, d in opt.shown()]
     return {"name": opt.name, "title": opt.title, "doc": doc,
@@ -172,18 +172,12 @@ def step_function(opt) -> dict:
             "defaults": repr(opt.defaults())}
 
 
-def _sym(name: str) -> sp.Symbol:
-    return sp.Symbol(name, real=True)
-
-
 @functools.cache
 def _functions() -> tuple[dict, ...]:
-    from .optimizers import REGISTRY
-
     return tuple(step_function(o) for o in REGISTRY.values())
 
 
-def kernel_context(net) -> dict:
+def kernel_context(net: Network) -> dict:
     """What ``_train_step.py.j2`` needs: every optimiser's function and the decayed weights."""
     trained = list(net.trained_shapes())
     return {"optimizers": list(_functions()),
