@@ -100,7 +100,7 @@ def run_torch(X, y, Xt, yt, epochs, seed, dtype_name):
 
 def measure(epochs: int, repeats: int) -> dict[str, list[dict]]:
     X, Xt, y, yt = split()
-    net = symbp.load_spec("digits_mlp")
+    net = symbp.load_spec("mlp_digits")
     symbp.load_kernel(net)  # derived and emitted once, before timing
     trainers = {"symbp": lambda s: run_symbp(net, X, y, Xt, yt, epochs, s),
                 "scikit-learn": lambda s: run_sklearn(X, y, Xt, yt, epochs, s)}
@@ -126,7 +126,7 @@ def report(results: dict[str, list[dict]], epochs: int) -> str:
     lines = [MARK, "## Training comparison: digits, 64-32-10 relu, Adam", "",
              f"scikit-learn's 8×8 digits (1437 training rows, 360 test rows, stratified), "
              f"{epochs} epochs of Adam (lr {LR}, β = (0.9, 0.999), ε = 1e-8), batch {BATCH}, "
-             f"L2 α = {ALPHA} as scikit-learn applies it (α/(2B)·ΣW²; the `digits_mlp` spec), "
+             f"L2 α = {ALPHA} as scikit-learn applies it (α/(2B)·ΣW²; the `mlp_digits` spec), "
              f"shuffled every epoch. Medians of {len(results['symbp'])} runs (seeds 0…), "
              f"trainers interleaved; {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores shared with other jobs; every trainer on one thread "

@@ -15,7 +15,7 @@ from symbp.optimizers import NAMES
 from symbp.train_cli import SCHEMES, Bar, Lines
 from symbp.training import Progress
 
-DIGITS = "digits_mlp"
+DIGITS = "mlp_digits"
 
 
 def small_net(outputs=3, loss="softmax_ce", last="softmax"):
