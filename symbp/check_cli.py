@@ -91,7 +91,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .verify_optimizer import check_step
 
         report = check_step(fn, args.optimizer, args.convention, seed=args.seed)
-        print(f"symbp verify: {args.function} as a {args.optimizer} step ({args.convention})")
+        print(f"symbp verify: {args.function} as a step of {args.optimizer} ({args.convention})")
         print(report.render())
         return report.exit_code
     report = check_function(args.spec, fn, args.convention, labels=args.labels, order=args.order,
