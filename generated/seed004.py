@@ -17,9 +17,14 @@ PARAM_SHAPES = {
 }
 
 
-def init_params(seed=0, dtype=np.float64):
-    """Random weights scaled by 1/sqrt(fan-in) and zero biases, reproducible from ``seed``."""
+def init_params(seed=0, dtype=np.float64, scheme="default"):
+    """Random weights scaled by 1/sqrt(fan-in) and zero biases, reproducible from ``seed``.
+
+    ``scheme``: "default" (that; sqrt(2/fan-in) for relu layers) or one of INIT_SCHEMES.
+    """
     rng = np.random.default_rng(seed)
+    if scheme != "default":
+        return scheme_params(rng, dtype, scheme)
     return {
         "W1": (rng.standard_normal((25, 400)) * np.sqrt(1.0 / 400)).astype(dtype),
         "b1": np.zeros((25,), dtype=dtype),
@@ -175,3 +180,268 @@ def sgd_step(params, X, Y, lr, work=None):
         "W2": params["W2"] - lr * grads["W2"],
         "b2": params["b2"] - lr * grads["b2"],
     }
+FANS = {  # weight -> (fan-in, fan-out)
+    "W1": (400, 25),
+    "W2": (25, 10),
+}
+# scheme -> (distribution, variance numerator, what it is divided by); uniform draws use
+# bound = sqrt(3·variance). "pytorch" is nn.Linear's: U(±1/sqrt(fan-in)) for weights and biases.
+INIT_SCHEMES = {
+    "he_normal": ("normal", 2.0, "in"),
+    "he_uniform": ("uniform", 2.0, "in"),
+    "xavier_normal": ("normal", 2.0, "sum"),
+    "xavier_uniform": ("uniform", 2.0, "sum"),
+    "pytorch": ("uniform", 1.0 / 3.0, "in"),
+}
+
+
+def scheme_params(rng, dtype, scheme):
+    """Parameters drawn as ``scheme`` says; biases zero except under "pytorch"."""
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown scheme {scheme!r}; choose default or one of {', '.join(INIT_SCHEMES)}")
+    kind, numerator, over = INIT_SCHEMES[scheme]
+    params = {}
+    for name, shape in PARAM_SHAPES.items():
+        fan_in, fan_out = FANS["W" + name[1:]]
+        std = np.sqrt(numerator / (fan_in if over == "in" else fan_in + fan_out))
+        if name.startswith("b") and scheme != "pytorch":
+            params[name] = np.zeros(shape, dtype)
+        elif kind == "normal":
+            params[name] = np.asarray(rng.standard_normal(shape) * std, dtype)
+        else:
+            bound = np.sqrt(3.0) * std
+            params[name] = np.asarray(rng.uniform(-bound, bound, shape), dtype)
+    return params
+# Optimisers: PyTorch's names, hyper-parameters and defaults. Each update below is printed from
+# the optimiser's rules (shown in its docstring); weight_decay applies to weights only.
+OPTIMIZERS = {
+    "sgd": {'weight_decay': 0.0},
+    "momentum": {'momentum': 0.9, 'weight_decay': 0.0},
+    "nesterov": {'momentum': 0.9, 'weight_decay': 0.0},
+    "rmsprop": {'alpha': 0.99, 'eps': 1e-08, 'weight_decay': 0.0},
+    "adam": {'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.0},
+    "adamw": {'betas': (0.9, 0.999), 'eps': 1e-08, 'weight_decay': 0.01},
+}
+DECAYED = ('W1', 'W2')
+SLOTS = {  # arrays kept per trained parameter: the optimiser's state, then scratch buffers
+    "sgd": ["s0"],
+    "momentum": ["b", "s0"],
+    "nesterov": ["b", "s0"],
+    "rmsprop": ["v", "s0", "s1"],
+    "adam": ["m", "v", "s0", "s1"],
+    "adamw": ["m", "v", "s0", "s1"],
+}
+
+
+def init_state(params, optimizer="sgd", **hyper):
+    """The state train_step needs: hyper-parameters (defaults overridden by ``hyper``), the step
+    count t, zeroed state arrays per trained parameter, and the kernel's workspace."""
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+    unknown = sorted(set(hyper) - set(OPTIMIZERS[optimizer]))
+    if unknown:
+        raise ValueError(f"{optimizer} has no hyper-parameter {unknown[0]!r}; "
+                         f"it takes {', '.join(OPTIMIZERS[optimizer])}")
+    slots = {name: tuple(np.zeros_like(params[name]) for _ in SLOTS[optimizer])
+             for name in ('W1', 'b1', 'W2', 'b2')}
+    return {"optimizer": optimizer, "hyper": {**OPTIMIZERS[optimizer], **hyper}, "t": 0,
+            "slots": slots, "work": {}}
+
+
+def train_step(params, state, X, Y, lr):
+    """One optimiser step on the batch (X, Y): params and state are updated in place (nothing is
+    allocated after the first step); returns the loss J before the step."""
+    J, grads = loss_and_grad(params, X, Y, state["work"])
+    state["t"] += 1
+    UPDATES[state["optimizer"]](params, grads, state, lr)
+    return J
+
+
+def sgd_update(params, grads, state, lr):
+    """Stochastic gradient descent.
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        g <- g + p*weight_decay
+        p <- -g*lr + p
+    """
+    hyper = state["hyper"]
+    weight_decay = hyper["weight_decay"]
+    for name, g in grads.items():
+        p = params[name]
+        s0, = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, weight_decay, out=s0)
+            np.add(g, s0, out=g)
+        np.multiply(g, lr, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+def momentum_update(params, grads, state, lr):
+    """SGD with momentum (PyTorch's form: b ← μb + g, p ← p − ηb).
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        g <- g + p*weight_decay
+        b <- b*momentum + g
+        p <- -b*lr + p
+    """
+    hyper = state["hyper"]
+    momentum = hyper["momentum"]
+    weight_decay = hyper["weight_decay"]
+    for name, g in grads.items():
+        p = params[name]
+        b, s0 = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, weight_decay, out=s0)
+            np.add(g, s0, out=g)
+        np.multiply(b, momentum, out=b)
+        np.add(b, g, out=b)
+        np.multiply(b, lr, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+def nesterov_update(params, grads, state, lr):
+    """SGD with Nesterov momentum (PyTorch's form).
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        g <- g + p*weight_decay
+        b <- b*momentum + g
+        g <- b*momentum + g
+        p <- -g*lr + p
+    """
+    hyper = state["hyper"]
+    momentum = hyper["momentum"]
+    weight_decay = hyper["weight_decay"]
+    for name, g in grads.items():
+        p = params[name]
+        b, s0 = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, weight_decay, out=s0)
+            np.add(g, s0, out=g)
+        np.multiply(b, momentum, out=b)
+        np.add(b, g, out=b)
+        np.multiply(b, momentum, out=s0)
+        np.add(g, s0, out=g)
+        np.multiply(g, lr, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+def rmsprop_update(params, grads, state, lr):
+    """RMSProp.
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        g <- g + p*weight_decay
+        v <- alpha*v + g**2*(1 - alpha)
+        p <- -g*lr/(eps + sqrt(v)) + p
+    """
+    hyper = state["hyper"]
+    alpha = hyper["alpha"]
+    eps = hyper["eps"]
+    weight_decay = hyper["weight_decay"]
+    c0 = float(1 - alpha)
+    for name, g in grads.items():
+        p = params[name]
+        v, s0, s1 = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, weight_decay, out=s0)
+            np.add(g, s0, out=g)
+        np.multiply(v, alpha, out=v)
+        np.square(g, out=s0)
+        np.multiply(s0, c0, out=s0)
+        np.add(v, s0, out=v)
+        np.multiply(g, lr, out=s0)
+        np.sqrt(v, out=s1)
+        np.add(s1, eps, out=s1)
+        np.divide(s0, s1, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+def adam_update(params, grads, state, lr):
+    """Adam with bias correction.
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        g <- g + p*weight_decay
+        m <- beta1*m + g*(1 - beta1)
+        v <- beta2*v + g**2*(1 - beta2)
+        m̂ = m/(1 - beta1**t)
+        v̂ = v/(1 - beta2**t)
+        p <- -lr*m̂/(eps + sqrt(v̂)) + p
+    """
+    hyper = state["hyper"]
+    beta1, beta2 = hyper["betas"]
+    eps = hyper["eps"]
+    weight_decay = hyper["weight_decay"]
+    t = state["t"]
+    c0 = float(1 - beta1)
+    c1 = float(1 - beta2)
+    c2 = float(lr/(1 - beta1**t))
+    c3 = float(1/(1 - beta2**t))
+    for name, g in grads.items():
+        p = params[name]
+        m, v, s0, s1 = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, weight_decay, out=s0)
+            np.add(g, s0, out=g)
+        np.multiply(m, beta1, out=m)
+        np.multiply(g, c0, out=s0)
+        np.add(m, s0, out=m)
+        np.multiply(v, beta2, out=v)
+        np.square(g, out=s0)
+        np.multiply(s0, c1, out=s0)
+        np.add(v, s0, out=v)
+        np.multiply(m, c2, out=s0)
+        np.multiply(v, c3, out=s1)
+        np.sqrt(s1, out=s1)
+        np.add(s1, eps, out=s1)
+        np.divide(s0, s1, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+def adamw_update(params, grads, state, lr):
+    """Adam with decoupled weight decay (AdamW).
+
+    In place, for each trained parameter p with gradient g (t: the step, counted from 1):
+        p <- p*(-lr*weight_decay + 1)
+        m <- beta1*m + g*(1 - beta1)
+        v <- beta2*v + g**2*(1 - beta2)
+        m̂ = m/(1 - beta1**t)
+        v̂ = v/(1 - beta2**t)
+        p <- -lr*m̂/(eps + sqrt(v̂)) + p
+    """
+    hyper = state["hyper"]
+    beta1, beta2 = hyper["betas"]
+    eps = hyper["eps"]
+    weight_decay = hyper["weight_decay"]
+    t = state["t"]
+    c0 = float(-lr*weight_decay + 1)
+    c1 = float(1 - beta1)
+    c2 = float(1 - beta2)
+    c3 = float(lr/(1 - beta1**t))
+    c4 = float(1/(1 - beta2**t))
+    for name, g in grads.items():
+        p = params[name]
+        m, v, s0, s1 = state["slots"][name]
+        if weight_decay and name in DECAYED:
+            np.multiply(p, c0, out=p)
+        np.multiply(m, beta1, out=m)
+        np.multiply(g, c1, out=s0)
+        np.add(m, s0, out=m)
+        np.multiply(v, beta2, out=v)
+        np.square(g, out=s0)
+        np.multiply(s0, c2, out=s0)
+        np.add(v, s0, out=v)
+        np.multiply(m, c3, out=s0)
+        np.multiply(v, c4, out=s1)
+        np.sqrt(s1, out=s1)
+        np.add(s1, eps, out=s1)
+        np.divide(s0, s1, out=s0)
+        np.subtract(p, s0, out=p)
+
+
+UPDATES = {
+    "sgd": sgd_update,
+    "momentum": momentum_update,
+    "nesterov": nesterov_update,
+    "rmsprop": rmsprop_update,
+    "adam": adam_update,
+    "adamw": adamw_update,
+}

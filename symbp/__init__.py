@@ -11,8 +11,10 @@ from .emit import emit_numpy  # noqa: E402
 from .errors import SymbpError  # noqa: E402
 from .handwritten import check_function  # noqa: E402
 from .spec import Layer, Network, load_spec  # noqa: E402
+from .training import History, load_kernel, train  # noqa: E402
 from .worked import WorkedExample, worked_example  # noqa: E402
 
-__all__ = ["Derivation", "Layer", "MatrixDerivation", "Network", "SymbpError", "WorkedExample",
-           "check_claim", "check_example", "check_function", "derivation", "derive", "emit_numpy",
-           "load_spec", "worked_example", "write_documents", "__version__"]
+__all__ = ["Derivation", "History", "Layer", "MatrixDerivation", "Network", "SymbpError",
+           "WorkedExample", "check_claim", "check_example", "check_function", "derivation", "derive",
+           "emit_numpy", "load_kernel", "load_spec", "train", "worked_example", "write_documents",
+           "__version__"]

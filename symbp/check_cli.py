@@ -11,6 +11,7 @@ import argparse
 
 from .check import check_claims, overall_exit_code, read_claims
 from .errors import SymbpError
+from .optimizers import NAMES
 from .options import BATCH, LEARNING_RATE_TEXT, SEED, TOLERANCE
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
@@ -44,6 +45,11 @@ conventions:
   nncost          nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels,
                   X, y, lam) -> (J, grad) (exercise 4, column-major)
 exit codes: 0 pass, 1 a wrong gradient or loss (named), 2 the function cannot be loaded or called
+
+optimiser steps (--optimizer adam, ...): cs231n  fn(w, dw, config) -> (next_w, config) (CS231n's
+  optim.py); symbp  fn(p, g, state, t, lr, **hyper) -> new p. A wrong step is compared with
+  known slips: bias correction missing, eps inside the square root, parameter updated before the
+  moments, weight decay coupled where AdamW decouples it.
 """
 
 EXAMPLE_NOTE = """
@@ -83,6 +89,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .memory import require
     from .spec import load_spec
 
+    if args.optimizer:
+        from .verify_optimizer import check_step
+
+        fn = load_function(args.function)
+        report = check_step(fn, args.optimizer, args.convention, seed=args.seed)
+        print(f"symbp verify: {args.function} as a step of {args.optimizer} ({args.convention})")
+        print(report.render())
+        return report.exit_code
     net = load_spec(args.spec)
     need = require(net, args.batch)  # before the user's file is imported
     fn = load_function(args.function)
@@ -125,7 +139,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        epilog=VERIFY_NOTE, formatter_class=raw)
     _spec(p)
     p.add_argument("--function", required=True, metavar="FILE.py:NAME", help="the function to check")
-    p.add_argument("--convention", choices=list(ADAPTERS), default="symbp", help="its calling convention")
+    p.add_argument("--convention", choices=[*ADAPTERS, "cs231n"], default="symbp",
+                   help="its calling convention")
+    p.add_argument("--optimizer", choices=NAMES,
+                   help="check an optimiser step instead (conventions symbp and cs231n)")
     p.add_argument("--labels", choices=list(LABELS), default="1",
                    help="labels for the theta conventions: 1..K (default), 0..K-1 or onehot")
     p.add_argument("--order", choices=list(ORDERS), default="F",

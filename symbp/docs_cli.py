@@ -14,6 +14,7 @@ plans its outputs and checks them all before it writes any (``files.write_output
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .document import FORMATS, LEVELS, Derivation, derivation
 from .errors import SymbpError
 from .example import example_settings, read_values
 from .files import Output, write_outputs
+from .optimizers import NAMES
 from .options import LEARNING_RATE, STEPS
 from .spec import Network, load_spec
 
@@ -62,6 +64,8 @@ def _example_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=LEARNING_RATE, default=None, help="learning rate η (default: 0.5)")
     p.add_argument("--steps", type=STEPS, default=None,
                    help="gradient-descent steps of the generated kernel (default: 10000)")
+    p.add_argument("--optimizer", choices=NAMES, default=None,
+                   help="derive: add this optimiser's update rule; example: take --steps with it")
 
 
 def _word(args: argparse.Namespace) -> str:
@@ -115,6 +119,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise SymbpError("--values: the worked example is part of the neuron level, which this "
                          "derivation does not include")
     command = f"symbp derive {_word(args)} --format {fmt} --level {args.level}"
+    if args.optimizer:
+        doc = dataclasses.replace(doc, optimizer=args.optimizer)
+        command += f" --optimizer {args.optimizer}"
     if args.fragment:
         command += " --fragment"
     if pdf:
@@ -183,7 +190,14 @@ def cmd_example(args: argparse.Namespace) -> int:
                         ("-o", args.output)):
         if value is not None:
             command += f" {flag} {value}"
-    text = worked_example(net, values, lr, steps).render(fmt, command=command)
+    example = worked_example(net, values, lr, steps)
+    if args.optimizer:
+        from .optimizer_example import optimizer_steps
+
+        command += f" --optimizer {args.optimizer}"
+        example = dataclasses.replace(example, optimizer=optimizer_steps(net, values, lr, steps,
+                                                                         args.optimizer))
+    text = example.render(fmt, command=command)
     return _emit(text, args.output, args.force)
 
 

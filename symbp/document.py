@@ -69,6 +69,7 @@ class Derivation:
     level: str = "both"
     example: ExampleNumbers | None = None
     note: str = ""  # why the neuron level is left out, if it is
+    optimizer: str | None = None  # adds the optimiser's update rule (optimizer_doc)
 
     def _command(self, fmt: str, command: str | None) -> str:
         if command:
@@ -78,8 +79,11 @@ class Derivation:
         return f"symbp derive {self.network.name} --format {fmt} --level {self.level}"
 
     def _render(self, template: str, context: dict, command: str) -> str:
+        from .optimizer_doc import update_context
+
         info = doc_header_info(self.network, template, command)
-        return environment().get_template(template).render({**context, "info": info})
+        context = {**context, "info": info, "update": update_context(self.optimizer)}
+        return environment().get_template(template).render(context)
 
     def text(self, *, command: str | None = None) -> str:
         """Plain text (Unicode math), as in ``generated/*_derivation.txt``."""

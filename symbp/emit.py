@@ -5,13 +5,14 @@ Python produces every code line (``kernel.kernel_lines``); templates only place 
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 import sympy as sp
 
-from . import __version__, kernel, naming, unrolled
+from . import __version__, kernel, naming, unrolled, update_code
 from . import activations as act
 from .derive import MatrixDerivation, derive
 from .plan import Plan, build_plan
@@ -27,7 +28,9 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates"
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """One environment per process, so each template is compiled once (Jinja caches them)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -149,6 +152,7 @@ def numpy_context(plan: Plan, command: str) -> dict:
         "grads_dict": "{" + ", ".join(f'"{n}": d{n}' for n in trained) + "}",
         "updates": _updates(net),
         "fn": {"forward": "forward", "loss": "loss", "loss_and_grad": "loss_and_grad"},
+        "trained_tuple": repr(tuple(trained)), **update_code.kernel_context(net),
     }
 
 

@@ -27,6 +27,7 @@ import sympy as sp
 from . import activations, losses
 from .errors import FormulaError, SpecError, SymbpError
 from .files import read_text
+from .optimizers import KERNEL_NAMES
 
 BIAS_MODES = ("neuron", "shared", "none")
 REDUCTIONS = ("mean", "sum")
@@ -56,9 +57,9 @@ GENERATED_NAMES = RESERVED | frozenset({
     "FROZEN", "MAX_ROWS", "math", "workspace", "forward_arrays", "loss_arrays",
     "loss_and_grad_arrays", "log_softmax", "J", "r", "s", "e", "z", "a", "x", "y", "out", "alpha",
     "rng", "shifted", "lse", "tail", "key", "ws", "work", "tmp", "buf", "mask", "grad", "step",
-    "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"})
+    "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"}) | KERNEL_NAMES
 GENERATED_PATTERN = re.compile(
-    r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t)[0-9]+\Z|d_.*|.*_(float|arrays)\Z")
+    r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t|c|s)[0-9]+\Z|d_.*|.*_(float|arrays)\Z")
 # Neuron names become variables of the generated module too (small networks are computed on named
 # Python floats), so they may not be builtins or names the module defines for itself.
 NEURON_FORBIDDEN = RESERVED | frozenset(n for n in dir(builtins) if not n.startswith("_")) | {

@@ -15,6 +15,7 @@ from .example import ExampleNumbers, example_numbers
 from .example_doc import example_tables
 from .neuron import NeuronDerivation, derive_neurons
 from .neuron_doc import NeuronTex
+from .optimizer_example import OptimizerSteps
 from .spec import Network
 from .text_doc import example_rows
 
@@ -30,6 +31,7 @@ class WorkedExample:
     neuron: NeuronDerivation
     numbers: ExampleNumbers
     command: str | None = None
+    optimizer: OptimizerSteps | None = None  # --optimizer: N steps of it, every number
 
     def render(self, fmt: str, *, command: str | None = None) -> str:
         """The example as ``fmt`` (text, markdown or latex: a complete document)."""
@@ -42,7 +44,7 @@ class WorkedExample:
         command = command or self.command or f"symbp example {self.network.name} --format {fmt}"
         info = doc_header_info(self.network, TEMPLATES[fmt], command)
         return environment().get_template(TEMPLATES[fmt]).render(
-            info=info, example=tables, name=self.network.name)
+            info=info, example=tables, name=self.network.name, optimizer=self.optimizer)
 
     def text(self, **kw) -> str:
         return self.render("text", **kw)
