@@ -34,7 +34,7 @@ def init_params(seed=0, dtype=np.float64, scheme="default"):
 
 
 def relu(z, out=None):
-    """relu(z) = Piecewise((0, z <= 0), (z, True))"""
+    """relu(z) = max(0, z)"""
     return np.maximum(z, np.zeros(z.shape[-1:], z.dtype), out=out)
 
 
@@ -47,6 +47,20 @@ def log_softmax(z, out=None):
     e[rows, top] = 0.0
     rest = e @ np.ones((e.shape[1], 1), e.dtype)
     return np.subtract(shifted, np.log1p(rest), out=shifted)
+
+
+def checked_rows(X, Y=None):
+    """B, the number of rows of X, once X is (B, 64) and Y (B, 10), arrays of real numbers, B >= 1.
+
+    Misshapen inputs would broadcast into a wrong loss instead of failing, so they are refused.
+    """
+    if type(X) is not np.ndarray or X.shape[1:] != (64,) or X.dtype.kind not in "fiub" or not len(X):
+        raise ValueError(f"X must be an array of real numbers of shape (B, 64) with B >= 1 rows, "
+                         f"got shape {np.shape(X)} of {getattr(X, 'dtype', type(X).__name__)}")
+    if Y is not None and (type(Y) is not np.ndarray or Y.shape != (len(X), 10) or Y.dtype.kind not in "fiub"):
+        raise ValueError(f"Y must be an array of real numbers of shape (B, 10) = ({len(X)}, 10) for "
+                         f"the {len(X)} rows of X, got shape {np.shape(Y)} of {getattr(Y, 'dtype', type(Y).__name__)}")
+    return len(X)
 
 
 def workspace(B, dtype=np.float64, work=None):
@@ -77,6 +91,7 @@ def workspace(B, dtype=np.float64, work=None):
 
 def forward(params, X):
     """The network's output a^2 for the rows of X."""
+    checked_rows(X)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
     # z¹ = W¹ a⁰ + b¹
@@ -95,9 +110,9 @@ def forward(params, X):
 
 def loss(params, X, Y):
     """The loss J (a scalar) for inputs X and targets Y."""
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     # z¹ = W¹ a⁰ + b¹
     Z1 = X @ W1.T
     Z1 += b1
@@ -108,7 +123,7 @@ def loss(params, X, Y):
     Z2 += b2
     # a² = softmax(z²)
     logA2 = log_softmax(Z2, out=Z2)
-    # J = (1/B)·Σ -log_a2*y + 1/(20000*B)·Σ_l ΣW^l²
+    # J = (1/B)·Σ −y·log a² + 1/(20000·B)·Σ_l ΣW^l²
     J = -np.vdot(logA2, Y) / B
     J = J + (1/20000)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     return J
@@ -122,9 +137,9 @@ def loss_and_grad(params, X, Y, work=None):
     the next call (see ``workspace``); the gradients returned then live in ``work`` and are
     overwritten by the next call, so copy them to keep them. X, Y and params are never written.
     """
+    B = checked_rows(X, Y)
     W1, b1 = params["W1"], params["b1"]
     W2, b2 = params["W2"], params["b2"]
-    B = X.shape[0]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
     Z1 = np.matmul(X, W1.T, out=ws["A1"])
@@ -137,22 +152,22 @@ def loss_and_grad(params, X, Y, work=None):
     # a² = softmax(z²)
     logA2 = log_softmax(Z2, out=Z2)
     A2 = np.exp(logA2, out=ws["A2"])
-    # J = (1/B)·Σ -log_a2*y + 1/(20000*B)·Σ_l ΣW^l²
+    # J = (1/B)·Σ −y·log a² + 1/(20000·B)·Σ_l ΣW^l²
     J = -np.vdot(logA2, Y) / B
     J = J + (1/20000)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
-    # δ² = ∂J/∂z² = (a2 - y)/B
+    # δ² = ∂J/∂z² = (a² − y)/B
     delta2 = np.subtract(A2, Y, out=A2)
     delta2 /= B
-    # ∂J/∂W² = δ² (a¹)ᵀ + 1/(10000*B)·W²
+    # ∂J/∂W² = δ² (a¹)ᵀ + 1/(10000·B)·W²
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     dW2 += (1/10000)*W2/B
     # ∂J/∂b² = Σ over rows of δ²
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
-    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = Heaviside(a1, 0)
+    # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = [a¹ > 0]
     H1 = np.greater(A1, 0, out=ws["H1"])
     delta1 = np.matmul(delta2, W2, out=ws["A1"])
     delta1 *= H1
-    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/(10000*B)·W¹
+    # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/(10000·B)·W¹
     dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     dW1 += (1/10000)*W1/B
     # ∂J/∂b¹ = Σ over rows of δ¹
