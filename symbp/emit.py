@@ -14,6 +14,7 @@ import sympy as sp
 from . import __version__, kernel, naming, unrolled
 from . import activations as act
 from .derive import MatrixDerivation, derive
+from .functions import NUMPY_HELPERS, helpers_used
 from .plan import Plan, build_plan
 from .spec import Network
 
@@ -63,6 +64,9 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": "softplus(z, out=None)",
                         "doc": f"softplus(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
                         "body": list(kernel.activation_helper(entry).body)})
+    for name in helpers_used(kernel.printed_formulas(d)):  # erf: NumPy has none
+        signature, doc, body = NUMPY_HELPERS[name]
+        helpers.append({"signature": signature, "doc": doc, "body": list(body)})
     return helpers
 
 

@@ -20,6 +20,7 @@ import sympy as sp
 from . import activations as act
 from . import losses
 from .derive import B, reg_coefficient
+from .functions import autograd_function
 from .spec import Network
 
 _counter = 0
@@ -56,7 +57,7 @@ def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> C
         if entry.name in table:
             return table[entry.name]
         raise ValueError(f"no reference for {entry.name}: {code}")
-    return sp.lambdify(act.x, expr, modules=[{"Max": anp.maximum, "Min": anp.minimum}, anp])
+    return autograd_function(expr, act.x)
 
 
 def reference_loss(net: Network) -> Callable:

@@ -113,6 +113,7 @@ FUNCTION_CASES = {
     "cosh": ("cosh(x)", sympy.cosh(x)),
     "sin": ("sin(x)", sympy.sin(x)),
     "cos": ("cos(x)", sympy.cos(x)),
+    "tan": ("tan(x)", sympy.tan(x)),
     "atan": ("atan(x)", sympy.atan(x)),
     "arctan": ("arctan(x)", sympy.atan(x)),
     "erf": ("erf(x)", sympy.erf(x)),

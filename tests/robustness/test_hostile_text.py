@@ -42,6 +42,9 @@ HOSTILE = [
     "x # comment", "x\\\n+1", "_", "__", "x._", "x.real", "x.evalf()", "1 .__class__", "0x10",
     "1_000", "1j", "x @ x", "x ** -x", "x // 2", "x % 2", "not x", "x and x", "x or 1", "x == x",
     "x := 1", "*x", "**x", "x[0]", "x, x", "print(x)", "type(x)", "input()", "help()", "exit()",
+    # code hidden in the piecewise where() of activation formulas, and Python's own conditional
+    f"where(x > 0, x, {OPEN})", "where(x > __import__('os').getpid(), x, 0)", "x if x > 0 else 0",
+    "where(x > 0, x, 0) if 1 else x", "where(lambda: 1, x, x)",
     # sympy's own string readers and classes
     "sympify('x')", f"S('{OPEN}')", "Symbol('x')", "Function('f')(x)", "Lambda(x, x)", "N(x)",
     "x.subs(x, 1)", "I", "oo", "zoo", "nan", "E1", "Integral(x, x)", "Derivative(x, x)",
@@ -68,6 +71,9 @@ HUGE_OR_DEEP = [
     "*".join(f"(x+{i})" for i in range(1, 250)), "exp(exp(exp(exp(x))))", "x^1000",
     "exp(x^2)^999", "+".join(f"sin({i}*x)" for i in range(1, 150)), "x" * 1_000_000,
     "10^(10^(10^10))", "sqrt(sqrt(sqrt(" * 20 + "x" + ")))" * 20, "abs(sin(exp(exp(20))))",
+    # hard for the whole-range check: many poles, nested where(), many terms near overflow
+    "+".join(f"1/(x-{i}.5)" for i in range(1, 60)), "where(x > 0, x, " * 30 + "x" + ")" * 30,
+    "+".join(f"tanh({i}*x)*exp(-x*x/{i})" for i in range(1, 40)), "x^2^2^2^2", "cosh(x/709)^999",
 ]
 TIME_LIMIT = 5.0  # seconds per input per entry point; measured worst 0.8 s (see README)
 MEMORY_LIMIT = 64 * 2**20  # bytes allocated at peak per input per entry point
