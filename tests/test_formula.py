@@ -117,6 +117,7 @@ FUNCTION_CASES = {
     "atan": ("atan(x)", sympy.atan(x)),
     "arctan": ("arctan(x)", sympy.atan(x)),
     "erf": ("erf(x)", sympy.erf(x)),
+    "erfc": ("erfc(x)", sympy.erfc(x)),
     "sigmoid": ("sigmoid(x)", 1 / (1 + sympy.exp(-x))),
     "softplus": ("softplus(x)", sympy.log(1 + sympy.exp(x))),
     "max": ("max(x, 0)", sympy.Max(x, 0)),
