@@ -13,7 +13,9 @@ from functools import cache
 
 import sympy as sp
 
+from . import interval
 from .errors import DerivationError
+from .functions import unknown_functions
 from .timelimit import Budget, within
 
 x = sp.Symbol("x", real=True)
@@ -98,7 +100,7 @@ def formula_activation(name: str, text: str) -> Activation:
     """An activation the user defined as a formula in ``x``, read by the safe parser."""
     from .formula import parse_formula
 
-    expr = parse_formula(text, {"x": x}, what=f"activation '{name}'")
+    expr = parse_formula(text, {"x": x}, what=f"activation '{name}'", where=True)
     if x not in expr.free_symbols:
         raise DerivationError(f"activations.{name}.formula: '{text}' is not a function of x")
     return Activation(name, expr, rf"\operatorname{{{name}}}".replace("_", r"\_"), formula=text)
@@ -179,8 +181,19 @@ def _output_form_smooth(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
 
 
 def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr, budget: Budget) -> sp.Expr | None:
+    """The simplest candidate proven equal to g' that a kernel can compute for every output a.
+
+    A candidate the solver found may hold functions with no printed form (x = tan(a) inverts
+    atan) or overflow where g' does not: it is skipped, so that whether the search finished in
+    time changes only the form of g', never whether the kernel can be emitted."""
+    outputs = None
     for cand in sorted(candidates, key=sp.count_ops):
-        if x not in cand.free_symbols and _proven_equal(cand, g, dg, budget):
+        if x in cand.free_symbols or unknown_functions(cand):
+            continue
+        outputs = outputs or interval.range_of(g, x)
+        if outputs is None or interval.first_problem(cand, a, *outputs) is not None:
+            continue
+        if _proven_equal(cand, g, dg, budget):
             return bounded(_tidy, cand)
     return None
 
@@ -192,6 +205,8 @@ def _output_form_piecewise(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
     """
     if not isinstance(dg, sp.Piecewise) or g.subs(x, 0) != 0:
         return None
+    if any(x in piece.free_symbols for piece, _ in dg.args):
+        return None  # g' varies within a piece (an ELU's exp(x)): not a step in a
     c_pos, c_neg = dg.subs(x, 1), dg.subs(x, -1)
     if any(v.free_symbols - {ALPHA} for v in (c_pos, c_neg)) or c_pos.is_negative:
         return None

@@ -15,6 +15,7 @@ import sympy as sp
 from . import __version__, kernel, naming, unrolled, update_code
 from . import activations as act
 from .derive import MatrixDerivation, derive
+from .functions import NUMPY_HELPERS, helpers_used
 from .plan import Plan, build_plan
 from .spec import Network
 from .textprint import definition
@@ -67,6 +68,9 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": "softplus(z, out=None)",
                         "doc": definition("softplus", entry.expr, _x()),
                         "body": list(kernel.activation_helper(entry).body)})
+    for name in helpers_used(kernel.printed_formulas(d)):  # erf: NumPy has none
+        signature, doc, body = NUMPY_HELPERS[name]
+        helpers.append({"signature": signature, "doc": doc, "body": list(body)})
     return helpers
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import NamedTuple, NoReturn
 
 import sympy
 
 from symbp.errors import FormulaError
+from symbp.functions import BY_SPELLING
 from symbp.precedence import BINARY
 
 MAX_LENGTH = 2000  # characters of formula text
@@ -37,29 +37,29 @@ def _softplus(x: sympy.Expr) -> sympy.Expr:
     return sympy.log(1 + sympy.exp(x))
 
 
-_ONE, _TWO = (1, 1), (2, 2)
-# name -> ((min, max) number of arguments, constructor); `where` is deliberately absent.
+_ONE = (1, 1)
+# name -> ((min, max) number of arguments, constructor): the elementary functions of the one
+# table (symbp.functions) under their formula spellings, and two compositions of them.
+# `where` is parsed apart (its first argument is a comparison), and only where the caller allows.
 FUNCTIONS: dict[str, tuple[tuple[int, int], Callable[..., sympy.Expr]]] = {
-    "exp": (_ONE, sympy.exp), "log": (_ONE, sympy.log), "ln": (_ONE, sympy.log),
-    "sqrt": (_ONE, sympy.sqrt), "abs": (_ONE, sympy.Abs), "erf": (_ONE, sympy.erf),
-    "tanh": (_ONE, sympy.tanh), "sinh": (_ONE, sympy.sinh), "cosh": (_ONE, sympy.cosh),
-    "sin": (_ONE, sympy.sin), "cos": (_ONE, sympy.cos),
-    "atan": (_ONE, sympy.atan), "arctan": (_ONE, sympy.atan),
+    **{spelling: ((f.arity, f.arity), f.build) for spelling, f in BY_SPELLING.items()},
     "sigmoid": (_ONE, _sigmoid), "softplus": (_ONE, _softplus),
-    # Max/Min stay unevaluated: evaluating compares constants numerically, at times for seconds
-    "max": (_TWO, partial(sympy.Max, evaluate=False)), "min": (_TWO, partial(sympy.Min, evaluate=False)),
 }
 CONSTANTS: dict[str, sympy.Expr] = {"pi": sympy.pi, "e": sympy.E}
 # Functions whose argument acts as an exponent (their operands get the tighter limits).
-_EXPONENTIAL = {"exp", "sigmoid", "softplus", "sinh", "cosh", "tanh", "erf"}
+_EXPONENTIAL = {spelling for spelling, f in BY_SPELLING.items() if f.grows} | {"sigmoid", "softplus"}
 _CONSTRUCT = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
 _BINARY = {op: (BINARY[op], construct) for op, construct in _CONSTRUCT.items()}
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_COMPARISONS = {"<": sympy.StrictLessThan, "<=": sympy.LessThan, ">": sympy.StrictGreaterThan,
+                ">=": sympy.GreaterThan}
+WHERE_EXAMPLE = "where(x > 0, x, exp(x) - 1)"
 
 _TOKEN = re.compile(
     r"(?P<space>[ \t\r\n]+)"
     r"|(?P<number>(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"|(?P<op>\*\*|[-+*/^(),])"
+    r"|(?P<op>\*\*|<=|>=|[-+*/^(),<>])"
 )
 _BAD_CHARS = {
     **dict.fromkeys("'\"", "strings are not allowed"),
@@ -117,8 +117,8 @@ class _Parser:
     MAX_NUMBER_BITS, other constants stay moderate reals, exponents stay small.
     """
 
-    def __init__(self, text: str, variables: Mapping[str, sympy.Symbol], what: str):
-        self.text, self.variables, self.what = text, variables, what
+    def __init__(self, text: str, variables: Mapping[str, sympy.Symbol], what: str, where: bool = False):
+        self.text, self.variables, self.what, self.where = text, variables, what, where
         self.tokens = _tokenize(text)
         self.index = self.depth = 0
         self.approximations: dict[sympy.Expr, sympy.Expr] = {}
@@ -203,6 +203,8 @@ class _Parser:
             self.fail("',' is only allowed between function arguments")
         if tok.text == ")":
             self.fail("unbalanced parentheses: unmatched ')'")
+        if tok.text in _COMPARISONS:
+            self.fail(f"a comparison is only allowed as the condition of where(), as in {WHERE_EXAMPLE}")
         self.fail(f"unexpected {tok.text!r}")
 
     def parse(self) -> sympy.Expr:
@@ -286,6 +288,8 @@ class _Parser:
         self.unexpected()
 
     def call(self, name: _Token) -> _Node:
+        if name.text == "where" and self.where:
+            return self.where_call(name)
         if name.text not in FUNCTIONS:
             if name.text in self.variables:
                 self.fail(f"{name.text!r} is a variable, not a function; use '*' to multiply", name.pos)
@@ -306,6 +310,42 @@ class _Parser:
             self.check_exponent(args[0][0], f"the argument of {name.text}()", name.pos)
         return self.build(construct, [arg for arg, _ in args], sum(bits for _, bits in args), name.pos)
 
+    def where_call(self, name: _Token) -> _Node:
+        """where(v op c, then, otherwise): a variable compared with a number picks a branch; the
+        branches must meet at c, so that the function has no jump."""
+        opening = self.take("(")
+        self.nest(name.pos)
+        cond_pos = self.tok.pos
+        lhs, lhs_bits = self.expression()
+        op = self.tok
+        if not (op.kind == "op" and op.text in _COMPARISONS):
+            self.fail(f"where() needs a condition such as x > 0 first, as in {WHERE_EXAMPLE}")
+        self.index += 1
+        rhs, rhs_bits = self.expression()
+        branches = []
+        for _ in range(2):
+            if not self.take(","):
+                self.fail(f"where() takes a condition and two values, as in {WHERE_EXAMPLE}")
+            branches.append(self.expression())
+        self.close(opening)
+        self.depth -= 1
+        construct = _COMPARISONS[op.text]
+        if lhs.is_Symbol and not rhs.free_symbols:
+            var, bound = lhs, rhs
+        elif rhs.is_Symbol and not lhs.free_symbols:
+            var, bound, construct = rhs, lhs, _COMPARISONS[_FLIPPED[op.text]]
+        else:
+            self.fail("the condition of where() must compare a variable with a number, as in "
+                      f"{WHERE_EXAMPLE}", cond_pos)
+        self.real_value(bound, cond_pos)
+        (then, then_bits), (other, other_bits) = branches
+        jump = (then - other).xreplace({var: bound})
+        if jump != 0 and abs(self.real_value(jump, name.pos)) > sympy.Rational(1, 10**12):
+            self.fail(f"where() jumps at {var} = {bound}: its branches must be equal there", name.pos)
+        bits = lhs_bits + rhs_bits + then_bits + other_bits
+        return self.build(lambda c, t, o: sympy.Piecewise((t, c), (o, True)),
+                          [construct(var, bound), then, other], bits, name.pos)
+
     def number(self, tok: _Token) -> sympy.Rational:
         """Exact value of a numeric literal: 0.01 is Rational(1, 100), never a float."""
         mantissa, _, exp_text = tok.text.lower().partition("e")
@@ -321,12 +361,14 @@ class _Parser:
         return sympy.Rational(digits, 10**-scale)
 
 
-def parse_formula(text: str, variables: Mapping[str, sympy.Symbol], *, what: str = "formula") -> sympy.Expr:
+def parse_formula(text: str, variables: Mapping[str, sympy.Symbol], *, what: str = "formula",
+                  where: bool = False) -> sympy.Expr:
     """Parse a user-typed formula into a sympy expression over the given variables.
 
     Only the names in `variables`, the functions in FUNCTIONS and the constants pi and e are
-    accepted (case-sensitive; a variable shadows a constant of the same name). Numbers become
-    exact rationals. Any problem raises FormulaError; `what` names the formula in messages.
+    accepted (case-sensitive; a variable shadows a constant of the same name), and with `where`
+    the piecewise where(x > c, …, …). Numbers become exact rationals. Any problem raises
+    FormulaError; `what` names the formula in messages.
     """
     if not isinstance(text, str):
         raise FormulaError(f"{what} must be a string, not {type(text).__name__}")
@@ -334,7 +376,7 @@ def parse_formula(text: str, variables: Mapping[str, sympy.Symbol], *, what: str
         raise FormulaError(f"{what} is too long ({len(text)} characters; limit {MAX_LENGTH})")
     if not text.strip():
         raise FormulaError(f"{what} is empty")
-    return _Parser(text, variables, what).parse()
+    return _Parser(text, variables, what, where).parse()
 
 
 def free_variable_names(expr: sympy.Expr) -> set[str]:

@@ -30,7 +30,7 @@ from . import losses, naming
 from .derive import B, MatrixDerivation
 from .inplace import inplace_code, inplace_statements, occurrences
 from .plan import Plan, Step
-from .printing import NumpyPrinter
+from .printing import NumpyPrinter, stable_form
 
 a, y, x = losses.a, losses.y, losses.x
 LOG_A = losses.LOG_A
@@ -68,12 +68,20 @@ def numpy_code(expr: sp.Expr, names: dict[sp.Symbol, str] | None = None) -> str:
     return _PRINTER.doprint(expr)
 
 
-def uses_softplus(d: MatrixDerivation) -> bool:
-    """Whether a kernel line calls the softplus helper (a logit-form loss, say)."""
+def printed_formulas(d: MatrixDerivation) -> list[sp.Expr]:
+    """Every elementwise formula the module prints: the loss, δ^L, each g', and the definition
+    of each activation without a registry NumPy form (a formula such as x - softplus(x))."""
     formulas = [d.loss_term, d.output.expr, d.output.rowsum]
     formulas += [m.derivative.expr for m in d.layers if m.derivative is not None]
+    entries = [d.network.activation(m.index) for m in d.layers]
+    formulas += [e.expr for e in entries if e.numpy is None and e.expr is not None]
+    return [stable_form(f) for f in formulas if f is not None]
+
+
+def uses_softplus(d: MatrixDerivation) -> bool:
+    """Whether a kernel line calls the softplus helper (a logit-form loss, say)."""
     return any(_softplus_arg(node) is not None
-               for f in formulas if f is not None for node in sp.preorder_traversal(f))
+               for f in printed_formulas(d) for node in sp.preorder_traversal(f))
 
 
 def mask(l: int) -> str:
@@ -106,7 +114,7 @@ def activation_helper(entry: act.Activation) -> Helper:
         body = tuple(lines) if len(lines) > 1 else (f"return {lines[0]}",)
         return Helper(entry.name, params, body, True)
     z = sp.Symbol("z", real=True)
-    expr = entry.expr.xreplace({act.x: z})
+    expr = stable_form(entry.expr.xreplace({act.x: z}))  # the chain computes what is printed
     chain = inplace_code(expr, z, "out")
     if chain is not None:
         return Helper(entry.name, params, (f"return {chain}",), chain != "z")
@@ -395,9 +403,13 @@ class _Printer:
         form = self.d.layers[l - 1].derivative
         var = self.sym(l, a if form.variable == "a" else x)
         names = self.names(l)
-        expr = step.formula.xreplace({s: self.sym(l, s) for s in names})
+        # the printed (overflow-free) form is kept whole: e^{-z}·(1 + e^{-z})^{-2} is finite as one
+        # fraction, not factor by factor; sinh(z)/cosh(z) only as tanh(z)
+        plain = step.formula.xreplace({s: self.sym(l, s) for s in names})
+        expr = stable_form(plain)
         coeff, rest = expr.as_independent(var, as_Add=False)
-        factors = sorted(sp.Mul.make_args(rest), key=lambda f: (f != var, occurrences(f, var) == 1))
+        factors = [rest] if expr != plain else \
+            sorted(sp.Mul.make_args(rest), key=lambda f: (f != var, occurrences(f, var) == 1))
         lines = []
         if coeff != 1:
             lines.append(f"{step.target} *= {numpy_code(coeff)}")

@@ -136,14 +136,13 @@ REGISTRY: dict[str, Optimizer] = {o.name: o for o in [
 ]}
 
 NAMES: tuple[str, ...] = tuple(REGISTRY)
-# Identifiers the kernel's optimiser and initialisation code (_train_step.py.j2,
-# _init_schemes.py.j2) defines or uses, beyond c0, c1, … and s0, s1, … (spec.GENERATED_PATTERN):
-# a formula activation may not take one of these names.
-KERNEL_NAMES = frozenset({
-    "OPTIMIZERS", "DECAYED", "SLOTS", "UPDATES", "FANS", "INIT_SCHEMES", "init_state",
-    "train_step", "scheme_params", "scheme", "optimizer", "hyper", "unknown", "slots", "state", "kind",
-    "numerator", "over", "fan_in", "fan_out", "std", "bound",
-    *(f"{n}_update" for n in NAMES), *(str(s) for s in LATEX if s not in (M_HAT, V_HAT))})
+# Module-level names the kernel's optimiser and initialisation code (_train_step.py.j2,
+# _init_schemes.py.j2) defines: a formula activation may not take one of these names. The locals
+# of those functions (p, g, m, v, …) may be shared with an activation's name: the functions below
+# call no activation, so nothing is shadowed.
+SELF_CONTAINED = frozenset({"init_state", "train_step", "scheme_params", *(f"{n}_update" for n in NAMES)})
+KERNEL_NAMES = frozenset({"OPTIMIZERS", "DECAYED", "SLOTS", "UPDATES", "FANS", "INIT_SCHEMES", "scheme",
+                          *SELF_CONTAINED})
 
 
 def optimizer(name: str) -> Optimizer:

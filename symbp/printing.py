@@ -13,16 +13,14 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from .errors import DerivationError
+from .functions import BY_CLASS, BY_NAME, TABLE
 
-FUNCTIONS = {  # sympy function class name -> NumPy function
-    "exp": "np.exp", "log": "np.log", "tanh": "np.tanh", "sinh": "np.sinh", "cosh": "np.cosh",
-    "sin": "np.sin", "cos": "np.cos", "atan": "np.arctan", "Abs": "np.abs", "sqrt": "np.sqrt",
-    "sign": "np.sign",
-}
-# Function classes printed by the overrides below. Any other function (erf, floor, gamma, …) has
-# no NumPy form and is refused, rather than printed by the Python printer as ``math.erf``: a
-# module the kernel does not import, and scalar-only.
-SPECIAL = {"Heaviside", "Piecewise"}
+# sympy function class name -> NumPy ufunc, for the printers and the in-place chains (inplace.py).
+# Every function of the table has a NumPy form; a function outside it (gamma, floor, …) is refused
+# rather than printed by the Python printer as ``math.gamma``: a module the kernel does not import,
+# and scalar-only.
+FUNCTIONS = {f.sympy.__name__: f.numpy for f in TABLE if f.sympy is not None and f.ufunc}
+SPECIAL = {"Heaviside", "Piecewise"}  # printed by the overrides below
 
 
 MAX_STABLE_OPS = 400  # larger expressions are printed as they are (the rewrite costs sympy time)
@@ -70,6 +68,8 @@ def _bounded_rational(expr: sp.Expr, u: sp.Expr) -> sp.Expr | None:
 def _stabilize(expr: sp.Expr) -> sp.Expr:
     if expr.is_Atom or not expr.has(sp.exp) or isinstance(expr, sp.log):
         return expr  # log(1 + e^u) is printed as np.logaddexp(0, u) (or the softplus helper)
+    if isinstance(expr, sp.Piecewise):
+        return sp.Piecewise(*[(_stabilize(value), cond) for value, cond in expr.args])
     bases = {b[0] for n in sp.preorder_traversal(expr) if (b := _exp_base(n)) is not None}
     if len(bases) == 1:
         stable = _bounded_rational(expr, next(iter(bases)))
@@ -85,20 +85,113 @@ def _stabilize(expr: sp.Expr) -> sp.Expr:
     return expr.func(*[_stabilize(arg) for arg in expr.args])
 
 
+def _log_cosh(node: sp.Basic) -> sp.Expr | None:
+    """log(cosh(u)) = |u| + log(1 + e^{−2|u|}) − log 2: cosh overflows for |u| > 710."""
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.cosh):
+        u = sp.Abs(node.args[0].args[0])
+        return u + sp.log(1 + sp.exp(-2 * u)) - sp.log(2)
+    return None
+
+
+def _log_reciprocal(node: sp.Basic) -> sp.Expr | None:
+    """log(1/u) = −log(u) (u > 0 where the log is defined): log σ(x) is then −softplus(−x)."""
+    if isinstance(node, sp.log) and isinstance(node.args[0], sp.Pow) and node.args[0].exp == -1:
+        return -sp.log(node.args[0].base)
+    return None
+
+
+def _tanh_quotient(node: sp.Basic) -> sp.Expr | None:
+    """sinh(u)/cosh(u) = tanh(u): inf/inf = nan for |u| > 710 (log cosh's derivative)."""
+    if not isinstance(node, sp.Mul):
+        return None
+    factors = list(node.args)
+    for f in factors:
+        if isinstance(f, sp.sinh) and sp.cosh(f.args[0]) ** -1 in factors:
+            rest = [g for g in factors if g not in (f, sp.cosh(f.args[0]) ** -1)]
+            return sp.Mul(sp.tanh(f.args[0]), *rest)
+    return None
+
+
+def _erf_complement(node: sp.Basic) -> sp.Expr | None:
+    """c + c·erf(u) = c·erfc(−u) and c − c·erf(u) = c·erfc(u): 1 + erf(u) cancels for u ≪ 0 (a
+    GELU x(1 + erf(x/√2))/2 loses all digits below x = −8), erfc does not."""
+    if not isinstance(node, sp.Add):
+        return None
+    const, rest = node.as_coeff_Add()
+    for term in sp.Add.make_args(rest):
+        coeff, f = term.as_coeff_Mul()
+        if isinstance(f, sp.erf) and const != 0 and abs(coeff) == abs(const):
+            u = f.args[0] if coeff == -const else -f.args[0]
+            others = [t for t in sp.Add.make_args(rest) if t != term]
+            return sp.Add(const * sp.erfc(u, evaluate=False), *others)
+    return None
+
+
+_CLAMP = {">": sp.Max, ">=": sp.Max, "<": sp.Min, "<=": sp.Min}
+_OTHER_SIDE = {sp.Max: sp.Min, sp.Min: sp.Max}
+
+
+def _clamped_branches(node: sp.Basic) -> sp.Expr | None:
+    """where(x > c, f, h) → where(x > c, f(max(x, c)), h(min(x, c))): np.where computes both
+    branches everywhere, so each is computed on its own region only (exp(x) − 1 of an ELU then
+    cannot overflow for large x); the value where a branch is selected is unchanged."""
+    if not isinstance(node, sp.Piecewise) or len(node.args) != 2 or node.args[1].cond is not sp.true:
+        return None
+    (then, cond), (other, _) = node.args
+    if not isinstance(cond, sp.core.relational.Relational) or cond.rel_op not in _CLAMP:
+        return None
+    var, bound = cond.lhs, cond.rhs
+    if not (var.is_Symbol and bound.is_number):
+        return None
+    inside = _CLAMP[cond.rel_op]
+    outside = _OTHER_SIDE[inside]
+    clamped = (then.xreplace({var: inside(var, bound)}), other.xreplace({var: outside(var, bound)}))
+    if clamped == (then, other):
+        return None
+    return sp.Piecewise((clamped[0], cond), (clamped[1], True))
+
+
+# Exact rewrites applied before printing, each to the node it matches (tests prove each equal).
+REWRITES = (_log_cosh, _log_reciprocal, _tanh_quotient, _erf_complement, _clamped_branches)
+
+
+def _rewritten(expr: sp.Expr) -> sp.Expr:
+    """expr with REWRITES applied bottom-up."""
+    if expr.is_Atom:
+        return expr
+    args = [_rewritten(arg) for arg in expr.args]
+    node = expr.func(*args) if args != list(expr.args) else expr
+    for rule in REWRITES:
+        out = rule(node)
+        if out is not None:
+            return out
+    return node
+
+
 @functools.lru_cache(maxsize=4096)
 def stable_form(expr: sp.Expr) -> sp.Expr:
-    """expr with every bounded rational function of one exponential e^u rewritten so that no
-    power of e has a positive exponent: with m = max(x, 0), 1/(1 + e^{−x}) = e^x/(e^x + 1)
-    becomes e^{x−m}/(e^{x−m} + e^{−m}), both exponents ≤ 0 whatever the sign of x.
+    """expr rewritten so that printing it cannot overflow where its value is finite.
+
+    First the exact identities of REWRITES (log cosh, sinh/cosh, the branches of a where); then
+    every bounded rational function of one exponential e^u is rewritten so that no power of e has
+    a positive exponent: with m = max(x, 0), 1/(1 + e^{−x}) = e^x/(e^x + 1) becomes
+    e^{x−m}/(e^{x−m} + e^{−m}), both exponents ≤ 0 whatever the sign of x.
 
     Printed as is, x/(1 + exp(−x)) (a swish typed as a formula) overflows exp at x = −1000 and
     its derivative x·e^{−x}/(1 + e^{−x})² is inf/inf = nan there; the rewritten forms are exact
     reformulations that cannot overflow and keep full relative accuracy. Expressions without such
     a part, or too large to rewrite cheaply, are returned unchanged.
     """
-    if not expr.has(sp.exp) or sp.count_ops(expr) > MAX_STABLE_OPS:
+    if not expr.has(sp.exp, sp.log, sp.sinh, sp.erf, sp.Piecewise) or sp.count_ops(expr) > MAX_STABLE_OPS:
         return expr
-    return _stabilize(expr)
+    expr = _rewritten(expr)
+    return _stabilize(expr) if expr.has(sp.exp) else expr
+
+
+def _irrational_constant(expr) -> bool:
+    """A number such as sqrt(2) or log(2)/2: no symbols, not a rational, not pi or e alone."""
+    return (isinstance(expr, sp.Expr) and not expr.is_Atom and not expr.free_symbols
+            and expr.is_number and not expr.is_Rational and expr.is_real is True)
 
 
 def expm1_form(expr: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
@@ -132,18 +225,24 @@ class NumpyPrinter(PythonCodePrinter):
         return super().doprint(stable_form(expr) if isinstance(expr, sp.Basic) else expr, assign_to)
 
     def _print(self, expr, **kwargs) -> str:
-        if isinstance(expr, sp.Function) and type(expr).__name__ not in FUNCTIONS.keys() | SPECIAL:
+        known = type(expr) in BY_CLASS or type(expr).__name__ in SPECIAL
+        if isinstance(expr, sp.Function) and not known:
             raise DerivationError(f"no NumPy form for the function {type(expr).__name__}")
+        if _irrational_constant(expr):
+            # np.sqrt(2) or np.log(2) would be a NumPy float64, which turns float32 arrays
+            # into float64; a Python float is a "weak" scalar that keeps the array's dtype
+            return repr(float(expr))
         return super()._print(expr, **kwargs)
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
-        name = type(expr).__name__
-        if name not in FUNCTIONS:
-            raise DerivationError(f"no NumPy form for the function {name}")
-        return f"{FUNCTIONS[name]}({', '.join(self._print(arg) for arg in expr.args)})"
+        entry = BY_CLASS.get(type(expr))
+        if entry is None:
+            raise DerivationError(f"no NumPy form for the function {type(expr).__name__}")
+        return f"{entry.numpy}({', '.join(self._print(arg) for arg in expr.args)})"
 
     _print_exp = _print_tanh = _print_sinh = _print_cosh = _print_Function
-    _print_sin = _print_cos = _print_atan = _print_sign = _print_Function
+    _print_sin = _print_cos = _print_tan = _print_atan = _print_sign = _print_Function
+    _print_erf = _print_erfc = _print_Function
 
     def _print_log(self, expr: sp.log) -> str:
         """log(1 + exp(u)) → np.logaddexp(0, u): softplus without overflow."""
@@ -151,10 +250,10 @@ class NumpyPrinter(PythonCodePrinter):
         rest = arg - 1
         if isinstance(rest, sp.exp):
             return f"np.logaddexp(0, {self._print(rest.args[0])})"
-        return f"np.log({self._print(arg)})"
+        return f"{self.form(BY_NAME['log'])}({self._print(arg)})"
 
     def _print_Abs(self, expr: sp.Abs) -> str:  # noqa: N802
-        return f"np.abs({self._print(expr.args[0])})"
+        return f"{self.form(BY_NAME['abs'])}({self._print(expr.args[0])})"
 
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:  # noqa: N802
         """H(a, h0) → np.heaviside(a, h0); keeps the dtype of ``a``."""
@@ -162,10 +261,14 @@ class NumpyPrinter(PythonCodePrinter):
         return f"np.heaviside({self._print(arg)}, {self._print(h0)})"
 
     def _print_Max(self, expr: sp.Max) -> str:  # noqa: N802
-        return self._pairwise("np.maximum", expr.args)
+        return self._pairwise(self.form(BY_NAME["max"]), expr.args)
 
     def _print_Min(self, expr: sp.Min) -> str:  # noqa: N802
-        return self._pairwise("np.minimum", expr.args)
+        return self._pairwise(self.form(BY_NAME["min"]), expr.args)
+
+    def form(self, entry) -> str:
+        """The entry's spelling for this printer's backend (NumPy here)."""
+        return entry.numpy
 
     def _pairwise(self, fn: str, args: tuple[sp.Expr, ...]) -> str:
         out = self._print(args[0])
@@ -179,11 +282,10 @@ class NumpyPrinter(PythonCodePrinter):
         if exp == 2 and (base.is_Symbol or base.is_Function):
             b = self._print(base)
             return f"{b}*{b}"
-        if exp == sp.Rational(1, 2):
-            return f"np.sqrt({self._print(base)})"
         if exp == -1:
             return f"1/{self.parenthesize(base, 50)}"
-        return super()._print_Pow(expr, rational=rational)
+        # sqrt in this printer's backend, also in 1/sqrt(u) (the Python printer's is math.sqrt)
+        return self._hprint_Pow(expr, rational=rational, sqrt=self.form(BY_NAME["sqrt"]))
 
     def _print_Rational(self, expr: sp.Rational) -> str:  # noqa: N802
         return f"{expr.p}/{expr.q}"
@@ -192,7 +294,13 @@ class NumpyPrinter(PythonCodePrinter):
         return repr(float(expr))
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
-        raise DerivationError("piecewise expressions need a NumPy form in the registry")
+        """where(c1, e1, where(c2, e2, …)): a formula's where(); the last condition is True."""
+        if expr.args[-1].cond is not sp.true:
+            raise DerivationError("a piecewise expression needs a last branch for every other case")
+        out = self._print(expr.args[-1].expr)
+        for value, cond in reversed(expr.args[:-1]):
+            out = f"np.where({self._print(cond)}, {self._print(value)}, {out})"
+        return out
 
     def _print_Exp1(self, expr) -> str:  # noqa: N802
         return "np.e"

@@ -24,9 +24,10 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from . import activations, losses
+from . import activations, interval, losses
 from .errors import FormulaError, SpecError, SymbpError
 from .files import read_text
+from .functions import TABLE, mpmath_function
 from .optimizers import KERNEL_NAMES
 
 BIAS_MODES = ("neuron", "shared", "none")
@@ -319,23 +320,47 @@ def _formulas(data: dict[str, Any]) -> dict[str, dict[str, str]]:
             text = entry.get("formula") if isinstance(entry, dict) else entry
             if not isinstance(text, str):
                 raise _fail(f"{where}.formula", "must be a string such as \"x/(1+exp(-x))\"")
-            # One line: the parser reads any whitespace as a separator, so nothing is lost, and
-            # the text can be quoted in messages and documents without breaking a line.
-            text = " ".join(text.split())
-            try:
-                if kind == "activations":
-                    _check_activation_formula(name, text)
-                else:
-                    term = losses.formula_loss(name, text).term
-                    if _derivative_size(term, losses.a) > MAX_PROBE_NODES:
-                        raise SpecError(f"the derivative of '{text}' would be too large "
-                                        f"(over {MAX_PROBE_NODES:,} terms)")
-            except FormulaError as exc:
-                raise _fail(f"{where}.formula", str(exc)) from None
-            except SymbpError as exc:
-                raise _fail(f"{where}.formula", str(exc).split(": ", 1)[-1]) from None
-            out[kind][name] = text
+            out[kind][name] = _checked_formula(kind, name, text, f"{where}.formula")
     return out
+
+
+def _checked_formula(kind: str, name: str, text: str, where: str) -> str:
+    """The formula's text on one line, once it passed the checks of its kind (errors name
+    ``where``)."""
+    # One line: the parser reads any whitespace as a separator, so nothing is lost, and
+    # the text can be quoted in messages and documents without breaking a line.
+    text = " ".join(text.split())
+    try:
+        if kind == "activations":
+            _check_activation_formula(name, text)
+        else:
+            term = losses.formula_loss(name, text).term
+            if _derivative_size(term, losses.a) > MAX_PROBE_NODES:
+                raise SpecError(f"the derivative of '{text}' would be too large "
+                                f"(over {MAX_PROBE_NODES:,} terms)")
+    except FormulaError as exc:
+        raise _fail(where, str(exc)) from None
+    except SymbpError as exc:
+        raise _fail(where, str(exc).split(": ", 1)[-1]) from None
+    return text
+
+
+def _inline_activation(text: str, index: int, formulas: dict[str, dict[str, str]]) -> str:
+    """A layer's activation written as a formula in x (``activation = "x*sigmoid(x)"``): checked
+    like [activations.NAME] and registered under the name layerN_activation (the same text
+    in two layers shares one name)."""
+    where = f"layers[{index}].activation"
+    text = _checked_formula("activations", f"layer{index + 1}_activation", text, where)
+    table = formulas["activations"]
+    same = [name for name, formula in table.items() if formula == text and name.endswith("_activation")]
+    if same:
+        return same[0]
+    name, n = f"layer{index + 1}_activation", 1
+    while name in table:
+        n += 1
+        name = f"layer{index + 1}_activation_{n}"
+    table[name] = text
+    return name
 
 
 class _HugeError(Exception):
@@ -349,9 +374,12 @@ class _UndefinedError(Exception):
 _MP = mpmath.MPContext()
 _MP.prec = 80
 _HUGE = _MP.mpf(10) ** 300
-_UNARY = {sp.sin: _MP.sin, sp.cos: _MP.cos, sp.atan: _MP.atan, sp.tanh: _MP.tanh,
-          sp.erf: _MP.erf, sp.Abs: abs, sp.sign: lambda v: _MP.sign(v)}
-_GROWING = {sp.exp: _MP.exp, sp.sinh: _MP.sinh, sp.cosh: _MP.cosh}
+# The table's functions in mpmath: those that grow like exp are guarded against huge arguments;
+# log, sqrt, max, min and Heaviside are evaluated by _value itself.
+_OWN = {sp.log, sp.Max, sp.Min, sp.Heaviside}
+_UNARY = {f.sympy: mpmath_function(f, _MP) for f in TABLE
+          if f.sympy is not None and f.sympy not in _OWN and not f.grows}
+_GROWING = {f.sympy: mpmath_function(f, _MP) for f in TABLE if f.sympy is not None and f.grows}
 
 
 def _value(expr: sp.Expr, x: sp.Symbol, point: Any, memo: dict) -> Any:
@@ -481,9 +509,10 @@ def _nodes(expr: sp.Expr, limit: int) -> int:
 
 
 def _check_activation_formula(name: str, text: str) -> None:
-    """g must be a real function of x, finite at every probe point, with a derivative sympy can
-    write down that is finite there too (kinks like abs or max are fine: sign and Heaviside are
-    bounded; sqrt(abs(x)) is not, at 0), and both need a NumPy form."""
+    """g must be a real function of x with a derivative sympy can write down (kinks like abs or
+    max are fine: sign and Heaviside are bounded; sqrt(abs(x)) is not, at 0) that is not zero
+    everywhere, and both, as the kernel computes them, must be finite float64 numbers for every
+    x in [−1000, 1000] (interval arithmetic over the whole range, not a few probes)."""
     from .printing import numpy_code
 
     x = activations.x
@@ -501,8 +530,31 @@ def _check_activation_formula(name: str, text: str) -> None:
         bad = _undefined_at(expr, x, PROBES)
         if bad is not None:
             raise SpecError(f"'{text}' {what} not a finite real number at x = {bad}")
+    if _zero_at_probes(dg, x):
+        raise SpecError(f"'{text}' is a constant (its derivative is 0 everywhere), so it cannot learn")
+    for what, expr in (("", g), (" has a derivative that", dg)):
+        problem = interval.first_problem(expr, x)
+        if problem is not None:
+            hint = _WHERE_HINT if problem.kind == "overflow" and g.has(sp.Max, sp.Min) else ""
+            raise SpecError(f"'{text}'{what} {problem.describe()}{hint}")
     for expr in (g, dg):
         numpy_code(expr)  # DerivationError (one line) when a function has no NumPy form
+
+
+_WHERE_HINT = "; write the branches with where(x > 0, …, …) so that each is computed only where it applies"
+
+
+def _zero_at_probes(dg: sp.Expr, x: sp.Symbol) -> bool:
+    """Whether g' is exactly 0, or below 1e-50 at every probe point (sin(x)^2 + cos(x)^2)."""
+    if dg == 0:
+        return True
+    values = []
+    for p in PROBES:
+        try:
+            values.append(_value(dg, x, _MP.mpf(p.p) / p.q, {}))
+        except (_HugeError, _UndefinedError):
+            return False
+    return all(abs(v) < _MP.mpf(10) ** -50 for v in values)
 
 
 def _output_values(expr: sp.Expr | None) -> list:
@@ -551,6 +603,15 @@ def _layer(data: Any, index: int, formulas: dict[str, dict[str, str]], last: boo
     size = _int(data["size"], f"{where}.size")
     act_name = data.get("activation", "sigmoid")
     known = list(activations.REGISTRY) + list(formulas["activations"])
+    if isinstance(act_name, str) and not NAME_RE.match(act_name):  # a formula, not a name
+        try:
+            act_name = _inline_activation(act_name, index, formulas)
+        except SpecError as exc:  # "leaky-relu" is a misspelt name more likely than a formula
+            hint = _did_you_mean(act_name, known)
+            if hint:
+                raise _fail(f"{where}.activation", f"unknown activation {act_name!r}{hint}") from None
+            raise exc from None
+        known.append(act_name)
     _choice(act_name, f"{where}.activation", known)
     if act_name == "softmax" and not last:
         raise _fail(f"{where}.activation", "softmax is only supported on the output layer")

@@ -22,6 +22,7 @@ import sympy as sp
 from . import losses, naming
 from .derive import B, MatrixDerivation
 from .errors import SymbpError
+from .functions import BY_CLASS, Elementary
 from .naming import NeuronNames
 from .plan import Plan
 from .printing import NumpyPrinter
@@ -79,19 +80,29 @@ def max_rows(net: Network) -> int:
 class ScalarPrinter(NumpyPrinter):
     """Prints formulas on Python floats: ``math`` functions, stable softplus, H(u) as a test."""
 
-    FUNCS = {"exp": "math.exp", "log": "math.log", "tanh": "math.tanh", "sinh": "math.sinh",
-             "cosh": "math.cosh", "sin": "math.sin", "cos": "math.cos", "atan": "math.atan",
-             "sqrt": "math.sqrt"}
     EXPM1 = "math.expm1"
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
-        name = type(expr).__name__
-        if name not in self.FUNCS:
-            raise SymbpError(f"no scalar form for the function {name}")
-        return f"{self.FUNCS[name]}({', '.join(self._print(arg) for arg in expr.args)})"
+        entry = BY_CLASS.get(type(expr))
+        if entry is None or not entry.math:
+            raise SymbpError(f"no scalar form for the function {type(expr).__name__}")
+        args = [self._print(arg) for arg in expr.args]
+        return entry.math.format(*args) if "{" in entry.math else f"{entry.math}({', '.join(args)})"
 
     _print_exp = _print_tanh = _print_sinh = _print_cosh = _print_Function
-    _print_sin = _print_cos = _print_atan = _print_Function
+    _print_sin = _print_cos = _print_tan = _print_atan = _print_sign = _print_Function
+    _print_erf = _print_erfc = _print_Function
+
+    def form(self, entry: Elementary) -> str:
+        """The entry's Python-float spelling (``math.sqrt``, ``max``)."""
+        return entry.math
+
+    def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
+        """A formula's where() as conditional expressions; the last condition is True."""
+        out = self._print(expr.args[-1].expr)
+        for value, cond in reversed(expr.args[:-1]):
+            out = f"({self._print(value)} if {self._print(cond)} else {out})"
+        return out
 
     def _print_log(self, expr: sp.log) -> str:
         """log(1 + exp(u)) → softplus_float(u), which cannot overflow."""
@@ -100,21 +111,12 @@ class ScalarPrinter(NumpyPrinter):
             return f"softplus_float({self._print(rest.args[0])})"
         return f"math.log({self._print(expr.args[0])})"
 
-    def _print_Abs(self, expr: sp.Abs) -> str:  # noqa: N802
-        return f"abs({self._print(expr.args[0])})"
-
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:  # noqa: N802
         arg, h0 = expr.args if len(expr.args) == 2 else (expr.args[0], sp.Rational(1, 2))
         u = self._print(arg)
         if h0 == 0:
             return f"(1.0 if {u} > 0 else 0.0)"
         return f"(1.0 if {u} > 0 else {float(h0)!r} if {u} == 0 else 0.0)"
-
-    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:  # noqa: N802
-        base, exp = expr.args
-        if exp == sp.Rational(1, 2):
-            return f"math.sqrt({self._print(base)})"
-        return super()._print_Pow(expr, rational=rational)
 
 
 _PRINTER = ScalarPrinter({"standard": "python3"})

@@ -20,6 +20,7 @@ import sympy as sp
 from . import activations as act
 from . import losses
 from .derive import B, reg_coefficient
+from .functions import autograd_function
 from .spec import Network
 
 _counter = 0
@@ -46,13 +47,6 @@ def _anp():
     return anp
 
 
-def _autograd_fn(args, expr: sp.Expr, extra: dict | None = None) -> Callable:
-    """``expr`` as a function autograd can differentiate: Max/Min are the elementwise maximum
-    and minimum (NumPy's max/min, lambdify's default, reduce over an axis)."""
-    anp = _anp()
-    return sp.lambdify(args, expr, modules=[{"Max": anp.maximum, "Min": anp.minimum, **(extra or {})}, anp])
-
-
 def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> Callable:
     anp = _anp()
     if entry.numpy is not None:  # the registry's NumPy form of the definition (piecewise ones)
@@ -64,7 +58,7 @@ def _elementwise(entry: act.Activation, expr: sp.Expr, alpha: float | None) -> C
         if entry.name in table:
             return table[entry.name]
         raise ValueError(f"no reference for {entry.name}: {code}")
-    return _autograd_fn(act.x, expr)
+    return autograd_function(expr, act.x)
 
 
 def reference_forward(net: Network) -> Callable:
@@ -102,13 +96,13 @@ def reference_loss(net: Network) -> Callable:
     forward = reference_forward(net)
     loss = net.loss_entry()
     term = loss.term.subs(losses.N_OUT, net.layers[-1].size)
-    term_fn = _autograd_fn((losses.a, losses.y), term)
+    term_fn = autograd_function(term, (losses.a, losses.y))
     logit = loss.logit_terms.get(net.layers[-1].activation)
     # The registry's logit form (proven equal to ℓ(g(x), y)), with softplus written stably.
-    logit_fn = _autograd_fn((losses.x, losses.y), logit.replace(
+    logit_fn = autograd_function(logit.replace(
         lambda e: isinstance(e, sp.log) and isinstance(e.args[0] - 1, sp.exp),
         lambda e: sp.Function("softplus")((e.args[0] - 1).args[0])),
-        {"softplus": lambda v: anp.logaddexp(0.0, v)}) if logit is not None else None
+        (losses.x, losses.y), {"softplus": lambda v: anp.logaddexp(0.0, v)}) if logit is not None else None
     c = reg_coefficient(net)
 
     def J(params, X, Y):  # noqa: N802

@@ -42,6 +42,9 @@ HOSTILE = [
     "x # comment", "x\\\n+1", "_", "__", "x._", "x.real", "x.evalf()", "1 .__class__", "0x10",
     "1_000", "1j", "x @ x", "x ** -x", "x // 2", "x % 2", "not x", "x and x", "x or 1", "x == x",
     "x := 1", "*x", "**x", "x[0]", "x, x", "print(x)", "type(x)", "input()", "help()", "exit()",
+    # code hidden in the piecewise where() of activation formulas, and Python's own conditional
+    f"where(x > 0, x, {OPEN})", "where(x > __import__('os').getpid(), x, 0)", "x if x > 0 else 0",
+    "where(x > 0, x, 0) if 1 else x", "where(lambda: 1, x, x)",
     # sympy's own string readers and classes
     "sympify('x')", f"S('{OPEN}')", "Symbol('x')", "Function('f')(x)", "Lambda(x, x)", "N(x)",
     "x.subs(x, 1)", "I", "oo", "zoo", "nan", "E1", "Integral(x, x)", "Derivative(x, x)",

@@ -25,6 +25,7 @@ import symbp
 from symbp.cli import main
 from symbp.emit import emit_numpy
 from symbp.errors import SpecError, SymbpError
+from symbp.optimizers import SELF_CONTAINED
 from symbp.spec import bundled_names, load_spec
 from symbp.verify import check_kernel
 
@@ -99,6 +100,10 @@ def _generated_identifiers() -> set[str]:
 
             own |= {n for m in neuron_names(net).all() for n in (m, "d_" + m)}
         tree = ast.parse(emit_numpy(net))
+        for node in tree.body:  # functions that call no activation keep their locals to themselves
+            if isinstance(node, ast.FunctionDef) and node.name in SELF_CONTAINED:
+                found.add(node.name)
+                node.body, node.args = [], ast.arguments([], [], None, [], [], None, [])
         for node in ast.walk(tree):
             if isinstance(node, ast.Name):
                 found.add(node.id)
