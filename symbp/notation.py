@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import re
 
+from .check import neuron_level_available
+from .check_system import system_for
+from .errors import SymbpError
+from .naming import NeuronNames
 from .spec import Network
 
 # The aliases of the spec's name prefixes: the post's prefix -> the spec's.
@@ -30,6 +34,16 @@ PER_OUTPUT_LOSS = {
 NAME = r"[A-Za-z]+_(?:\{[^{}]*\}|[A-Za-z0-9]+)"
 QUOTIENT = re.compile(r"^\\frac\s*\{\s*(?P<a>" + NAME + r")\s*\}\s*\{\s*(?P<b>" + NAME + r")\s*\}$")
 ARGUMENT = r"(?P<y>[^{}]*(?:\{[^{}]*\}[^{}]*)*)"
+
+
+def neuron_names(net: Network) -> NeuronNames | None:
+    """The spec's neuron-level names, or None for a network too large to have them."""
+    if not neuron_level_available(net):
+        return None
+    try:
+        return system_for(net).names
+    except SymbpError:
+        return None
 
 
 def _subscript(suffix: str) -> str:
@@ -55,13 +69,13 @@ def rename_prefixes(text: str) -> tuple[str, list[str]]:
 
 def per_output_losses(net: Network) -> list[tuple[re.Pattern, re.Pattern, str, str, str, str]]:
     """(derivative pattern, plain pattern, activation, target, loss, shown name) per output."""
-    from .check_system import system_for
-
-    names = system_for(net).names
+    names = neuron_names(net)
     template = PER_OUTPUT_LOSS.get(net.loss)
-    base = names.loss.split("_")[0]
     out = []
-    if template is None or not base:
+    if names is None:
+        return out
+    base = names.loss.split("_")[0]
+    if names is None or template is None or not base:
         return out
     for a, t in zip(names.activations[-1], names.targets):
         suffix = a.split("_", 1)[1] if "_" in a else None
@@ -103,9 +117,9 @@ def missing_partial(lhs: str) -> tuple[str, list[str]]:
 
 def table_name(name: str, net: Network) -> tuple[str, list[str]]:
     """In a table of given values an output neuron's bare name (o_1) stands for its target."""
-    from .check_system import system_for
-
-    names = system_for(net).names
+    names = neuron_names(net)
+    if names is None:
+        return name, []
     for a, t in zip(names.activations[-1], names.targets):
         suffix = a.split("_", 1)[1] if "_" in a else a
         letters = re.fullmatch(r"([A-Za-z]+)_?([0-9]+)", suffix)

@@ -21,11 +21,12 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from .check import check_claim
-from .check_example import ExampleError, check_example
+from .check_example import check_example, judge
 from .check_system import system_for
-from .check_values import NeuronEvaluator, is_matrix
-from .claims import ClaimError, parse_expression
-from .notation import rewrite, table_name
+from .check_values import NeuronEvaluator
+from .claims import parse_expression
+from .errors import SymbpError
+from .notation import neuron_names, rewrite, table_name
 from .post import Row
 from .spec import Network
 
@@ -59,6 +60,7 @@ class Verdict:
     reason: str
     diagnosis: str | None = None
     correct: str | None = None
+    latex: bool = False  # the correct line is LaTeX (a formula), not a number or plain text
 
 
 @dataclass
@@ -123,9 +125,8 @@ class PostChecker:
     def __init__(self, net: Network, *, lr: str | None = None, strict: bool = False,
                  numbering: str = "from0"):
         self.net, self.lr, self.strict, self.numbering = net, lr, strict, numbering
-        self._true: dict[str, Decimal | ExampleError] = {}
-        names = system_for(net).names
-        self.names = {"loss": names.loss, **{f"out{k}": a for k, a in enumerate(names.activations[-1], 1)}}
+        self._true: dict[str, Decimal | SymbpError] = {}
+        self.names = output_names(net)
 
     # ------------------------------------------------------------------ rows
 
@@ -170,6 +171,8 @@ class PostChecker:
         return "derivative" if "\\partial" in lhs else "definition"
 
     def side(self, lhs: str, key: str, side: str, updated: bool) -> Verdict:
+        if numeric_only(lhs):
+            return self.sum_of_numbers(lhs, side)
         if NUMBER.match(side.replace(" ", "")):
             return self.number(key, side.replace(" ", ""))
         if numeric_only(side):
@@ -188,7 +191,7 @@ class PostChecker:
             c = report.counterexample
             where = f" ({c.where}: claimed {c.claimed}, true {c.true})" if c else ""
             return Verdict("wrong", report.reason + where, report.diagnosis,
-                           report.correct_latex or report.correct)
+                           report.correct_latex or report.correct, bool(report.correct_latex))
         if report.verdict == "undecided":
             return Verdict("not checked", "undecided: " + report.reason)
         return Verdict("not checked", report.error.reason if report.error else "cannot be read")
@@ -196,7 +199,7 @@ class PostChecker:
     def number(self, key: str, printed: str) -> Verdict:
         try:
             row = check_example(self.net, {key: printed}, lr=self.lr, strict=self.strict).rows[0]
-        except ExampleError as exc:
+        except SymbpError as exc:
             return Verdict("not checked", _unprefixed(str(exc)))
         true = Decimal(row.computed)
         rounded = true.quantize(Decimal((0, (1,), Decimal(printed).as_tuple().exponent)), ROUND_HALF_EVEN)
@@ -217,26 +220,38 @@ class PostChecker:
         if key not in self._true:
             try:
                 self._true[key] = Decimal(check_example(self.net, {key: "0"}, lr=self.lr).rows[0].computed)
-            except ExampleError as exc:
+            except SymbpError as exc:
                 self._true[key] = exc
         value = self._true[key]
-        if isinstance(value, ExampleError):
+        if isinstance(value, SymbpError):
             raise value
         return value
 
     def arithmetic(self, key: str, side: str) -> Verdict:
         try:
-            node = parse_expression(side)
-            value = NeuronEvaluator(system_for(self.net), side).value(node)
-            if is_matrix(value):
-                return Verdict("not checked", "not a number")
-            computed = Decimal(str(value.evalf(30)))
-            true = self.true_value(key)
-        except (ClaimError, ExampleError) as exc:
+            computed, true = self.number_value(side), self.true_value(key)
+        except SymbpError as exc:
             return Verdict("not checked", _unprefixed(str(exc)))
-        except (TypeError, ValueError, ArithmeticError):
+        except (TypeError, ValueError, ArithmeticError, AttributeError):
             return Verdict("not checked", "the arithmetic has no real value")
         return self.compare(computed, true, "the arithmetic on the printed numbers", ARITHMETIC_DIGITS)
+
+    def sum_of_numbers(self, lhs: str, side: str) -> Verdict:
+        """Arithmetic on numbers alone (44/40 = 1.1): a printed result is judged by its digits."""
+        try:
+            true, value = self.number_value(lhs), self.number_value(side)
+        except (SymbpError, TypeError, ValueError, ArithmeticError, AttributeError):
+            return Verdict("not checked", "the arithmetic cannot be read")
+        if NUMBER.match(side.replace(" ", "")):
+            verdict = judge(side.replace(" ", ""), true)[0]
+            if verdict != "DISAGREES":
+                return Verdict("holds", f"{side} is {lhs} = {true:.15g} {verdict}")
+            return Verdict("wrong", f"{lhs} is {true:.15g}, not {side}")
+        return self.compare(value, true, "the arithmetic", ARITHMETIC_DIGITS)
+
+    def number_value(self, text: str) -> Decimal:
+        value = NeuronEvaluator(system_for(self.net), text).value(parse_expression(text))
+        return Decimal(str(value.evalf(30)))
 
     def update(self, key: str, side: str) -> Verdict:
         if self.lr is None:
@@ -244,7 +259,7 @@ class PostChecker:
         with_rate = RATE_SYMBOLS.sub(f"({self.lr})", side)
         try:
             computed, true = self.true_value(with_rate), self.true_value(key)
-        except ExampleError as exc:
+        except SymbpError as exc:
             return Verdict("not checked", _unprefixed(str(exc)))
         return self.compare(computed, true, f"the rule with learning rate {self.lr}", 12)
 
@@ -264,6 +279,8 @@ class PostChecker:
 
     def prose(self, line: int, text: str) -> list[Item]:
         items = []
+        if not self.names:
+            return items
         for pattern, keys in PROSE_FIGURES:
             for m in pattern.finditer(text):
                 for group, template in keys.items():
@@ -271,6 +288,15 @@ class PostChecker:
                     printed = m.group(int(group))
                     items.append(Item(line, f"{key} = {printed}", "prose figure", self.number(key, printed)))
         return items
+
+
+def output_names(net: Network) -> dict[str, str]:
+    """{loss, out1, out2, …}: the spec's loss and output names (none when the network is too
+    large to have neuron-level names)."""
+    names = neuron_names(net)
+    if names is None:
+        return {}
+    return {"loss": names.loss, **{f"out{k}": a for k, a in enumerate(names.activations[-1], 1)}}
 
 
 def table_cell(context: str) -> tuple[str, str] | None:

@@ -97,7 +97,9 @@ def _mark(item: Item, notes: list[str]) -> str:
     text = f"[^{label}]: line {item.line}, {v.status}: `{_code(v.reason)}`"
     if v.diagnosis:
         text += f" Diagnosis: `{_code(v.diagnosis)}`."
-    if v.correct:
+    if v.correct and v.latex:
+        text += f" Correct: ${' '.join(v.correct.split())}$"
+    elif v.correct:
         text += f" Correct: `{_code(v.correct)}`."
     notes.append(text)
     return f"{symbol} {item.line}[^{label}]"
