@@ -1,20 +1,24 @@
 """The ``check-post`` subcommand: every equation and number of a Markdown or LaTeX post.
 
-Exit codes: 0 every checked line holds, 1 some line is wrong, 2 bad input (unreadable post or
-spec, no --spec). ``--annotate OUT.md`` writes a copy of a Markdown post with each checked line
-marked (✓ holds, ✗ wrong, ~ truncated) and a footnote per wrong or truncated line.
+Without --spec the network is inferred from the post (symbp.post_infer), printed with the
+assumptions made, and written with --save-spec. Exit codes: 0 every checked line holds, 1 some
+line is wrong, 2 bad input (unreadable post or spec, a network the post does not state).
+``--annotate OUT.md`` writes a copy of a Markdown post with each checked line marked (✓ holds,
+✗ wrong, ~ truncated) and a footnote per wrong or truncated line.
 """
 
 from __future__ import annotations
 
 import argparse
+import tomllib
 
 from .errors import SymbpError
 from .files import write_outputs
 from .post import read_post
 from .post_check import PostReport, check_post
 from .post_claims import Item
-from .spec import load_spec
+from .post_infer import infer_network
+from .spec import Network, load_spec
 
 EPILOG = """
 Each math span ($…$, $$…$$, \\[…\\], equation/align) is read row by row (rows split at \\\\;
@@ -31,13 +35,12 @@ FOOTNOTE_KINDS = ("wrong", "truncated")
 
 
 def cmd_check_post(args: argparse.Namespace) -> int:
-    if args.spec is None:
-        raise SymbpError("check-post needs the network: give --spec SPEC (a spec file or a bundled "
-                         "name such as mazur)")
     post = read_post(args.post)
     if args.annotate and post.kind != "markdown":
         raise SymbpError(f"{args.post}: --annotate writes Markdown, for a Markdown post")
-    net = load_spec(args.spec)
+    if args.save_spec and args.spec is not None:
+        raise SymbpError("--save-spec writes the network inferred from the post: leave out --spec")
+    net = load_spec(args.spec) if args.spec is not None else _inferred(args)
     lr = args.lr
     if lr is None and "learning_rate" in net.example:
         lr = repr(float(net.example["learning_rate"]))
@@ -50,6 +53,18 @@ def cmd_check_post(args: argparse.Namespace) -> int:
         for path in write_outputs([(args.annotate, annotate(report, args.post))], force=args.force):
             print(f"wrote {path}")
     return report.exit_code
+
+
+def _inferred(args: argparse.Namespace) -> Network:
+    """The network inferred from the post, printed (and written with --save-spec)."""
+    inferred = infer_network(read_post(args.post))
+    text = inferred.toml(args.post)
+    print("no --spec: the network inferred from the post (--save-spec FILE writes it):")
+    print("\n".join("  " + line if line else "" for line in text.splitlines()))
+    if args.save_spec:
+        for path in write_outputs([(args.save_spec, text)], force=args.force):
+            print(f"wrote {path}")
+    return load_spec(tomllib.loads(text))
 
 
 def annotate(report: PostReport, source: str) -> str:
@@ -116,7 +131,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        description="Check a whole post (.md or .tex) against a network.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("post", metavar="POST", help="the post: Markdown (.md, .txt) or LaTeX (.tex)")
-    p.add_argument("--spec", help="a spec file (.toml/.json) or a bundled network name (e.g. mazur)")
+    p.add_argument("--spec", help="a spec file (.toml/.json) or a bundled network name (e.g. mazur); "
+                                  "default: the network inferred from the post")
+    p.add_argument("--save-spec", metavar="FILE.toml", help="write the network inferred from the post")
     p.add_argument("--lr", help="learning rate of update rules (default: the spec's example)")
     p.add_argument("--strict-rounding", action="store_true",
                    help="count truncated values (0.751365069 for 0.7513650695) as wrong")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from symbp.post import MAX_DEPTH, parse_post, read_post
 from symbp.post_check import check_post
 from symbp.post_cli import annotate
+from symbp.post_infer import infer_network
 from symbp.spec import load_spec
 from tests.test_documents import katex
 
@@ -166,3 +168,45 @@ def test_deeply_nested_and_huge_posts_are_bounded(tmp_path):
     huge.write_text("x" * 1_000_001)
     with pytest.raises(Exception, match="larger than"):
         read_post(huge)
+
+
+def test_network_inferred_from_seed000_is_the_mazur_network():
+    inferred = infer_network(read_post(SEED000))
+    net, mazur = load_spec(tomllib.loads(inferred.toml())), load_spec("mazur")
+    assert net.sizes == mazur.sizes and net.loss == mazur.loss
+    assert [(layer.activation, layer.bias, layer.train_bias) for layer in net.layers] == \
+        [(layer.activation, layer.bias, layer.train_bias) for layer in mazur.layers]
+    assert {k: float(v) for k, v in net.example["values"].items()} == \
+        {k: float(v) for k, v in mazur.example["values"].items()}
+    assert float(net.example["learning_rate"]) == 0.5
+    assert any("shared" in a for a in inferred.assumptions)
+
+
+SMALL_POST = """| name | value |
+| --- | --- |
+""" + "".join(f"| ${n}$ | {v} |\n" for n, v in [
+    ("i_1", "0.05"), ("i_2", "0.10"), ("w_1", "0.15"), ("w_2", "0.20"), ("w_3", "0.25"),
+    ("w_4", "0.30"), ("w_5", "0.40"), ("w_6", "0.45"), ("w_7", "0.50"), ("w_8", "0.55"),
+    ("b_1", "0.35"), ("b_2", "0.60"), ("o_1", "0.01"), ("o_2", "0.99")]) + r"""
+Hidden neurons $h_1$, $h_2$; $a_{h1} = \frac{1}{1+e^{-z_{h1}}}$ and
+$E_{total} = \frac{1}{2}(target_{o_1} - a_{o_1})^2 + \frac{1}{2}(target_{o_2} - a_{o_2})^2$.
+
+$$
+w_5^+ = w_5 - \eta \frac{\partial E_{total}}{\partial w_5} = 0.4 - 0.5*0.082167041 = 0.35891648
+$$
+"""
+
+
+def test_without_spec_the_inferred_network_is_printed_saved_and_used(run, tmp_path):
+    post, saved = tmp_path / "small.md", tmp_path / "inferred.toml"
+    post.write_text(SMALL_POST)
+    code, out, _ = run("check-post", str(post), "--save-spec", str(saved))
+    assert code == 0
+    assert "no --spec: the network inferred from the post" in out and "learning rate 0.5" in out
+    assert load_spec(str(saved)).sizes == [2, 2, 2]
+    assert "line   22 ✓ holds (update rule)" in out
+
+
+def test_a_post_that_does_not_state_its_network_is_refused(run):
+    code, _, err = run("check-post", str(POSTS / "seed002.md"))
+    assert code == 2 and "cannot infer the network" in err and err.count("\n") == 1
