@@ -8,7 +8,11 @@ What it cannot know are the post's extra names, read here by rules that are tabl
   function of that output alone, and its derivative goes through the output's activation only;
 * a quotient of two quantities on the left of a line (``\\frac{a_{h_1}}{z_{h_1}} = …``), a
   derivative written without its ∂;
-* in a table of given values, an output neuron's bare name (``o_1 | 0.01``) is its target.
+* in a table of given values, an output neuron's bare name (``o_1 | 0.01``) is its target;
+* a superscript written before a subscript (Nielsen's ``w^l_{jk}``) is the same symbol as
+  ``w_{jk}^l``.
+
+A preset (PRESETS) names a textbook's conventions: its layer numbering and its own symbols.
 
 Each rule that fires says so in a note, so that a reader sees how the line was read.
 """
@@ -16,6 +20,7 @@ Each rule that fires says so in a note, so that a reader sees how the line was r
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .check import neuron_level_available
 from .check_system import system_for
@@ -23,6 +28,24 @@ from .errors import SymbpError
 from .naming import NeuronNames
 from .spec import Network
 
+
+@dataclass(frozen=True)
+class Preset:
+    """A textbook's notation: how it numbers layers, and its symbols rewritten (pattern -> text)."""
+
+    numbering: str
+    rewrites: tuple[tuple[str, str], ...]
+    description: str
+
+
+PRESETS = {
+    "symbp": Preset("from0", (), "symbp's own: a^0 = x, W[l] (out, in), delta[l] = dJ/dz[l]"),
+    "nielsen": Preset("from0", ((r"\\nabla_\s*\{?\s*a\s*\}?\s*C", r"\frac{\partial C}{\partial a^L}"),),
+                      "Nielsen: w^l_{jk} from neuron k into neuron j, delta^l = dC/dz^l, BP1-BP4"),
+    "ng": Preset("from1", (), "Ng: Theta^{(l)}, a^{(l)}, delta^{(l)}, the input is layer 1"),
+}
+# A superscript before a subscript: ^{l}_{jk} -> _{jk}^{l}.
+SCRIPTS = re.compile(r"(\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))\s*(_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))")
 # The aliases of the spec's name prefixes: the post's prefix -> the spec's.
 PREFIX_ALIASES = {"out": "a", "net": "z"}
 # One output's share of the loss, in LaTeX (@t its target, @a its activation), for sums over outputs.
@@ -128,8 +151,12 @@ def table_name(name: str, net: Network) -> tuple[str, list[str]]:
     return name, []
 
 
-def rewrite(text: str, net: Network, *, left: bool = False) -> tuple[str, list[str]]:
+def rewrite(text: str, net: Network, *, left: bool = False,
+            preset: Preset = PRESETS["symbp"]) -> tuple[str, list[str]]:
     """One side of a line in the spec's notation, and a note for each rule that fired."""
+    for pattern, replacement in preset.rewrites:
+        text = re.sub(pattern, lambda m, r=replacement: r, text)
+    text = SCRIPTS.sub(lambda m: m.group(2) + m.group(1), text)
     text, notes = rename_prefixes(text)
     if left:
         text, more = missing_partial(text)

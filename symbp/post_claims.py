@@ -26,7 +26,7 @@ from .check_system import system_for
 from .check_values import NeuronEvaluator
 from .claims import parse_expression
 from .errors import SymbpError
-from .notation import neuron_names, rewrite, table_name
+from .notation import PRESETS, neuron_names, rewrite, table_name
 from .post import Row
 from .spec import Network
 
@@ -81,7 +81,6 @@ def worst(verdicts: list[Verdict]) -> Verdict:
 
 def clean(text: str) -> str:
     """A row without alignment marks, spacing, \\text{…} wrappers and trailing punctuation."""
-    text = re.sub(r"\\qquad(?![A-Za-z]).*$", " ", text)  # \qquad starts a remark (η: the rate)
     text = TEXT.sub(lambda m: m.group(1).replace(" ", ""), text)
     text = SPACING.sub(" ", text)
     text = re.sub(r"\s+", " ", text).strip()
@@ -101,8 +100,14 @@ def split_equals(text: str) -> list[str]:
 
 
 def split_claims(text: str) -> list[str]:
-    """Claims listed on one row, ``z^l = …, a^l = g(z^l)``: split at top-level commas when every
-    piece has an '='; otherwise the row is one claim."""
+    """Claims listed on one row: ``A = B \\qquad C = D`` (a piece after \\qquad without '=' is a
+    remark such as ``\\eta: the learning rate``) and ``z^l = …, a^l = g(z^l)``."""
+    first, *rest = re.split(r"\\qquad(?![A-Za-z])", text)
+    return [c for piece in [first] + [r for r in rest if "=" in r] for c in _split_commas(clean(piece))]
+
+
+def _split_commas(text: str) -> list[str]:
+    """Split at top-level commas when every piece has an '='; otherwise the text is one claim."""
     pieces, depth, start = [], 0, 0
     for k, c in enumerate(text):
         depth += {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}.get(c, 0)
@@ -123,8 +128,10 @@ class PostChecker:
     """Checks a post's rows against one network, caching what it computes."""
 
     def __init__(self, net: Network, *, lr: str | None = None, strict: bool = False,
-                 numbering: str = "from0"):
-        self.net, self.lr, self.strict, self.numbering = net, lr, strict, numbering
+                 numbering: str | None = None, notation: str = "symbp"):
+        self.preset = PRESETS[notation]
+        self.net, self.lr, self.strict = net, lr, strict
+        self.numbering = numbering or self.preset.numbering
         self._true: dict[str, Decimal | SymbpError] = {}
         self.names = output_names(net)
 
@@ -132,7 +139,7 @@ class PostChecker:
 
     def row(self, row: Row, previous: str | None) -> tuple[Item, str | None]:
         """The verdict of one row and the left side that a following ``& = …`` row continues."""
-        claims = split_claims(clean(row.text))
+        claims = split_claims(row.text)
         if len(claims) > 1:
             items = [self.row(Row(row.line, c), None)[0] for c in claims]
             verdict = worst([i.verdict for i in items])
@@ -146,12 +153,12 @@ class PostChecker:
         if not lhs:
             return Item(row.line, row.text, "expression", Verdict(
                 "not checked", "a continued line with nothing before it to continue")), previous
-        lhs_read, notes = rewrite(lhs, self.net, left=True)
+        lhs_read, notes = rewrite(lhs, self.net, left=True, preset=self.preset)
         updated = UPDATED.match(lhs_read)
         key = f"{updated['base']}+" if updated else lhs_read
         verdicts = []
         for side in sides[1:]:
-            side_read, more = rewrite(side, self.net)
+            side_read, more = rewrite(side, self.net, preset=self.preset)
             notes += [n for n in more if n not in notes]
             verdicts.append(self.side(lhs_read, key, side_read, bool(updated)))
         item = Item(row.line, row.text, self.kind(lhs, sides[1:], bool(updated)), worst(verdicts), notes)

@@ -14,6 +14,7 @@ import tomllib
 
 from .errors import SymbpError
 from .files import write_outputs
+from .notation import PRESETS
 from .post import read_post
 from .post_check import PostReport, check_post
 from .post_claims import Item
@@ -44,7 +45,8 @@ def cmd_check_post(args: argparse.Namespace) -> int:
     lr = args.lr
     if lr is None and "learning_rate" in net.example:
         lr = repr(float(net.example["learning_rate"]))
-    report = check_post(post, net, lr=lr, strict=args.strict_rounding, numbering=args.layer_numbering)
+    report = check_post(post, net, lr=lr, strict=args.strict_rounding, numbering=args.layer_numbering,
+                        notation=args.notation)
     if lr is not None:
         report.notes.append(f"update rules and values after a step use the learning rate {lr}"
                             + ("" if args.lr else " (the spec's example; --lr to change it)"))
@@ -137,8 +139,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", help="learning rate of update rules (default: the spec's example)")
     p.add_argument("--strict-rounding", action="store_true",
                    help="count truncated values (0.751365069 for 0.7513650695) as wrong")
-    p.add_argument("--layer-numbering", choices=["from0", "from1"], default="from0",
-                   help="from0: a^0 = x (default); from1: the input is layer 1 (Ng)")
+    p.add_argument("--notation", choices=list(PRESETS), default="symbp",
+                   help="the post's conventions: " + "; ".join(x.description for x in PRESETS.values()))
+    p.add_argument("--layer-numbering", choices=["from0", "from1"], default=None,
+                   help="from0: a^0 = x; from1: the input is layer 1 (default: the notation's)")
     p.add_argument("--annotate", metavar="OUT.md",
                    help="write a copy of the post with each checked line marked")
     p.add_argument("--force", action="store_true", help="overwrite a file symbp did not write")

@@ -210,3 +210,24 @@ def test_without_spec_the_inferred_network_is_printed_saved_and_used(run, tmp_pa
 def test_a_post_that_does_not_state_its_network_is_refused(run):
     code, _, err = run("check-post", str(POSTS / "seed002.md"))
     assert code == 2 and "cannot infer the network" in err and err.count("\n") == 1
+
+
+def test_nielsen_preset_reads_bp1_to_bp4_and_scripts_in_either_order():
+    net = load_spec(str(POSTS.parent / "handwritten" / "seed000_general.toml"))
+    report = check_post(read_post(POSTS / "nielsen.md"), net, notation="nielsen")
+    assert lines_with(report, "wrong") == {21}  # BP4 with j and k swapped
+    assert {3, 6, 9, 14} <= lines_with(report, "holds")  # BP1 (∇_a C), BP2, BP3 and BP4
+
+
+def test_two_claims_on_one_row_are_both_checked():
+    net = load_spec(str(POSTS.parent / "handwritten" / "seed000_general.toml"))
+    post = parse_post("$$\n\\frac{\\partial C}{\\partial b^l_j} = \\delta^l_j \\qquad "
+                      "\\frac{\\partial C}{\\partial w^l_{jk}} = a^{l-1}_j \\delta^l_k\n$$\n", "markdown")
+    assert lines_with(check_post(post, net, notation="nielsen"), "wrong") == {2}
+
+
+def test_ng_preset_numbers_the_input_as_layer_1(run):
+    code, out, _ = run("check-post", str(POSTS / "ng.md"), "--spec", "seed004", "--notation", "ng")
+    assert code == 1
+    assert "line    4 ✓ holds" in out and "line    8 ✓ holds" in out
+    assert "line   11 ✗ WRONG" in out and "is a transpose ^T missing" in out
