@@ -18,7 +18,7 @@ from .files import read_text
 
 MAX_SPAN_CHARS = 4_000  # one span; longer ones are not read
 MAX_DEPTH = 30  # braces, \left … \right and environments nested in one span
-MAX_SPANS = 3_000  # spans read from one post; the rest are counted as not read
+MAX_SPANS = 1_000  # spans read from one post (seed 000 has 129); the rest are not read
 MAX_POST_BYTES = 1_000_000
 # Commands that define macros, change catcodes or read and write files: a post using them in math
 # is not read (their meaning is not the text's, and symbp expands nothing).

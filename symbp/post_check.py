@@ -106,6 +106,8 @@ def _span_items(checker: PostChecker, span: Span) -> list[Item]:
     cell = table_cell(span.context) if not span.display else None
     if cell is not None:
         return [checker.table_value(span.line, *cell)]
+    if not span.rows:
+        return [Item(span.line, span.text[:60], "span", Verdict("not checked", "an empty span"))]
     items, previous = [], None
     for row in span.rows:
         item, previous = checker.row(row, previous)

@@ -30,6 +30,9 @@ from .notation import PRESETS, neuron_names, rewrite, table_name
 from .post import Row
 from .spec import Network
 
+MAX_SIDES = 12  # sides of one row checked; a longer chain is not checked (each side is a proof)
+MAX_CLAIMS = 300  # distinct claims with names proven per post (seed 000 has 60)
+MAX_COMPUTED = 300  # distinct quantities computed per post
 ARITHMETIC_DIGITS = 6  # arithmetic on printed (rounded) numbers must agree to this many digits
 ORDER = {"wrong": 3, "truncated": 2, "holds": 1, "not checked": 0}
 NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)$")
@@ -133,6 +136,8 @@ class PostChecker:
         self.net, self.lr, self.strict = net, lr, strict
         self.numbering = numbering or self.preset.numbering
         self._true: dict[str, Decimal | SymbpError] = {}
+        self._notes: dict[str, str] = {}  # how a true value was computed (after one step, …)
+        self._claims: dict[str, Verdict] = {}
         self.names = output_names(net)
 
     # ------------------------------------------------------------------ rows
@@ -149,6 +154,9 @@ class PostChecker:
         if len(sides) == 1:
             return Item(row.line, row.text, "expression", Verdict(
                 "not checked", "no '=': a name or an expression, nothing is claimed")), previous
+        if len(sides) > MAX_SIDES:
+            return Item(row.line, row.text, "expression", Verdict(
+                "not checked", f"more than {MAX_SIDES} '=' on one row")), previous
         lhs = sides[0] or previous
         if not lhs:
             return Item(row.line, row.text, "expression", Verdict(
@@ -191,6 +199,14 @@ class PostChecker:
     # ------------------------------------------------------------------ kinds of sides
 
     def symbolic(self, claim: str) -> Verdict:
+        """A claim with names, checked once per text; at most MAX_CLAIMS distinct claims a post."""
+        if claim not in self._claims:
+            over = f"the post has more than {MAX_CLAIMS} distinct claims; this one is not proven"
+            self._claims[claim] = (self._symbolic(claim) if len(self._claims) < MAX_CLAIMS
+                                   else Verdict("not checked", over))
+        return self._claims[claim]
+
+    def _symbolic(self, claim: str) -> Verdict:
         report = check_claim(self.net, claim, numbering=self.numbering)
         if report.verdict == "holds":
             return Verdict("holds", f"proven ({report.level} level)")
@@ -204,29 +220,35 @@ class PostChecker:
         return Verdict("not checked", report.error.reason if report.error else "cannot be read")
 
     def number(self, key: str, printed: str) -> Verdict:
+        """A printed number judged as check-example does, against the key's true value."""
         try:
-            row = check_example(self.net, {key: printed}, lr=self.lr, strict=self.strict).rows[0]
+            true, how = self.true_value(key), self._notes.get(key, "")
         except SymbpError as exc:
             return Verdict("not checked", _unprefixed(str(exc)))
-        true = Decimal(row.computed)
+        verdict, digits, agreeing = judge(printed, true)
         rounded = true.quantize(Decimal((0, (1,), Decimal(printed).as_tuple().exponent)), ROUND_HALF_EVEN)
-        note = f" {row.note}" if row.note else ""
-        if row.verdict in ("exact", "rounded"):
-            return Verdict("holds", f"{printed} is the true value {row.computed}{note} {row.verdict}")
-        if row.verdict == "truncated":
+        note = f" {how}" if how else ""
+        if verdict in ("exact", "rounded"):
+            return Verdict("holds", f"{printed} is the true value {true}{note} {verdict}")
+        if verdict == "truncated":
             status = "wrong" if self.strict else "truncated"
-            return Verdict(status, f"{printed} is the true value {row.computed}{note} truncated, "
+            return Verdict(status, f"{printed} is the true value {true}{note} truncated, "
                            f"not rounded (rounded: {rounded})"
                            + (" (--strict-rounding)" if self.strict else ""),
                            correct=str(rounded))
-        return Verdict("wrong", f"{printed} disagrees with the true value {row.computed}{note} "
-                       f"({row.agreeing} of {row.printed} digits agree)", correct=str(rounded))
+        return Verdict("wrong", f"{printed} disagrees with the true value {true}{note} "
+                       f"({agreeing} of {digits} digits agree)", correct=str(rounded))
 
     def true_value(self, key: str) -> Decimal:
-        """The true value of a key (check-example's notation) at the example; ExampleError if none."""
+        """The true value of a key (check-example's notation) at the example, computed once per
+        key (to 15 digits); SymbpError if it has none. At most MAX_COMPUTED keys per post."""
         if key not in self._true:
+            if len(self._true) >= MAX_COMPUTED:
+                raise SymbpError(f"the post has more than {MAX_COMPUTED} distinct quantities; "
+                                 "the rest are not computed")
             try:
-                self._true[key] = Decimal(check_example(self.net, {key: "0"}, lr=self.lr).rows[0].computed)
+                row = check_example(self.net, {key: "0"}, lr=self.lr).rows[0]
+                self._true[key], self._notes[key] = Decimal(row.computed), row.note
             except SymbpError as exc:
                 self._true[key] = exc
         value = self._true[key]

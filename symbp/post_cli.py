@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 import tomllib
+from typing import TYPE_CHECKING
 
 from .errors import SymbpError
 from .files import write_outputs
 from .notation import PRESETS
-from .post import read_post
-from .post_check import PostReport, check_post
-from .post_claims import Item
-from .post_infer import infer_network
 from .spec import Network, load_spec
+
+if TYPE_CHECKING:  # the checking machinery is imported when the command runs, as in check_cli
+    from .post_check import PostReport
+    from .post_claims import Item
 
 EPILOG = """
 Each math span ($…$, $$…$$, \\[…\\], equation/align) is read row by row (rows split at \\\\;
@@ -36,6 +37,9 @@ FOOTNOTE_KINDS = ("wrong", "truncated")
 
 
 def cmd_check_post(args: argparse.Namespace) -> int:
+    from .post import read_post
+    from .post_check import check_post
+
     post = read_post(args.post)
     if args.annotate and post.kind != "markdown":
         raise SymbpError(f"{args.post}: --annotate writes Markdown, for a Markdown post")
@@ -59,6 +63,9 @@ def cmd_check_post(args: argparse.Namespace) -> int:
 
 def _inferred(args: argparse.Namespace) -> Network:
     """The network inferred from the post, printed (and written with --save-spec)."""
+    from .post import read_post
+    from .post_infer import infer_network
+
     inferred = infer_network(read_post(args.post))
     text = inferred.toml(args.post)
     print("no --spec: the network inferred from the post (--save-spec FILE writes it):")
