@@ -108,7 +108,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 # Modules that add their own subcommands: each defines ``add_commands(subparsers)``.
-COMMAND_MODULES: tuple[str, ...] = ("symbp.docs_cli", "symbp.check_cli", "symbp.train_cli")
+COMMAND_MODULES: tuple[str, ...] = ("symbp.docs_cli", "symbp.check_cli", "symbp.train_cli", "symbp.post_cli")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,57 @@
+"""Hostile posts for check-post: each is read and checked in bounded time, without an exception
+other than PostError, and every span it yields gets a verdict with a reason."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from symbp.post import parse_post
+from symbp.post_check import check_post
+from symbp.spec import load_spec
+
+from .tally import count
+
+NESTED = "{" * 5_000 + "x" + "}" * 5_000
+HOSTILE_POSTS = {
+    "unclosed display": "$$ a = 1\n" + "text\n" * 10_000,
+    "unpaired dollars": "$ " * 50_000,
+    "def in math": "$$\n\\def\\x{\\x\\x} \\x = 1\n$$\n",
+    "input in math": "\\[ \\input{/etc/passwd} = 1 \\]",
+    "include and catcode": "$\\include{x} = 1$ and $\\catcode`\\$=11 a = 1$",
+    "newcommand in preamble": "\\newcommand{\\w}{w_5}\n$$\\w = 0.4$$",
+    "deep braces": "$$" + NESTED + " = 1$$",
+    "deep left right": "$$" + "\\left(" * 400 + "x" + "\\right)" * 400 + " = 1$$",
+    "long span": "$$" + "+".join(["w_1"] * 2_000) + " = 1$$",
+    "long chain": "$$a_{h1} " + "= 0.5 " * 200 + "$$",
+    "many spans": "$w_1 = 0.15$ " * 5_000,
+    "python in math": "$__import__('os').system('echo hi') = 1$",
+    "control characters": "$a_{h1}\x00 = \x1b[31m 1$ and $\u202ea_{h1} = 1$",
+    "unclosed environment": "\\begin{align} a = 1 " + "x" * 100_000,
+    "exponent tower": "$$a_{h1} = " + "2^{" * 30 + "9" + "}" * 30 + "$$",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_POSTS))
+@pytest.mark.parametrize("kind", ["markdown", "latex"])
+def test_hostile_post_is_bounded_and_every_span_gets_a_verdict(name, kind):
+    net = load_spec("mazur")
+    start = time.perf_counter()
+    post = parse_post(HOSTILE_POSTS[name], kind)
+    report = check_post(post, net, lr="0.5")
+    elapsed = time.perf_counter() - start
+    assert elapsed < 60, f"{name}: {elapsed:.1f} s"
+    assert all(r.items and all(i.verdict.reason for i in r.items) for r in report.spans)
+    assert report.counts()["read"] == len(post.spans) <= 1_000
+    count("hostile_strings")
+
+
+def test_a_post_with_too_many_distinct_claims_stops_proving_at_the_limit():
+    from symbp.post_claims import MAX_CLAIMS
+
+    text = "".join(f"$z_{{h1}} = w_1 i_1 + w_2 i_2 + {k}$\n" for k in range(MAX_CLAIMS + 5))
+    report = check_post(parse_post(text, "markdown"), load_spec("mazur"))
+    reasons = [r.items[0].verdict.reason for r in report.spans]
+    assert sum("distinct claims" in reason for reason in reasons) == 5
+    count("hostile_strings")

@@ -1,0 +1,233 @@
+"""check-post: every math span of a post read with its line number and given a verdict."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from symbp.post import MAX_DEPTH, parse_post, read_post
+from symbp.post_check import check_post
+from symbp.post_cli import annotate
+from symbp.post_infer import infer_network
+from symbp.spec import load_spec
+from tests.test_documents import katex
+
+POSTS = Path(__file__).parent / "data" / "posts"
+SEED000 = POSTS / "seed000.md"
+
+
+def lines_with(report, status: str) -> set[int]:
+    return {i.line for i in report.items if i.verdict.status == status}
+
+
+def item_at(report, line: int):
+    return next(i for i in report.items if i.line == line and i.verdict.status != "not checked")
+
+
+@pytest.fixture(scope="module")
+def seed000():
+    return check_post(read_post(SEED000), load_spec("mazur"), lr="0.5")
+
+
+def test_spans_carry_the_line_of_each_row():
+    text = "text $a$ and\n\n$$\n\\begin{aligned}\nx & = 1 \\\\\n& = 2\n\\end{aligned}\n$$\n"
+    post = parse_post(text, "markdown")
+    assert [s.line for s in post.spans] == [1, 3]
+    assert [(r.line, r.text) for r in post.spans[1].rows] == [(5, "x & = 1"), (6, "& = 2")]
+
+
+def test_code_and_comments_are_not_math():
+    post = parse_post("`$x = 1$`\n```\n$$y = 2$$\n```\n<!-- $z = 3$ -->\n$w = 4$\n", "markdown")
+    assert [s.text for s in post.spans] == ["w = 4"]
+
+
+def test_seed000_reports_exactly_the_known_wrong_lines(seed000):
+    # 120: E_total with a_o1 for a_o2; 186: -0.019049119 (true -0.0190491183); 225: the figures
+    # after one step and after 10000 steps; 269: g'(z_i^{l l}) where z_i^{n l} belongs.
+    assert lines_with(seed000, "wrong") == {120, 186, 225, 269}
+    assert lines_with(seed000, "truncated") == {84, 122}
+    assert item_at(seed000, 120).verdict.diagnosis == "a_o1 is written where a_o2 belongs"
+    figures = {i.text.split(" = ")[0] for i in seed000.prose if i.verdict.status == "wrong"}
+    assert figures == {"E_total+", "E_total@10000", "a_o1@10000", "a_o2@10000"}
+
+
+def test_seed000_every_span_gets_a_verdict_with_a_reason(seed000):
+    counts = seed000.counts()
+    assert counts["read"] == len(seed000.post.spans) == 129
+    assert counts["checked"] + counts["not checked"] == counts["read"]
+    assert counts["held"] + counts["wrong"] + counts["truncated"] == counts["checked"]
+    assert all(s.items and all(i.verdict.reason for i in s.items) for s in seed000.spans)
+    assert counts["checked"] >= 45
+
+
+def test_seed000_reads_the_posts_notation(seed000):
+    assert item_at(seed000, 194).verdict.status == "holds"  # \frac{a_{h_1}}{z_{h_1}}: ∂ missing
+    assert item_at(seed000, 101).verdict.status == "holds"  # E_{o_1}: one output's share
+    assert item_at(seed000, 153).verdict.status == "holds"  # w_5^+ with η = 0.5
+    assert item_at(seed000, 47).verdict.status == "holds"  # o_1 | 0.01 is the target
+
+
+def test_strict_rounding_turns_truncated_values_into_wrong(tmp_path):
+    post = parse_post("$$\na_{o1} = 0.751365069\n$$\n", "markdown")
+    net = load_spec("mazur")
+    assert lines_with(check_post(post, net), "truncated") == {2}
+    assert lines_with(check_post(post, net, strict=True), "wrong") == {2}
+
+
+def test_cli_exit_codes_and_line_numbers(run, tmp_path):
+    good = tmp_path / "good.md"
+    good.write_text("$$\nz_{h1} = w_1 i_1 + w_2 i_2 + b_1\n$$\n")
+    bad = tmp_path / "bad.md"
+    bad.write_text("Intro.\n\n$a_{h1} = 0.7$\n")
+    assert run("check-post", str(good), "--spec", "mazur")[0] == 0
+    code, out, _ = run("check-post", str(bad), "--spec", "mazur")
+    assert code == 1 and "line    3 ✗ WRONG" in out
+    code, _, err = run("check-post", str(tmp_path / "missing.md"), "--spec", "mazur")
+    assert code == 2 and err.count("\n") == 1
+    code, _, err = run("check-post", str(good))
+    assert code == 2 and "--spec" in err
+
+
+def test_annotated_copy_marks_lines_and_renders_in_katex(run, tmp_path):
+    out = tmp_path / "annotated.md"
+    code, _, _ = run("check-post", str(POSTS / "planted_neuron.md"), "--spec", "mazur",
+                     "--annotate", str(out))
+    text = out.read_text()
+    assert code == 1
+    assert "symbp: ✗ 12[^symbp1]" in text and "[^symbp1]: line 12, wrong:" in text
+    assert "symbp: ✓ 6" in text
+    report = katex([out])
+    assert report["errors"] == [] and report["spans"] == 9 + 5  # the post's and 5 correct lines
+
+
+def test_annotated_seed000_adds_no_katex_error(seed000, tmp_path):
+    out = tmp_path / "seed000_annotated.md"
+    out.write_text(annotate(seed000, "seed000.md"))
+    before, after = katex([SEED000]), katex([out])
+    assert {e["tex"] for e in after["errors"]} == {e["tex"] for e in before["errors"]}
+    assert after["spans"] == before["spans"] + 1  # the correct E_total line, in its footnote
+
+
+PLANTED = {
+    "planted_neuron.md": {
+        12: "the sign is flipped",
+        18: "a_h2 is written where a_h1 belongs",
+        24: "w6 is written where w7 belongs (its indices are swapped)",
+        30: "the path through z_o2 → a_o2 is missing (every path must be summed)",
+        36: "the paths are multiplied where they must be summed",
+        42: None,  # a wrong number
+    },
+    "planted_matrix.tex": {6: "the sign is flipped", 10: "is a transpose ^T missing on the left factor?"},
+    "planted_outnet.md": {8: "a_h1 is written where a_h2 belongs", 18: None},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PLANTED))
+def test_planted_mistakes_are_reported_line_by_line_with_the_diagnosis(name):
+    report = check_post(read_post(POSTS / name), load_spec("mazur"), lr="0.5")
+    assert lines_with(report, "wrong") == set(PLANTED[name])
+    for line, diagnosis in PLANTED[name].items():
+        v = item_at(report, line).verdict
+        if diagnosis is None:
+            assert "disagrees with the true value" in v.reason and v.correct
+        else:
+            assert diagnosis in (v.diagnosis or v.reason)
+
+
+@pytest.mark.parametrize("name, spec, numbering", [
+    ("seed002.md", "handwritten/seed002_softmax.toml", "from0"),
+    ("seed003.md", "handwritten/seed003_net.toml", "from0"),
+    ("seed004.md", "seed004", "from1"),
+])
+def test_other_seeds_give_no_crash_and_no_false_alarm(name, spec, numbering):
+    spec_path = POSTS.parent / spec
+    net = load_spec(str(spec_path) if spec_path.exists() else spec)
+    report = check_post(read_post(POSTS / name), net, numbering=numbering)
+    assert lines_with(report, "wrong") == set()
+    assert report.counts()["read"] == len(report.post.spans)
+
+
+def test_macros_and_file_inclusion_are_refused_not_expanded():
+    post = parse_post("$$\n\\def\\x{1} \\x = 1\n$$\n\n\\[ \\input{/etc/passwd} \\]\n", "latex")
+    assert all(s.refused and "expands nothing" in s.refused for s in post.spans)
+    report = check_post(post, load_spec("mazur"))
+    assert lines_with(report, "not checked") == {1, 5}
+
+
+def test_deeply_nested_and_huge_posts_are_bounded(tmp_path):
+    deep = "$$" + "{" * (MAX_DEPTH + 5) + "x" + "}" * (MAX_DEPTH + 5) + "$$"
+    assert "nested more than" in parse_post(deep, "markdown").spans[0].refused
+    start = time.perf_counter()
+    hostile = parse_post("$$ " * 300_000 + "\n" + "$x" * 200_000, "markdown")
+    assert time.perf_counter() - start < 5
+    assert len(hostile.spans) <= 1_000
+    huge = tmp_path / "huge.md"
+    huge.write_text("x" * 1_000_001)
+    with pytest.raises(Exception, match="larger than"):
+        read_post(huge)
+
+
+def test_network_inferred_from_seed000_is_the_mazur_network():
+    inferred = infer_network(read_post(SEED000))
+    net, mazur = load_spec(tomllib.loads(inferred.toml())), load_spec("mazur")
+    assert net.sizes == mazur.sizes and net.loss == mazur.loss
+    assert [(layer.activation, layer.bias, layer.train_bias) for layer in net.layers] == \
+        [(layer.activation, layer.bias, layer.train_bias) for layer in mazur.layers]
+    assert {k: float(v) for k, v in net.example["values"].items()} == \
+        {k: float(v) for k, v in mazur.example["values"].items()}
+    assert float(net.example["learning_rate"]) == 0.5
+    assert any("shared" in a for a in inferred.assumptions)
+
+
+SMALL_POST = """| name | value |
+| --- | --- |
+""" + "".join(f"| ${n}$ | {v} |\n" for n, v in [
+    ("i_1", "0.05"), ("i_2", "0.10"), ("w_1", "0.15"), ("w_2", "0.20"), ("w_3", "0.25"),
+    ("w_4", "0.30"), ("w_5", "0.40"), ("w_6", "0.45"), ("w_7", "0.50"), ("w_8", "0.55"),
+    ("b_1", "0.35"), ("b_2", "0.60"), ("o_1", "0.01"), ("o_2", "0.99")]) + r"""
+Hidden neurons $h_1$, $h_2$; $a_{h1} = \frac{1}{1+e^{-z_{h1}}}$ and
+$E_{total} = \frac{1}{2}(target_{o_1} - a_{o_1})^2 + \frac{1}{2}(target_{o_2} - a_{o_2})^2$.
+
+$$
+w_5^+ = w_5 - \eta \frac{\partial E_{total}}{\partial w_5} = 0.4 - 0.5*0.082167041 = 0.35891648
+$$
+"""
+
+
+def test_without_spec_the_inferred_network_is_printed_saved_and_used(run, tmp_path):
+    post, saved = tmp_path / "small.md", tmp_path / "inferred.toml"
+    post.write_text(SMALL_POST)
+    code, out, _ = run("check-post", str(post), "--save-spec", str(saved))
+    assert code == 0
+    assert "no --spec: the network inferred from the post" in out and "learning rate 0.5" in out
+    assert load_spec(str(saved)).sizes == [2, 2, 2]
+    assert "line   22 ✓ holds (update rule)" in out
+
+
+def test_a_post_that_does_not_state_its_network_is_refused(run):
+    code, _, err = run("check-post", str(POSTS / "seed002.md"))
+    assert code == 2 and "cannot infer the network" in err and err.count("\n") == 1
+
+
+def test_nielsen_preset_reads_bp1_to_bp4_and_scripts_in_either_order():
+    net = load_spec(str(POSTS.parent / "handwritten" / "seed000_general.toml"))
+    report = check_post(read_post(POSTS / "nielsen.md"), net, notation="nielsen")
+    assert lines_with(report, "wrong") == {21}  # BP4 with j and k swapped
+    assert {3, 6, 9, 14} <= lines_with(report, "holds")  # BP1 (∇_a C), BP2, BP3 and BP4
+
+
+def test_two_claims_on_one_row_are_both_checked():
+    net = load_spec(str(POSTS.parent / "handwritten" / "seed000_general.toml"))
+    post = parse_post("$$\n\\frac{\\partial C}{\\partial b^l_j} = \\delta^l_j \\qquad "
+                      "\\frac{\\partial C}{\\partial w^l_{jk}} = a^{l-1}_j \\delta^l_k\n$$\n", "markdown")
+    assert lines_with(check_post(post, net, notation="nielsen"), "wrong") == {2}
+
+
+def test_ng_preset_numbers_the_input_as_layer_1(run):
+    code, out, _ = run("check-post", str(POSTS / "ng.md"), "--spec", "seed004", "--notation", "ng")
+    assert code == 1
+    assert "line    4 ✓ holds" in out and "line    8 ✓ holds" in out
+    assert "line   11 ✗ WRONG" in out and "is a transpose ^T missing" in out
