@@ -149,7 +149,8 @@ def loss_and_grad(params, X, Y, work=None):
     # J = (1/B)·Σ -log_a2*y
     J = -np.vdot(logA2, Y) / B
     # δ² = ∂J/∂z² = (a2 - y)/B
-    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 = np.multiply(A2, 1 - Y, out=A2)
+    delta2 -= Y*(-np.expm1(logA2))
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])

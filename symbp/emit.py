@@ -58,6 +58,11 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": f"{m.activation}(z{params})",
                         "doc": f"{m.activation}(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
                         "body": list(helper.body)})
+    if kernel.uses_logistic(d) and "sigmoid" not in seen:
+        entry = act.REGISTRY["sigmoid"]
+        helpers.append({"signature": "sigmoid(z, out=None)",
+                        "doc": f"sigmoid(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
+                        "body": list(kernel.activation_helper(entry).body)})
     if kernel.uses_softplus(d) and "softplus" not in seen:
         entry = act.REGISTRY["softplus"]
         helpers.append({"signature": "softplus(z, out=None)",

@@ -22,7 +22,7 @@ FUNCTIONS = {  # sympy function class name -> NumPy function
 # Function classes printed by the overrides below. Any other function (erf, floor, gamma, …) has
 # no NumPy form and is refused, rather than printed by the Python printer as ``math.erf``: a
 # module the kernel does not import, and scalar-only.
-SPECIAL = {"Heaviside", "Piecewise"}
+SPECIAL = {"Heaviside", "Piecewise", "logistic"}
 
 
 MAX_STABLE_OPS = 400  # larger expressions are printed as they are (the rewrite costs sympy time)
@@ -144,6 +144,12 @@ class NumpyPrinter(PythonCodePrinter):
 
     _print_exp = _print_tanh = _print_sinh = _print_cosh = _print_Function
     _print_sin = _print_cos = _print_atan = _print_sign = _print_Function
+
+    SIGMOID = "sigmoid"  # the generated module's overflow-free helper
+
+    def _print_logistic(self, expr: sp.Function) -> str:
+        """σ(u) (saturation.logistic, a distance to a bound) as the module's sigmoid helper."""
+        return f"{self.SIGMOID}({self._print(expr.args[0])})"
 
     def _print_log(self, expr: sp.log) -> str:
         """log(1 + exp(u)) → np.logaddexp(0, u): softplus without overflow."""
