@@ -21,6 +21,8 @@ from . import activations as act
 from .losses import LOG_A
 
 a, x = act.a, act.x
+
+
 class logistic(sp.Function):  # noqa: N801 (printed as the kernels' sigmoid helpers)
     """σ(u) = 1/(1 + e^{−u}), kept whole so that kernels call their overflow-free helper."""
 

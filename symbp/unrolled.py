@@ -226,8 +226,8 @@ class _Writer:
     def pair(self, l: int, context: str) -> saturation.Distance | None:
         """The distance form σ(k·z) whose pair σ(±k·z) layer l computes once per neuron."""
         b = kernel.layer_bounds(self.d, l)
-        if b is None or b.below.in_log_a is not None:
-            return None
+        if b is None or b.below.in_log_a is not None or not b.below.rate.is_positive:
+            return None  # pair_lines assigns σ(k·z) by the sign of z: k > 0
         used = any(f.has(saturation.logistic) for f in self.formulas(l, context))
         return b.below if used else None
 
