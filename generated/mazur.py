@@ -79,7 +79,9 @@ def workspace(B, dtype=np.float64, work=None):
         return work[key]
     ws = {
         "A1": np.empty((B, 2), dtype),
+        "Z1": np.empty((B, 2), dtype),
         "A2": np.empty((B, 2), dtype),
+        "Z2": np.empty((B, 2), dtype),
         "dW1": np.empty((2, 2), dtype),
         "dW2": np.empty((2, 2), dtype),
     }
@@ -97,12 +99,12 @@ def forward_arrays(params, X):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
     # a² = sigmoid(z²)
-    A2 = sigmoid(Z2, out=Z2)
+    A2 = sigmoid(Z2)
     return A2
 
 
@@ -115,14 +117,14 @@ def loss_arrays(params, X, Y):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
     # a² = sigmoid(z²)
-    A2 = sigmoid(Z2, out=Z2)
+    A2 = sigmoid(Z2)
     # J = (1/B)·Σ (y − a²)²/2
-    r = A2 - Y
+    r = A2*(Y - 1) + Y*sigmoid(-Z2)
     J = 1/2 * np.vdot(r, r) / B
     return J
 
@@ -140,26 +142,26 @@ def loss_and_grad_arrays(params, X, Y, work=None):
     W2, b2 = params["W2"], params["b2"]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 = np.matmul(X, W1.T, out=ws["Z1"])
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1, out=ws["A1"])
     # z² = W² a¹ + b²
-    Z2 = np.matmul(A1, W2.T, out=ws["A2"])
+    Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
     Z2 += b2
     # a² = sigmoid(z²)
-    A2 = sigmoid(Z2, out=Z2)
+    A2 = sigmoid(Z2, out=ws["A2"])
     # J = (1/B)·Σ (y − a²)²/2
-    r = A2 - Y
+    r = A2*(Y - 1) + Y*sigmoid(-Z2)
     J = 1/2 * np.vdot(r, r) / B
     # δ² = ∂J/∂z² = a²·(1 − a²)·(a² − y)/B
-    delta2 = A2*(1 - A2)*(A2 - Y)/B
+    delta2 = -A2*(A2*(Y - 1) + Y*sigmoid(-Z2))*sigmoid(-Z2)/B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
     delta1 = np.matmul(delta2, W2, out=ws["A2"])
     delta1 *= A1
-    delta1 *= np.subtract(1, A1, out=A1)
+    delta1 *= sigmoid(np.negative(Z1, out=Z1), out=Z1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
     dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     return J, {"W1": dW1, "W2": dW2}
@@ -220,10 +222,20 @@ def loss(params, X, Y):
         z_o1 = w5*a_h1 + w6*a_h2 + b2
         z_o2 = w7*a_h1 + w8*a_h2 + b2
         # a² = sigmoid(z²)
-        a_o1 = sigmoid_float(z_o1)
-        a_o2 = sigmoid_float(z_o2)
+        e = math.exp(-abs(z_o1))
+        s = 1.0 / (1.0 + e)
+        if z_o1 >= 0.0:
+            a_o1, up_z_o1 = s, e*s
+        else:
+            a_o1, up_z_o1 = e*s, s
+        e = math.exp(-abs(z_o2))
+        s = 1.0 / (1.0 + e)
+        if z_o2 >= 0.0:
+            a_o2, up_z_o2 = s, e*s
+        else:
+            a_o2, up_z_o2 = e*s, s
         # J = (1/B)·Σ (y − a²)²/2
-        E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
+        E_total += (1/2)*(a_o1*(target_o1 - 1) + target_o1*up_z_o1)**2 + (1/2)*(a_o2*(target_o2 - 1) + target_o2*up_z_o2)**2
     J = E_total / B
     return np.result_type(X, params["W1"]).type(J)
 
@@ -253,27 +265,47 @@ def loss_and_grad(params, X, Y, work=None):
             z_h1 = w1*i1 + w2*i2 + b1
             z_h2 = w3*i1 + w4*i2 + b1
             # a¹ = sigmoid(z¹)
-            a_h1 = sigmoid_float(z_h1)
-            a_h2 = sigmoid_float(z_h2)
+            e = math.exp(-abs(z_h1))
+            s = 1.0 / (1.0 + e)
+            if z_h1 >= 0.0:
+                a_h1, up_z_h1 = s, e*s
+            else:
+                a_h1, up_z_h1 = e*s, s
+            e = math.exp(-abs(z_h2))
+            s = 1.0 / (1.0 + e)
+            if z_h2 >= 0.0:
+                a_h2, up_z_h2 = s, e*s
+            else:
+                a_h2, up_z_h2 = e*s, s
             # z² = W² a¹ + b²
             z_o1 = w5*a_h1 + w6*a_h2 + b2
             z_o2 = w7*a_h1 + w8*a_h2 + b2
             # a² = sigmoid(z²)
-            a_o1 = sigmoid_float(z_o1)
-            a_o2 = sigmoid_float(z_o2)
+            e = math.exp(-abs(z_o1))
+            s = 1.0 / (1.0 + e)
+            if z_o1 >= 0.0:
+                a_o1, up_z_o1 = s, e*s
+            else:
+                a_o1, up_z_o1 = e*s, s
+            e = math.exp(-abs(z_o2))
+            s = 1.0 / (1.0 + e)
+            if z_o2 >= 0.0:
+                a_o2, up_z_o2 = s, e*s
+            else:
+                a_o2, up_z_o2 = e*s, s
             # J = (1/B)·Σ (y − a²)²/2
-            E_total += (1/2)*(-a_o1 + target_o1)**2 + (1/2)*(-a_o2 + target_o2)**2
+            E_total += (1/2)*(a_o1*(target_o1 - 1) + target_o1*up_z_o1)**2 + (1/2)*(a_o2*(target_o2 - 1) + target_o2*up_z_o2)**2
             # δ² = ∂J/∂z² = a²·(1 − a²)·(a² − y)/B
-            d_z_o1 = a_o1*(1 - a_o1)*(a_o1 - target_o1)/B
-            d_z_o2 = a_o2*(1 - a_o2)*(a_o2 - target_o2)/B
+            d_z_o1 = -a_o1*up_z_o1*(a_o1*(target_o1 - 1) + target_o1*up_z_o1)/B
+            d_z_o2 = -a_o2*up_z_o2*(a_o2*(target_o2 - 1) + target_o2*up_z_o2)/B
             # ∂J/∂W² = δ² (a¹)ᵀ
             d_w5 += d_z_o1*a_h1
             d_w6 += d_z_o1*a_h2
             d_w7 += d_z_o2*a_h1
             d_w8 += d_z_o2*a_h2
             # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
-            d_z_h1 = (w5*d_z_o1 + w7*d_z_o2)*a_h1*(1 - a_h1)
-            d_z_h2 = (w6*d_z_o1 + w8*d_z_o2)*a_h2*(1 - a_h2)
+            d_z_h1 = (w5*d_z_o1 + w7*d_z_o2)*a_h1*up_z_h1
+            d_z_h2 = (w6*d_z_o1 + w8*d_z_o2)*a_h2*up_z_h2
             # ∂J/∂W¹ = δ¹ (a⁰)ᵀ
             d_w1 += d_z_h1*i1
             d_w2 += d_z_h1*i2

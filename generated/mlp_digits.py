@@ -156,7 +156,8 @@ def loss_and_grad(params, X, Y, work=None):
     J = -np.vdot(logA2, Y) / B
     J = J + (1/20000)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     # δ² = ∂J/∂z² = (a² − y)/B
-    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 = np.multiply(A2, 1 - Y, out=A2)
+    delta2 -= Y*(-np.expm1(logA2))
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/(10000·B)·W²
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])

@@ -180,7 +180,8 @@ def loss_and_grad(params, X, Y, work=None):
     # J = (1/B)·Σ −y·log a³
     J = -np.vdot(logA3, Y) / B
     # δ³ = ∂J/∂z³ = (a³ − y)/B
-    delta3 = np.subtract(A3, Y, out=A3)
+    delta3 = np.multiply(A3, 1 - Y, out=A3)
+    delta3 -= Y*(-np.expm1(logA3))
     delta3 /= B
     # ∂J/∂W³ = δ³ (a²)ᵀ
     dW3 = np.matmul(delta3.T, A2, out=ws["dW3"])

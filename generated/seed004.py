@@ -75,6 +75,7 @@ def workspace(B, dtype=np.float64, work=None):
         return work[key]
     ws = {
         "A1": np.empty((B, 25), dtype),
+        "Z1": np.empty((B, 25), dtype),
         "A2": np.empty((B, 10), dtype),
         "Z2": np.empty((B, 10), dtype),
         "delta1": np.empty((B, 25), dtype),
@@ -98,7 +99,7 @@ def forward(params, X):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
@@ -116,7 +117,7 @@ def loss(params, X, Y):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
@@ -139,10 +140,10 @@ def loss_and_grad(params, X, Y, work=None):
     W2, b2 = params["W2"], params["b2"]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 = np.matmul(X, W1.T, out=ws["Z1"])
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=Z1)
+    A1 = sigmoid(Z1, out=ws["A1"])
     # z² = W² a¹ + b²
     Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
     Z2 += b2
@@ -152,7 +153,8 @@ def loss_and_grad(params, X, Y, work=None):
     J = (np.vdot(Y, softplus(-Z2)) + np.vdot(1 - Y, softplus(Z2))) / B
     J = J + (1/2)/B * (np.vdot(W1, W1) + np.vdot(W2, W2))
     # δ² = ∂J/∂z² = (a² − y)/B
-    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 = np.multiply(A2, 1 - Y, out=A2)
+    delta2 -= Y*sigmoid(-Z2)
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/B·W²
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
@@ -162,7 +164,7 @@ def loss_and_grad(params, X, Y, work=None):
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
     delta1 = np.matmul(delta2, W2, out=ws["delta1"])
     delta1 *= A1
-    delta1 *= np.subtract(1, A1, out=A1)
+    delta1 *= sigmoid(np.negative(Z1, out=Z1), out=Z1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/B·W¹
     dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     dW1 += W1/B

@@ -154,7 +154,8 @@ def loss_and_grad(params, X, Y, work=None):
     # J = (1/B)·Σ −y·log a²
     J = -np.vdot(logA2, Y) / B
     # δ² = ∂J/∂z² = (a² − y)/B
-    delta2 = np.subtract(A2, Y, out=A2)
+    delta2 = np.multiply(A2, 1 - Y, out=A2)
+    delta2 -= Y*(-np.expm1(logA2))
     delta2 /= B
     # ∂J/∂W² = δ² (a¹)ᵀ
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])

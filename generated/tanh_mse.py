@@ -47,6 +47,14 @@ def identity(z):
     return z
 
 
+def sigmoid(z, out=None):
+    """sigmoid(z) = 1/(1 + exp(-z))"""
+    with np.errstate(over="ignore"):
+        e = np.exp(np.negative(z, out=out), out=out)
+    e += 1.0
+    return np.divide(1.0, e, out=e)
+
+
 def checked_rows(X, Y=None):
     """B, the number of rows of X, once X is (B, 8) and Y (B, 4), arrays of real numbers, B >= 1.
 
@@ -73,7 +81,9 @@ def workspace(B, dtype=np.float64, work=None):
         return work[key]
     ws = {
         "A1": np.empty((B, 16), dtype),
+        "Z1": np.empty((B, 16), dtype),
         "A2": np.empty((B, 16), dtype),
+        "Z2": np.empty((B, 16), dtype),
         "A3": np.empty((B, 4), dtype),
         "delta2": np.empty((B, 16), dtype),
         "dW1": np.empty((16, 8), dtype),
@@ -99,12 +109,12 @@ def forward(params, X):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1, out=Z1)
+    A1 = tanh(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2, out=Z2)
+    A2 = tanh(Z2)
     # z³ = W³ a² + b³
     Z3 = A2 @ W3.T
     Z3 += b3
@@ -123,12 +133,12 @@ def loss(params, X, Y):
     Z1 = X @ W1.T
     Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1, out=Z1)
+    A1 = tanh(Z1)
     # z² = W² a¹ + b²
     Z2 = A1 @ W2.T
     Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2, out=Z2)
+    A2 = tanh(Z2)
     # z³ = W³ a² + b³
     Z3 = A2 @ W3.T
     Z3 += b3
@@ -155,15 +165,15 @@ def loss_and_grad(params, X, Y, work=None):
     W3, b3 = params["W3"], params["b3"]
     ws = workspace(B, np.result_type(X, W1), work)
     # z¹ = W¹ a⁰ + b¹
-    Z1 = np.matmul(X, W1.T, out=ws["A1"])
+    Z1 = np.matmul(X, W1.T, out=ws["Z1"])
     Z1 += b1
     # a¹ = tanh(z¹)
-    A1 = tanh(Z1, out=Z1)
+    A1 = tanh(Z1, out=ws["A1"])
     # z² = W² a¹ + b²
-    Z2 = np.matmul(A1, W2.T, out=ws["A2"])
+    Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
     Z2 += b2
     # a² = tanh(z²)
-    A2 = tanh(Z2, out=Z2)
+    A2 = tanh(Z2, out=ws["A2"])
     # z³ = W³ a² + b³
     Z3 = np.matmul(A2, W3.T, out=ws["A3"])
     Z3 += b3
@@ -183,7 +193,9 @@ def loss_and_grad(params, X, Y, work=None):
     db3 = np.matmul(ws["ones"], delta3, out=ws["db3"])
     # δ² = (W³)ᵀ δ³ ⊙ g'(z²), g'(z²) = 1 − (a²)²
     delta2 = np.matmul(delta3, W3, out=ws["delta2"])
-    delta2 *= np.subtract(1, np.square(A2, out=A2), out=A2)
+    delta2 *= 4
+    delta2 *= sigmoid(-2*Z2)
+    delta2 *= sigmoid(2*Z2)
     # ∂J/∂W² = δ² (a¹)ᵀ + 1/1000·W²
     dW2 = np.matmul(delta2.T, A1, out=ws["dW2"])
     dW2 += (1/1000)*W2
@@ -191,7 +203,9 @@ def loss_and_grad(params, X, Y, work=None):
     db2 = np.matmul(ws["ones"], delta2, out=ws["db2"])
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = 1 − (a¹)²
     delta1 = np.matmul(delta2, W2, out=ws["A2"])
-    delta1 *= np.subtract(1, np.square(A1, out=A1), out=A1)
+    delta1 *= 4
+    delta1 *= sigmoid(-2*Z1)
+    delta1 *= sigmoid(2*Z1)
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/1000·W¹
     dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     dW1 += (1/1000)*W1

@@ -40,6 +40,9 @@ class Activation:
     # g'(x) written in the output a = g(x), proven equal to sympy's derivative in the tests: the
     # kernel's form, found without a (time-bounded, so load-dependent) search.
     derivative_in_a: sp.Expr | None = None
+    # (L, U) for an output that saturates at both ends: kernels then work with a − L and U − a
+    # computed from z (saturation.py), since U − a cancels to 0 where a rounds to U.
+    bounds: tuple[int, int] | None = None
 
     def instantiate(self, **values: float) -> sp.Expr:
         """g(x) with its parameters (e.g. leaky_relu's α) replaced by numbers."""
@@ -81,8 +84,8 @@ REGISTRY: dict[str, Activation] = {
     entry.name: entry
     for entry in [
         Activation("sigmoid", 1 / (1 + sp.exp(-x)), r"\sigma", numpy=SIGMOID, unit_range=True,
-                   derivative_in_a=a * (1 - a)),
-        Activation("tanh", sp.tanh(x), r"\tanh", derivative_in_a=1 - a**2),
+                   derivative_in_a=a * (1 - a), bounds=(0, 1)),
+        Activation("tanh", sp.tanh(x), r"\tanh", derivative_in_a=1 - a**2, bounds=(-1, 1)),
         Activation("relu", _relu(), r"\operatorname{relu}", numpy=RELU),
         # max(z, αz) is relu's leaky form because 0 < α < 1 (the spec validator enforces it).
         Activation("leaky_relu", _leaky(), r"\operatorname{lrelu}",
@@ -91,7 +94,8 @@ REGISTRY: dict[str, Activation] = {
         # σ(z) = 1 − e^{−a}, printed as −expm1(−a): exact also where a = softplus(z) is tiny
         Activation("softplus", sp.log(1 + sp.exp(x)), r"\operatorname{softplus}", numpy=SOFTPLUS,
                    derivative_in_a=1 - sp.exp(-a)),
-        Activation("softmax", None, r"\operatorname{softmax}", unit_range=True, vector=True),
+        Activation("softmax", None, r"\operatorname{softmax}", unit_range=True, vector=True,
+                   bounds=(0, 1)),
     ]
 }
 

@@ -63,12 +63,17 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": f"{m.activation}(z{params})",
                         "doc": definition(m.activation, entry.expr, _x()),
                         "body": list(helper.body)})
+    if kernel.uses_logistic(d) and "sigmoid" not in seen:
+        entry = act.REGISTRY["sigmoid"]
+        helpers.append({"signature": "sigmoid(z, out=None)",
+                        "doc": f"sigmoid(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
+                        "body": list(kernel.activation_helper(entry).body)})
     if kernel.uses_softplus(d) and "softplus" not in seen:
         entry = act.REGISTRY["softplus"]
         helpers.append({"signature": "softplus(z, out=None)",
                         "doc": definition("softplus", entry.expr, _x()),
                         "body": list(kernel.activation_helper(entry).body)})
-    for name in helpers_used(kernel.printed_formulas(d)):  # erf: NumPy has none
+    for name in helpers_used(kernel.kernel_formulas(d)):  # erf: NumPy has none
         signature, doc, body = NUMPY_HELPERS[name]
         helpers.append({"signature": signature, "doc": doc, "body": list(body)})
     return helpers

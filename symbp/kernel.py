@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from . import activations as act
-from . import losses, naming
+from . import losses, naming, saturation
 from .derive import B, MatrixDerivation
 from .inplace import inplace_code, inplace_statements, occurrences
 from .plan import Plan, Step
@@ -68,20 +68,41 @@ def numpy_code(expr: sp.Expr, names: dict[sp.Symbol, str] | None = None) -> str:
     return _PRINTER.doprint(expr)
 
 
-def printed_formulas(d: MatrixDerivation) -> list[sp.Expr]:
-    """Every elementwise formula the module prints: the loss, δ^L, each g', and the definition
-    of each activation without a registry NumPy form (a formula such as x - softplus(x))."""
-    formulas = [d.loss_term, d.output.expr, d.output.rowsum]
-    formulas += [m.derivative.expr for m in d.layers if m.derivative is not None]
+def layer_bounds(d: MatrixDerivation, l: int) -> saturation.Bounds | None:
+    """Layer l's bounds where its kernel formulas need saturation-safe forms (softmax: where
+    the kernel has log a, from which 1 − a = −expm1(log a) is exact)."""
+    entry = d.network.activation(l)
+    if entry.formula is not None or (entry.vector and not _softmax_log(d, l)):
+        return None
+    return saturation.bounds(entry.name, d.layers[l - 1].expr)
+
+
+def stable(d: MatrixDerivation, l: int, expr: sp.Expr | None) -> sp.Expr | None:
+    """A formula of layer l as the kernels compute it (``saturation.kernel_form``)."""
+    return None if expr is None else saturation.kernel_form(expr, layer_bounds(d, l))
+
+
+def kernel_formulas(d: MatrixDerivation) -> list[sp.Expr]:
+    """Every elementwise formula a kernel evaluates, in the form it evaluates it."""
+    L = d.network.depth
+    loss = stable(d, L, d.loss_term) if d.loss_term_reads == "a" else d.loss_term
+    formulas = [loss, stable(d, L, d.output.expr), d.output.rowsum]
+    formulas += [stable(d, m.index, m.derivative.expr) for m in d.layers if m.derivative is not None]
+    # the definition of each activation without a registry NumPy form (x - softplus(x), say)
     entries = [d.network.activation(m.index) for m in d.layers]
     formulas += [e.expr for e in entries if e.numpy is None and e.expr is not None]
     return [stable_form(f) for f in formulas if f is not None]
 
 
+def uses_logistic(d: MatrixDerivation) -> bool:
+    """Whether a kernel line calls the sigmoid helper for a distance to a bound (tanh's, say)."""
+    return any(f.has(saturation.logistic) for f in kernel_formulas(d))
+
+
 def uses_softplus(d: MatrixDerivation) -> bool:
     """Whether a kernel line calls the softplus helper (a logit-form loss, say)."""
     return any(_softplus_arg(node) is not None
-               for f in printed_formulas(d) for node in sp.preorder_traversal(f))
+               for f in kernel_formulas(d) for node in sp.preorder_traversal(f))
 
 
 def mask(l: int) -> str:
@@ -132,9 +153,10 @@ def _reads_x_after_activation(d: MatrixDerivation, l: int) -> bool:
     """Whether z^l is read after a^l exists: by g' (x form), by the loss or by δ^L."""
     if l < d.network.depth:
         form = d.layers[l - 1].derivative
-        return form is not None and form.variable == "x"
+        return form is not None and x in stable(d, l, form.expr).free_symbols
     out = d.output
-    return (d.loss_term_reads == "x" or x in out.expr.free_symbols
+    loss_reads_x = d.loss_term_reads == "a" and x in stable(d, l, d.loss_term).free_symbols
+    return (d.loss_term_reads == "x" or loss_reads_x or x in stable(d, l, out.expr).free_symbols
             or (out.rowsum is not None and x in out.rowsum.free_symbols))
 
 
@@ -171,7 +193,7 @@ class Memory:
 def _delta_out_target(d: MatrixDerivation) -> sp.Symbol | None:
     """The variable whose memory δ^L may be written into: a (or z), if it occurs once."""
     L = d.network.depth
-    expr = sp.factor_terms(d.output.expr * d.batch_factor)
+    expr = sp.factor_terms(stable(d, L, d.output.expr) * d.batch_factor)
     for sym in (a, x):
         if sym == x and L not in memory_keep_z(d):
             continue
@@ -310,7 +332,8 @@ class _Printer:
         lines: list[str] = []
         statements: list[list[tuple[str, str, list[str]]]] = [[]]
         holds_r = False
-        for term in sp.Add.make_args(step.formula):
+        formula = stable(self.d, L, step.formula) if self.d.loss_term_reads == "a" else step.formula
+        for term in sp.Add.make_args(formula):
             coeff, code, setup = self._sum_of(term)
             if setup and holds_r:
                 statements.append([])
@@ -358,10 +381,11 @@ class _Printer:
         if step.rowsum is not None:
             lines.append(f"s = np.sum({numpy_code(step.rowsum, names)}, axis=1, keepdims=True)")
         target = _delta_out_target(self.d)
+        formula = stable(self.d, l, self.d.output.expr) * self.d.batch_factor
         if target is not None:  # (a/2 - y/2)/B is written (a - y)/(2*B): one pass fewer
-            expr = sp.factor_terms(step.formula).xreplace({s: self.sym(l, s) for s in names})
+            expr = sp.factor_terms(formula).xreplace({s: self.sym(l, s) for s in names})
             return lines + inplace_statements(expr, self.sym(l, target), step.target)
-        return lines + [f"{step.target} = {numpy_code(step.formula, names)}"]
+        return lines + [f"{step.target} = {numpy_code(formula, names)}"]
 
     def _grad_W(self, step: Step) -> list[str]:
         l = step.layer
@@ -402,12 +426,13 @@ class _Printer:
         """δ *= g' factor by factor; the last factor is computed in the dead a^l (or z^l)."""
         form = self.d.layers[l - 1].derivative
         var = self.sym(l, a if form.variable == "a" else x)
+        z = self.sym(l, x)
         names = self.names(l)
         # the printed (overflow-free) form is kept whole: e^{-z}·(1 + e^{-z})^{-2} is finite as one
         # fraction, not factor by factor; sinh(z)/cosh(z) only as tanh(z)
-        plain = step.formula.xreplace({s: self.sym(l, s) for s in names})
+        plain = stable(self.d, l, step.formula).xreplace({s: self.sym(l, s) for s in names})
         expr = stable_form(plain)
-        coeff, rest = expr.as_independent(var, as_Add=False)
+        coeff, rest = expr.as_independent(var, z, as_Add=False)
         factors = [rest] if expr != plain else \
             sorted(sp.Mul.make_args(rest), key=lambda f: (f != var, occurrences(f, var) == 1))
         lines = []
@@ -416,8 +441,19 @@ class _Printer:
         for i, factor in enumerate(factors):
             last = i == len(factors) - 1
             chain = inplace_code(factor, var, str(var)) if last else None
+            if isinstance(factor, saturation.logistic) and occurrences(expr, z) == 1:
+                chain = _logistic_into(factor, z)  # z is dead once δ is formed
             lines.append(f"{step.target} *= {chain or numpy_code(factor)}")
         return lines
+
+
+def _logistic_into(factor: sp.Expr, z: sp.Symbol) -> str | None:
+    """σ(k·z) computed in z's own memory, or None if its argument is not k·z."""
+    k = factor.args[0].coeff(z)
+    if factor.args[0] != k * z:
+        return None
+    scaled = f"np.negative({z}, out={z})" if k == -1 else f"np.multiply({z}, {numpy_code(k)}, out={z})"
+    return f"sigmoid({z if k == 1 else scaled}, out={z})"
 
 
 def kernel_lines(plan: Plan, steps: tuple[Step, ...], context: str) -> list[tuple[str, list[str]]]:

@@ -20,7 +20,7 @@ from .functions import BY_CLASS, BY_NAME, TABLE
 # rather than printed by the Python printer as ``math.gamma``: a module the kernel does not import,
 # and scalar-only.
 FUNCTIONS = {f.sympy.__name__: f.numpy for f in TABLE if f.sympy is not None and f.ufunc}
-SPECIAL = {"Heaviside", "Piecewise"}  # printed by the overrides below
+SPECIAL = {"Heaviside", "Piecewise", "logistic"}  # printed by the overrides below
 
 
 MAX_STABLE_OPS = 400  # larger expressions are printed as they are (the rewrite costs sympy time)
@@ -243,6 +243,12 @@ class NumpyPrinter(PythonCodePrinter):
     _print_exp = _print_tanh = _print_sinh = _print_cosh = _print_Function
     _print_sin = _print_cos = _print_tan = _print_atan = _print_sign = _print_Function
     _print_erf = _print_erfc = _print_Function
+
+    SIGMOID = "sigmoid"  # the generated module's overflow-free helper
+
+    def _print_logistic(self, expr: sp.Function) -> str:
+        """σ(u) (saturation.logistic, a distance to a bound) as the module's sigmoid helper."""
+        return f"{self.SIGMOID}({self._print(expr.args[0])})"
 
     def _print_log(self, expr: sp.log) -> str:
         """log(1 + exp(u)) → np.logaddexp(0, u): softplus without overflow."""

@@ -53,14 +53,14 @@ RESERVED = frozenset({"np", "numpy", "params", "grads", "X", "Y", "lr", "seed", 
 # from forward/loss/loss_and_grad, so its name may not be any module-level name, any local of
 # those functions (assigning a name anywhere in a function makes it local throughout) nor a
 # builtin. The pattern covers the per-layer arrays (Z1, A1, W1, H1, b1, delta1, dW1, logA1, …: any
-# capitalised name with a layer number) and the kernel's derived names (d_w1, sigmoid_float).
+# capitalised name with a layer number) and the kernel's derived names (d_w1, up_z_h1, sigmoid_float).
 GENERATED_NAMES = RESERVED | frozenset({
     "FROZEN", "MAX_ROWS", "math", "workspace", "forward_arrays", "loss_arrays",
     "loss_and_grad_arrays", "log_softmax", "J", "r", "s", "e", "z", "a", "x", "y", "out", "alpha",
     "rng", "shifted", "lse", "tail", "key", "ws", "work", "tmp", "buf", "mask", "grad", "step",
     "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"}) | KERNEL_NAMES
 GENERATED_PATTERN = re.compile(
-    r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t|c|s)[0-9]+\Z|d_.*|.*_(float|arrays)\Z")
+    r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t|c|s)[0-9]+\Z|(d|lo|up)_.*|.*_(float|arrays)\Z")
 # Neuron names become variables of the generated module too (small networks are computed on named
 # Python floats), so they may not be builtins or names the module defines for itself.
 NEURON_FORBIDDEN = RESERVED | frozenset(n for n in dir(builtins) if not n.startswith("_")) | {

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from . import losses, naming
+from . import kernel, losses, naming, saturation
 from .derive import B, MatrixDerivation
 from .errors import SymbpError
 from .functions import BY_CLASS, Elementary
+from .kernel import stable
 from .naming import NeuronNames
 from .plan import Plan
 from .printing import NumpyPrinter
@@ -81,6 +82,7 @@ class ScalarPrinter(NumpyPrinter):
     """Prints formulas on Python floats: ``math`` functions, stable softplus, H(u) as a test."""
 
     EXPM1 = "math.expm1"
+    SIGMOID = "sigmoid_float"
 
     def _print_Function(self, expr: sp.Function) -> str:  # noqa: N802
         entry = BY_CLASS.get(type(expr))
@@ -143,6 +145,14 @@ class Names:
     def log(self, a_name: str) -> str:
         return f"log_{a_name}"
 
+    def low(self, z_name: str) -> str:
+        """σ(k·z) of a saturating neuron (its distance to the lower bound, over a scale)."""
+        return f"lo_{z_name}"
+
+    def up(self, z_name: str) -> str:
+        """σ(−k·z): the distance to the upper bound, over a scale."""
+        return f"up_{z_name}"
+
 
 def _names(net: Network) -> Names:
     """The spec's neuron names, or the defaults if a derived name would clash."""
@@ -154,7 +164,7 @@ def _names(net: Network) -> Names:
         except SymbpError:
             continue
         base = [s for s in n.all() if s != n.loss]
-        used = base + [f"d_{s}" for s in base] + [f"log_{s}" for s in base]
+        used = base + [f"{p}_{s}" for p in ("d", "log", "lo", "up") for s in base]
         taken = naming.kernel_locals(net.depth, net.sizes[-1]) | RESERVED
         taken |= {h for h, _ in SCALAR_HELPERS.values()}
         loss_ok = n.loss == "J" or n.loss not in taken | set(used)  # J accumulates, then J /= B
@@ -203,8 +213,50 @@ class _Writer:
             out.append(f"{z} = {' + '.join(terms + ([b] if b else []))}")
         return out
 
-    def activate(self, l: int, need_a: bool = True) -> list[str]:
+    def formulas(self, l: int, context: str) -> list[sp.Expr]:
+        """Layer l's formulas (as computed) that the code of ``context`` evaluates."""
+        d, L = self.d, self.net.depth
+        loss = [stable(d, L, d.loss_term)] if d.loss_term_reads == "a" and l == L else []
+        if context == "loss":
+            return loss
+        if context == "forward":
+            return []
+        if l == L:
+            return loss + [stable(d, L, d.output.expr)]
+        return [stable(d, l, d.layers[l - 1].derivative.expr)]
+
+    def pair(self, l: int, context: str) -> saturation.Distance | None:
+        """The distance form σ(k·z) whose pair σ(±k·z) layer l computes once per neuron."""
+        b = kernel.layer_bounds(self.d, l)
+        if b is None or b.below.in_log_a is not None or not b.below.rate.is_positive:
+            return None  # pair_lines assigns σ(k·z) by the sign of z: k > 0
+        used = any(f.has(saturation.logistic) for f in self.formulas(l, context))
+        return b.below if used else None
+
+    def shared(self, expr: sp.Expr, l: int, i: int) -> sp.Expr:
+        """``expr`` with σ(±k·z) read from the names the activation step gave them."""
+        b = kernel.layer_bounds(self.d, l)
+        if b is None or b.below.in_log_a is not None:
+            return expr
+        z = self.n.pre_activations[l - 1][i]
+        k = b.below.rate
+        return expr.xreplace({saturation.logistic(k * x): _sym(self.names.low(z)),
+                              saturation.logistic(-k * x): _sym(self.names.up(z))})
+
+    def pair_lines(self, l: int, i: int, form: saturation.Distance, low: str) -> list[str]:
+        """σ(k·z) and σ(−k·z) from one exp(−|k·z|) ≤ 1 (no overflow, no cancellation)."""
+        z = self.n.pre_activations[l - 1][i]
+        kz = z if form.rate == 1 else f"{_PRINTER.doprint(form.rate)}*{z}"
+        up = self.names.up(z)
+        return [f"e = math.exp(-abs({kz}))", "s = 1.0 / (1.0 + e)",
+                f"if {z} >= 0.0:", f"    {low}, {up} = s, e*s",
+                "else:", f"    {low}, {up} = e*s, s"]
+
+    def activate(self, l: int, need_a: bool = True, context: str = "forward") -> list[str]:
         layer = self.net.layers[l - 1]
+        form = self.pair(l, context)
+        if form is not None:
+            return self.activate_with_pair(l, form, need_a)
         zs, As = self.n.pre_activations[l - 1], self.n.activations[l - 1]
         if layer.activation == "softmax":
             log = self.d.loss_term_reads == "log_a" and l == self.net.depth
@@ -230,6 +282,24 @@ class _Writer:
         form = INLINE[layer.activation]
         return [f"{A} = {form.format(z=z, alpha=layer.alpha)}" for z, A in zip(zs, As)]
 
+    def activate_with_pair(self, l: int, form: saturation.Distance, need_a: bool) -> list[str]:
+        """Activations with their distances to the bounds; sigmoid's a is σ(z) itself."""
+        zs, As = self.n.pre_activations[l - 1], self.n.activations[l - 1]
+        is_g = sp.simplify(form.expr().rewrite(sp.exp) - self.d.layers[l - 1].expr) == 0
+        lines = []
+        for i, (z, A) in enumerate(zip(zs, As)):
+            lines += self.pair_lines(l, i, form, A if is_g else self.names.low(z))
+            if need_a and not is_g:
+                lines += self.activate_plain(l, i)
+        return lines
+
+    def activate_plain(self, l: int, i: int) -> list[str]:
+        layer = self.net.layers[l - 1]
+        z, A = self.n.pre_activations[l - 1][i], self.n.activations[l - 1][i]
+        if layer.activation in SCALAR_HELPERS:
+            return [f"{A} = {SCALAR_HELPERS[layer.activation][0]}({z})"]
+        return [f"{A} = {INLINE[layer.activation].format(z=z, alpha=layer.alpha)}"]
+
     def forward_blocks(self, context: str) -> list[tuple[str, list[str]]]:
         """(comment, lines) per forward step; the loss alone may skip a^L (it reads z^L)."""
         blocks = []
@@ -239,7 +309,7 @@ class _Writer:
                 blocks.append((step.math, self.affine(step.layer)))
             else:
                 need_a = not (context == "loss" and step.layer == L and self.d.loss_term_reads != "a")
-                lines = self.activate(step.layer, need_a)
+                lines = self.activate(step.layer, need_a, context)
                 if lines:
                     blocks.append((step.math, lines))
         return blocks
@@ -247,7 +317,8 @@ class _Writer:
     def loss_block(self) -> tuple[str, list[str]]:
         """The sample's loss Σ_k ℓ, added to the running total (named like the spec's loss)."""
         L = self.net.depth
-        terms = [self.d.loss_term.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
+        term = stable(self.d, L, self.d.loss_term) if self.d.loss_term_reads == "a" else self.d.loss_term
+        terms = [self.shared(term, L, k).xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
                  for k in range(self.net.sizes[-1])]
         return (self.plan.loss[0].math, [f"{self.n.loss} += {_PRINTER.doprint(sp.Add(*terms))}"])
 
@@ -263,8 +334,10 @@ class _Writer:
                     parts = [step.rowsum.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
                              for k in range(self.net.sizes[-1])]
                     lines.append(f"rowsum = {_PRINTER.doprint(sp.Add(*parts))}")
+                formula = stable(self.d, L, self.d.output.expr) * self.d.batch_factor
                 for k, z in enumerate(self.n.pre_activations[L - 1]):
-                    lines.append(f"{self.names.d(z)} = {scalar_code(step.formula, self.local(L, k))}")
+                    value = scalar_code(self.shared(formula, L, k), self.local(L, k))
+                    lines.append(f"{self.names.d(z)} = {value}")
                 blocks.append((step.math, lines))
             elif step.kind == "grad_W":
                 lines = []
@@ -282,7 +355,7 @@ class _Writer:
                              for b, z in zip(self.n.biases[l - 1], zs)]
                 blocks.append((step.math, lines))
             elif step.kind == "delta_hidden":
-                blocks.append((step.math, self.delta_hidden(step.formula, l)))
+                blocks.append((step.math, self.delta_hidden(stable(self.d, l, step.formula), l)))
         return blocks
 
     def delta_hidden(self, gprime: sp.Expr, l: int) -> list[str]:
@@ -296,7 +369,7 @@ class _Writer:
             elif gprime == sp.Heaviside(a, 0):  # relu: pass δ where the neuron is on
                 value = f"{back} if {names[a]} > 0 else 0.0"
             else:
-                factor = scalar_code(gprime, names)
+                factor = scalar_code(self.shared(gprime, l, j), names)
                 factor = f"({factor})" if isinstance(gprime, sp.Add) else factor
                 value = f"({back})*{factor}" if len(above) > 1 else f"{back}*{factor}"
             lines.append(f"{self.names.d(z)} = {value}")
@@ -376,6 +449,8 @@ def context(plan: Plan) -> dict:
     if any(isinstance(node, sp.log) and isinstance(node.args[0] - 1, sp.exp)
            for node in sp.preorder_traversal(w.d.loss_term)):
         used.add("softplus")
+    if kernel.uses_logistic(w.d):
+        used.add("sigmoid")
     for name in ("sigmoid", "softplus"):
         if name in used:
             helpers.append({"name": SCALAR_HELPERS[name][0], "doc": SCALAR_DOCS[name],

@@ -111,7 +111,9 @@ def test_relu_deltas_overwrite_their_activations_and_tanh_nets_need_one_spare_bu
         {"size": 8, "activation": "tanh"}] * 10 + [{"size": 3, "activation": "softmax"}]})
     mem = kernel.memory_plan(build_plan(derive(deep)))
     layer_buffers = [b for b, (shape, _) in mem.buffers.items() if shape.startswith("(B,")]
-    assert len(layer_buffers) == 11 + 1 + 1  # a¹…a¹¹, z¹¹ (log-softmax), one spare
+    # a¹…a¹¹, z¹…z¹⁰ (tanh′ is computed as 4σ(2z)σ(−2z), exact where a rounds to ±1), z¹¹
+    # (log-softmax), one spare
+    assert len(layer_buffers) == 11 + 10 + 1 + 1
 
 
 def test_generated_steps_use_the_fast_forms():

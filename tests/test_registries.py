@@ -133,3 +133,64 @@ def test_logit_forms_of_losses_equal_the_definition(loss, activation):
 ])
 def test_numpy_printer_output(expr, code):
     assert numpy_code(expr) == code
+
+
+BOUNDED = [name for name, e in act.REGISTRY.items() if e.bounds is not None and not e.vector]
+
+
+@pytest.mark.parametrize("name", BOUNDED)
+def test_distances_to_the_bounds_equal_the_definition(name):
+    """a − L and U − a as c·σ(k·x), derived from g and proven equal to it."""
+    from symbp import saturation
+
+    g = act.REGISTRY[name].instantiate()
+    b = saturation.bounds(name, g)
+    low, up = act.REGISTRY[name].bounds
+    for distance, exact in ((b.below, g - low), (b.above, up - g)):
+        assert sp.simplify((distance.expr() - exact).rewrite(sp.exp)) == 0
+
+
+def _kernel_formulas(loss: str, activation: str) -> list[tuple[sp.Expr, sp.Expr, sp.Expr | None]]:
+    """(formula, the kernel's form of it, g of its layer) for g', δ^L and the loss term."""
+    from symbp import kernel
+    from symbp.derive import derive
+
+    n = 2 if activation == "softmax" else 1
+    net = symbp.Network.from_dict({"inputs": n, "loss": loss, "layers": [
+        {"size": 2, "activation": activation if activation != "softmax" else "sigmoid"},
+        {"size": n, "activation": activation}]})
+    d = derive(net)
+    g = d.layers[1].expr
+    pairs = [(d.output.expr, kernel.stable(d, 2, d.output.expr), g)]
+    if d.loss_term_reads == "a":
+        pairs.append((d.loss_term, kernel.stable(d, 2, d.loss_term), g))
+    pairs += [(m.derivative.expr, kernel.stable(d, m.index, m.derivative.expr), m.expr)
+              for m in d.layers if m.derivative is not None]
+    return pairs
+
+
+KERNEL_PAIRS = [(loss, g) for loss, entry in losses.REGISTRY.items()
+                for g in sorted(entry.requires or set(act.REGISTRY) - {"softmax"})]
+
+
+@pytest.mark.parametrize("loss, activation", KERNEL_PAIRS, ids=[f"{l}-{g}" for l, g in KERNEL_PAIRS])
+def test_kernel_forms_of_derivatives_deltas_and_losses_equal_the_derived_formulas(loss, activation):
+    """The saturation-safe forms the kernels compute are rewrites of sympy's formulas: proven."""
+    from symbp import saturation
+
+    for formula, form, g in _kernel_formulas(loss, activation):
+        back = form.rewrite(sp.exp)
+        back = back.subs(a, g) if g is not None else back.subs(losses.LOG_A, sp.log(a))
+        original = formula.subs(a, g) if g is not None else formula
+        assert sp.simplify((back - original).rewrite(sp.exp)) == 0, (formula, form)
+        if g in {act.REGISTRY[n].instantiate() for n in BOUNDED} and formula.has(a):
+            assert form.has(saturation.logistic), (formula, form)  # U − a is never formed
+
+
+def test_the_kernel_form_of_a_minus_y_has_no_cancellation_at_the_bounds():
+    """a − y = a(1 − y) − (1 − a)·y for a sigmoid output: 0 − σ(−z) at y = 1, not σ(z) − 1."""
+    from symbp import saturation
+
+    g = act.REGISTRY["sigmoid"].instantiate()
+    form = saturation.kernel_form(a - y, saturation.bounds("sigmoid", g))
+    assert sp.expand(form - (a * (1 - y) - y * saturation.logistic(-x))) == 0

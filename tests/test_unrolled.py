@@ -186,7 +186,7 @@ def test_every_name_the_python_float_kernel_binds_is_reserved_by_the_naming_modu
     net = symbp.Network.from_dict(data)
     source = symbp.emit_numpy(net, kernel="unrolled")
     n = unrolled._names(net).n
-    neuron = {f"{prefix}{name}" for name in n.all() for prefix in ("", "d_", "log_")}
+    neuron = {f"{prefix}{name}" for name in n.all() for prefix in ("", "d_", "log_", "lo_", "up_")}
     own = _bound_names(source, {"forward", "loss", "loss_and_grad", "gradient_arrays"}) - neuron
     assert own <= naming.kernel_locals(net.depth, net.sizes[-1]), own - naming.KERNEL_LOCALS
 
