@@ -64,12 +64,14 @@ def commands() -> list[tuple[str, list[str]]]:
     return out
 
 
-# Rounding-level figures (1.8e-16 here, 3.5e-16 there) depend on the machine's BLAS.
+# Rounding-level figures (1.8e-16 here, 3.5e-16 there) depend on the machine's BLAS; times
+# ("(0.03 s)") on its load.
 ROUNDING = re.compile(r"\b\d\.\de-(1\d|[2-9]\d)\b")
+TIME = re.compile(r"\(\d+(\.\d+)? s\)")
 
 
 def normal(line: str) -> str:
-    return ROUNDING.sub("(rounding)", " ".join(line.split()))
+    return TIME.sub("(time)", ROUNDING.sub("(rounding)", " ".join(line.split())))
 
 
 def test_the_readme_shows_specs_and_commands():
@@ -96,6 +98,8 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "net.toml").write_text(f'inputs = 2\nloss = "half_sse"\n{layers}')
     source = (DATA / "seed004_backward.py").read_text("utf-8")
     (tmp_path / "backprop.py").write_text(source + "\nnnCostFunction = broken_no_sigmoid_gradient\n")
+    optim = DATA.parent / "optimizer_steps" / "cs231n_optim.py"
+    (tmp_path / "optim.py").write_text(optim.read_text("utf-8"))
     (tmp_path / "docs").mkdir()
     monkeypatch.chdir(tmp_path)
     return tmp_path

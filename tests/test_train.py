@@ -171,8 +171,8 @@ def test_csv_with_a_named_target_column(run, tmp_path):
     (["--data", "digits", "--epochs", "1"], "X must have 4 columns (the network's inputs)"),
     (["--data", "nope.txt"], "expected a .npz or .csv file, or digits"),
     (["--data", "digits", "--optimizer", "sgd", "--betas", "0.9", "0.99"], "sgd has no hyper-parameter"),
-    (["--data", "digits", "--val", "1.5"], "--val: must be at least 0 and below 1"),
-    (["--data", "digits", "--lr", "-1"], "--lr: must be a positive number"),
+    (["--data", "digits", "--val", "1.5"], "--val: must be a number in [0, 1)"),
+    (["--data", "digits", "--lr", "-1"], "--lr: must be a number in (0, 1e+06]"),
 ])
 def test_bad_training_input_is_one_line_and_exit_2(run, tmp_path, argv, message):
     spec = tmp_path / "small.json"

@@ -317,6 +317,7 @@ REFUSALS = [  # (argv, the foreign file that is refused, the files symbp must no
 @pytest.mark.parametrize("argv, foreign, absent", REFUSALS, ids=[" ".join(r[0]) for r in REFUSALS])
 def test_a_refused_command_writes_no_file_at_all(argv, foreign, absent, tmp_path, monkeypatch, run):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "symbp"\n')  # regenerate's project
     (tmp_path / foreign).parent.mkdir(exist_ok=True)
     (tmp_path / foreign).write_bytes(b"%PDF-1.5 mine\n" if foreign.endswith(".pdf") else b"mine\n")
     code, _, err = run(*argv)
