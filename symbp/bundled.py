@@ -1,9 +1,10 @@
 """The committed output in ``generated/``: every bundled network's kernel and derivation.
 
-For each bundled network: the NumPy kernel (``<name>.py``), and the derivation as text
+For each bundled dense network: the NumPy kernel (``<name>.py``), and the derivation as text
 (``<name>_derivation.txt``), LaTeX (``<name>.tex``), Markdown (``<name>.md``) and the figure the
-Markdown links to (``<name>_network.svg``). ``symbp regenerate`` rewrites the folder; the test
-suite regenerates it into a temporary folder and fails on any byte of difference.
+Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel.
+``symbp regenerate`` rewrites the folder; the test suite regenerates it into a temporary folder
+and fails on any byte of difference.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from pathlib import Path
 
 from .document import derivation, figure_name
 from .emit import emit_numpy
+from .engine.emit import emit_graph
 from .errors import SymbpError
 from .files import read_text, write_outputs
-from .spec import bundled_names, load_spec
+from .spec import bundled_names, graph_names, load_spec
 
 FOLDER = "generated"
 
@@ -37,6 +39,9 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         # The SVG's header is an XML comment, which may not contain "--": short options.
         files[f"{folder}/{figure_name(net)}"] = doc.svg(
             command=f"symbp derive {name} -f markdown -o {md}")
+    for name in graph_names():  # graph networks: the kernel (their documents are not written yet)
+        kernel = f"{folder}/{name}.py"
+        files[kernel] = emit_graph(load_spec(name, graphs=True), command=f"symbp emit {name} -o {kernel}")
     return files
 
 
