@@ -84,3 +84,14 @@ def test_a_user_op_with_an_unreadable_formula_names_it():
     with pytest.raises(SpecError, match=r"^ops\.bad\.formula:"):
         from_dict({"inputs": 3, "ops": {"bad": {"formula": "y[n, k] = x[n, k] +* 2"}},
                    "layers": [{"type": "bad"}]})
+
+
+def test_the_readme_graph_spec_is_valid_and_runs_a_user_op():
+    import tomllib
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    block = readme.split("## Graphs")[1].split("```toml")[1].split("```")[0]
+    spec = from_dict(tomllib.loads(block))
+    assert [d["type"] for d in spec.layers][:3] == ["conv2d", "maxpool2d", "flatten"]
+    assert "depthwise" in spec.ops
