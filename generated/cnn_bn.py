@@ -129,61 +129,61 @@ def _forward(v, dtype, B, training, stats, rng):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
     v["mask8"] = ((rng.random((B, 256, )) < 0.5).astype(dtype) if training and rng is not None
                          else np.full((B, 256, ), 0.5, dtype))
-    # conv2d1_z[n, c, i, j] = sum_{k,p,q} W1[c, k, p, q]*X[n, k, i + p - 1, j + q - 1] + b1[c]
+    # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
     v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
-    # batchnorm2_mean[c] = sum_{n,h,w} conv2d1_z[n, c, h, w]/(256*B)
+    # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
     if training or stats is None:
         v['batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * ((1/256)/B), dtype)
     else:
         v["batchnorm2_mean"] = np.asarray(stats["mean2"], dtype)
-    # batchnorm2_centered[n, c, h, w] = -batchnorm2_mean[c] + conv2d1_z[n, c, h, w]
+    # batchnorm2_centered[n, c, h, w] = conv2d1_z[n, c, h, w] − batchnorm2_mean[c]
     v['batchnorm2_centered'] = np.asarray(np.broadcast_to(-(v['batchnorm2_mean'][None, :, None, None]) + (v['conv2d1_z']), (B, 8, 16, 16, )), dtype)
-    # batchnorm2_var[c] = sum_{n,h,w} batchnorm2_centered[n, c, h, w]**2/(256*B)
+    # batchnorm2_var[c] = Σ_{n,h,w} batchnorm2_centered[n, c, h, w]²/(256·B)
     if training or stats is None:
         v['batchnorm2_var'] = np.asarray(np.broadcast_to((1/256)*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))/B, (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
     else:
         v["batchnorm2_var"] = np.asarray(stats["var2"], dtype)
-    # batchnorm2_xhat[n, c, h, w] = batchnorm2_centered[n, c, h, w]/sqrt(batchnorm2_var[c] + 1/100000)
+    # batchnorm2_xhat[n, c, h, w] = batchnorm2_centered[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
     v['batchnorm2_xhat'] = np.asarray(np.broadcast_to((v['batchnorm2_centered'])/np.sqrt((v['batchnorm2_var'][None, :, None, None]) + 1/100000), (B, 8, 16, 16, )), dtype)
-    # batchnorm2_y[n, c, h, w] = batchnorm2_xhat[n, c, h, w]*gamma2[c] + beta2[c]
+    # batchnorm2_y[n, c, h, w] = gamma2[c]·batchnorm2_xhat[n, c, h, w] + beta2[c]
     v['batchnorm2_y'] = np.asarray(np.broadcast_to((v['batchnorm2_xhat'])*(v['gamma2'][None, :, None, None]) + (v['beta2'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
-    # act2_a[n, c, h, w] = Piecewise((0, batchnorm2_y[n, c, h, w] <= 0), (batchnorm2_y[n, c, h, w], True))
+    # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
     v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, (v['batchnorm2_y'])), (B, 8, 16, 16, )), dtype)
-    # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2*i + p, 2*j + q]
+    # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d3_pool'] = np.asarray(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )).max(axis=(4, 5)), dtype)
-    # conv2d4_z[n, c, i, j] = sum_{k,p,q} W4[c, k, p, q]*maxpool2d3_pool[n, k, i + p - 1, j + q - 1] + b4[c]
+    # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
     v['conv2d4_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, )), optimize=True) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
-    # batchnorm5_mean[c] = sum_{n,h,w} conv2d4_z[n, c, h, w]/(64*B)
+    # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
     if training or stats is None:
         v['batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * ((1/64)/B), dtype)
     else:
         v["batchnorm5_mean"] = np.asarray(stats["mean5"], dtype)
-    # batchnorm5_centered[n, c, h, w] = -batchnorm5_mean[c] + conv2d4_z[n, c, h, w]
+    # batchnorm5_centered[n, c, h, w] = conv2d4_z[n, c, h, w] − batchnorm5_mean[c]
     v['batchnorm5_centered'] = np.asarray(np.broadcast_to(-(v['batchnorm5_mean'][None, :, None, None]) + (v['conv2d4_z']), (B, 16, 8, 8, )), dtype)
-    # batchnorm5_var[c] = sum_{n,h,w} batchnorm5_centered[n, c, h, w]**2/(64*B)
+    # batchnorm5_var[c] = Σ_{n,h,w} batchnorm5_centered[n, c, h, w]²/(64·B)
     if training or stats is None:
         v['batchnorm5_var'] = np.asarray(np.broadcast_to((1/64)*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))/B, (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
     else:
         v["batchnorm5_var"] = np.asarray(stats["var5"], dtype)
-    # batchnorm5_xhat[n, c, h, w] = batchnorm5_centered[n, c, h, w]/sqrt(batchnorm5_var[c] + 1/100000)
+    # batchnorm5_xhat[n, c, h, w] = batchnorm5_centered[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
     v['batchnorm5_xhat'] = np.asarray(np.broadcast_to((v['batchnorm5_centered'])/np.sqrt((v['batchnorm5_var'][None, :, None, None]) + 1/100000), (B, 16, 8, 8, )), dtype)
-    # batchnorm5_y[n, c, h, w] = batchnorm5_xhat[n, c, h, w]*gamma5[c] + beta5[c]
+    # batchnorm5_y[n, c, h, w] = gamma5[c]·batchnorm5_xhat[n, c, h, w] + beta5[c]
     v['batchnorm5_y'] = np.asarray(np.broadcast_to((v['batchnorm5_xhat'])*(v['gamma5'][None, :, None, None]) + (v['beta5'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
-    # act5_a[n, c, h, w] = Piecewise((0, batchnorm5_y[n, c, h, w] <= 0), (batchnorm5_y[n, c, h, w], True))
+    # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
     v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, (v['batchnorm5_y'])), (B, 16, 8, 8, )), dtype)
-    # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2*i + p, 2*j + q]
+    # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )).max(axis=(4, 5)), dtype)
-    # flatten7_flat[n, 16*c + 4*h + w] = maxpool2d6_pool[n, c, h, w]
+    # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
-    # dropout8_y[n, f] = 2*flatten7_flat[n, f]*mask8[n, f]
+    # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
     v['dropout8_y'] = np.asarray(np.broadcast_to(2*(v['flatten7_flat'])*(v['mask8']), (B, 256, )), dtype)
-    # dense9_z[n, c] = sum_{k} W9[c, k]*dropout8_y[n, k] + b9[c]
+    # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
     v['dense9_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W9'], v['dropout8_y'], optimize=True) + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
     v['act9_shift'] = np.asarray(np.broadcast_to((v['dense9_z']), (B, 10, )).max(axis=(1,)), dtype)
-    # act9_exp[n, k] = exp(-act9_shift[n] + dense9_z[n, k])
+    # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
-    # act9_total[n] = sum_{k} act9_exp[n, k]
+    # act9_total[n] = Σ_{k} act9_exp[n, k]
     v['act9_total'] = np.asarray(np.einsum('ab->a', v['act9_exp'], optimize=True), dtype)
     # act9_a[n, k] = act9_exp[n, k]/act9_total[n]
     v['act9_a'] = np.asarray(np.broadcast_to((v['act9_exp'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
@@ -202,7 +202,7 @@ def forward(params, X, training=True, stats=None, rng=None):
 
 
 def _loss(v, dtype, B):
-    # loss10_J[] = sum_{n,k} -log(act9_a[n, k])*Y[n, k]/B
+    # loss10_J[] = Σ_{n,k} −Y[n, k]·log(act9_a[n, k])/B
     v['loss10_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act9_a']))/B, (B, 10, )).sum(axis=(0, 1)), dtype)
     return v["loss10_J"]
 
@@ -219,97 +219,97 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
     # grad_loss10_J[] = 1
     v['grad_loss10_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act9_a[n, k] = -grad_loss10_J*Y[n, k]/(B*act9_a[n, k])
+    # grad_act9_a[n, k] = −grad_loss10_J·Y[n, k]/(B·act9_a[n, k])
     v['grad_act9_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/((v['act9_a'])*B), (B, 10, )), dtype)
     # grad_act9_exp__act9_a_0_0[n, k] = grad_act9_a[n, k]/act9_total[n]
     v['grad_act9_exp__act9_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_a'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
-    # grad_act9_total[n] = sum_{k} -act9_exp[n, k]*grad_act9_a[n, k]/act9_total[n]**2
+    # grad_act9_total[n] = Σ_{k} −act9_exp[n, k]·grad_act9_a[n, k]/act9_total[n]²
     v['grad_act9_total'] = np.asarray(np.broadcast_to((-(v['act9_exp'])*(v['grad_act9_a']))/((v['act9_total'][:, None])*(v['act9_total'][:, None])), (B, 10, )).sum(axis=(1,)), dtype)
     # grad_act9_exp__act9_total_0_0[n, k] = grad_act9_total[n]
     v['grad_act9_exp__act9_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
     # grad_act9_exp[a, b] = grad_act9_exp__act9_a_0_0[a, b] + grad_act9_exp__act9_total_0_0[a, b]
     v['grad_act9_exp'] = np.asarray(np.broadcast_to((v['grad_act9_exp__act9_a_0_0']) + (v['grad_act9_exp__act9_total_0_0']), (B, 10, )), dtype)
-    # grad_dense9_z[n, k] = act9_exp[n, k]*grad_act9_exp[n, k]
+    # grad_dense9_z[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
     v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
-    # grad_W9[c, k] = sum_{n} dropout8_y[n, k]*grad_dense9_z[n, c]
+    # grad_W9[c, k] = Σ_{n} dropout8_y[n, k]·grad_dense9_z[n, c]
     v['grad_W9'] = np.asarray(np.einsum('bc,ac->ab', _view(v['dropout8_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, B, )), _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
-    # grad_dropout8_y[n, k] = sum_{c} W9[c, k]*grad_dense9_z[n, c]
+    # grad_dropout8_y[n, k] = Σ_{c} W9[c, k]·grad_dense9_z[n, c]
     v['grad_dropout8_y'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W9'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, 10, )), v['grad_dense9_z'], optimize=True), dtype)
-    # grad_b9[c] = sum_{n} grad_dense9_z[n, c]
+    # grad_b9[c] = Σ_{n} grad_dense9_z[n, c]
     v['grad_b9'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
-    # grad_flatten7_flat[n, f] = 2*grad_dropout8_y[n, f]*mask8[n, f]
+    # grad_flatten7_flat[n, f] = 2·grad_dropout8_y[n, f]·mask8[n, f]
     v['grad_flatten7_flat'] = np.asarray(np.broadcast_to(2*(v['grad_dropout8_y'])*(v['mask8']), (B, 256, )), dtype)
-    # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16*c + 4*h + w]
+    # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
     v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ))), (B, 16, 4, 4, )), dtype)
-    # share_maxpool2d6_pool_ties[n, c, i, j] = sum_{p,q} Piecewise((1, Eq(maxpool2d6_pool[n, c, i, j], act5_a[n, c, 2*i + p, 2*j + q])), (0, True))
+    # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
     v['share_maxpool2d6_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )).sum(axis=(4, 5)), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
-    # grad_act5_a[n, c, u, v] = sum_{p,q} Piecewise((1, Eq(act5_a[n, c, u, v], maxpool2d6_pool[n, c, -p/2 + u/2, -q/2 + v/2])), (0, True))*share_maxpool2d6_pool[n, c, -p/2 + u/2, -q/2 + v/2]
+    # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
     v['grad_act5_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, )))*np.where(((_view(v['maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, ))) == (v['act5_a'][:, :, :, :, None, None])), 1, 0), (B, 16, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
-    # grad_batchnorm5_y[n, c, h, w] = Heaviside(act5_a[n, c, h, w], 0)*grad_act5_a[n, c, h, w]
+    # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
     v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*np.heaviside((v['act5_a']), 0), (B, 16, 8, 8, )), dtype)
-    # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]*grad_batchnorm5_y[n, c, h, w]
+    # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
     v['grad_batchnorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :, None, None])*(v['grad_batchnorm5_y']), (B, 16, 8, 8, )), dtype)
-    # grad_beta5[c] = sum_{n,h,w} grad_batchnorm5_y[n, c, h, w]
+    # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
     v['grad_beta5'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
-    # grad_gamma5[c] = sum_{n,h,w} batchnorm5_xhat[n, c, h, w]*grad_batchnorm5_y[n, c, h, w]
+    # grad_gamma5[c] = Σ_{n,h,w} batchnorm5_xhat[n, c, h, w]·grad_batchnorm5_y[n, c, h, w]
     v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
-    # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/sqrt(batchnorm5_var[c] + 1/100000)
+    # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
     v['grad_batchnorm5_centered__batchnorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_xhat'])/np.sqrt((v['batchnorm5_var'][None, :, None, None]) + 1/100000), (B, 16, 8, 8, )), dtype)
-    # grad_batchnorm5_var[c] = sum_{n,h,w} -batchnorm5_centered[n, c, h, w]*grad_batchnorm5_xhat[n, c, h, w]/(2*(batchnorm5_var[c] + 1/100000)**(3/2))
+    # grad_batchnorm5_var[c] = Σ_{n,h,w} −batchnorm5_centered[n, c, h, w]·grad_batchnorm5_xhat[n, c, h, w]/(2·(batchnorm5_var[c] + 1/100000)^(3/2))
     v['grad_batchnorm5_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))*(_view(v['grad_batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))/((v['batchnorm5_var'][:, None, None, None]) + 1/100000)**(3/2), (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
-    # grad_batchnorm5_centered__batchnorm5_var_0_0[n, c, h, w] = batchnorm5_centered[n, c, h, w]*grad_batchnorm5_var[c]/(32*B)
+    # grad_batchnorm5_centered__batchnorm5_var_0_0[n, c, h, w] = grad_batchnorm5_var[c]·batchnorm5_centered[n, c, h, w]/(32·B)
     v['grad_batchnorm5_centered__batchnorm5_var_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['batchnorm5_centered'])*(v['grad_batchnorm5_var'][None, :, None, None])/B, (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_centered[a, b, c, d] = grad_batchnorm5_centered__batchnorm5_var_0_0[a, b, c, d] + grad_batchnorm5_centered__batchnorm5_xhat_0_0[a, b, c, d]
     v['grad_batchnorm5_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered__batchnorm5_var_0_0']) + (v['grad_batchnorm5_centered__batchnorm5_xhat_0_0']), (B, 16, 8, 8, )), dtype)
-    # grad_batchnorm5_mean[c] = sum_{n,h,w} -grad_batchnorm5_centered[n, c, h, w]
+    # grad_batchnorm5_mean[c] = Σ_{n,h,w} −grad_batchnorm5_centered[n, c, h, w]
     v['grad_batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * (-1), dtype)
     # grad_conv2d4_z__batchnorm5_centered_0_1[n, c, h, w] = grad_batchnorm5_centered[n, c, h, w]
     v['grad_conv2d4_z__batchnorm5_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered']), (B, 16, 8, 8, )), dtype)
-    # grad_conv2d4_z__batchnorm5_mean_0_0[n, c, h, w] = grad_batchnorm5_mean[c]/(64*B)
+    # grad_conv2d4_z__batchnorm5_mean_0_0[n, c, h, w] = grad_batchnorm5_mean[c]/(64·B)
     v['grad_conv2d4_z__batchnorm5_mean_0_0'] = np.asarray(np.broadcast_to((1/64)*(v['grad_batchnorm5_mean'][None, :, None, None])/B, (B, 16, 8, 8, )), dtype)
     # grad_conv2d4_z[a, b, c, d] = grad_conv2d4_z__batchnorm5_centered_0_1[a, b, c, d] + grad_conv2d4_z__batchnorm5_mean_0_0[a, b, c, d]
     v['grad_conv2d4_z'] = np.asarray(np.broadcast_to((v['grad_conv2d4_z__batchnorm5_centered_0_1']) + (v['grad_conv2d4_z__batchnorm5_mean_0_0']), (B, 16, 8, 8, )), dtype)
-    # grad_W4[c, k, p, q] = sum_{n,i,j} grad_conv2d4_z[n, c, i, j]*maxpool2d3_pool[n, k, i + p - 1, j + q - 1]
+    # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
     v['grad_W4'] = np.asarray(np.einsum('aefg,bcdefg->abcd', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, )), optimize=True), dtype)
-    # grad_maxpool2d3_pool[n, k, u, v] = sum_{c,p,q} W4[c, k, p, q]*grad_conv2d4_z[n, c, -p + u + 1, -q + v + 1]
+    # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
     v['grad_maxpool2d3_pool'] = np.asarray(np.einsum('befg,acdefg->abcd', _view(v['W4'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, 16, 3, 3, )), _view(v['grad_conv2d4_z'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, -1, 0, ), 1), (1, (0, 0, 1, 0, 0, -1, ), 1), ), (B, 8, 8, 16, 3, 3, )), optimize=True), dtype)
-    # grad_b4[c] = sum_{n,i,j} grad_conv2d4_z[n, c, i, j]
+    # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
     v['grad_b4'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
-    # share_maxpool2d3_pool_ties[n, c, i, j] = sum_{p,q} Piecewise((1, Eq(maxpool2d3_pool[n, c, i, j], act2_a[n, c, 2*i + p, 2*j + q])), (0, True))
+    # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
     v['share_maxpool2d3_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
-    # grad_act2_a[n, c, u, v] = sum_{p,q} Piecewise((1, Eq(act2_a[n, c, u, v], maxpool2d3_pool[n, c, -p/2 + u/2, -q/2 + v/2])), (0, True))*share_maxpool2d3_pool[n, c, -p/2 + u/2, -q/2 + v/2]
+    # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
     v['grad_act2_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, )))*np.where(((_view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, ))) == (v['act2_a'][:, :, :, :, None, None])), 1, 0), (B, 8, 16, 16, 2, 2, )).sum(axis=(4, 5)), dtype)
-    # grad_batchnorm2_y[n, c, h, w] = Heaviside(act2_a[n, c, h, w], 0)*grad_act2_a[n, c, h, w]
+    # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
     v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 8, 16, 16, )), dtype)
-    # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]*grad_batchnorm2_y[n, c, h, w]
+    # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]
     v['grad_batchnorm2_xhat'] = np.asarray(np.broadcast_to((v['gamma2'][None, :, None, None])*(v['grad_batchnorm2_y']), (B, 8, 16, 16, )), dtype)
-    # grad_beta2[c] = sum_{n,h,w} grad_batchnorm2_y[n, c, h, w]
+    # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]
     v['grad_beta2'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
-    # grad_gamma2[c] = sum_{n,h,w} batchnorm2_xhat[n, c, h, w]*grad_batchnorm2_y[n, c, h, w]
+    # grad_gamma2[c] = Σ_{n,h,w} batchnorm2_xhat[n, c, h, w]·grad_batchnorm2_y[n, c, h, w]
     v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
-    # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/sqrt(batchnorm2_var[c] + 1/100000)
+    # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
     v['grad_batchnorm2_centered__batchnorm2_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_xhat'])/np.sqrt((v['batchnorm2_var'][None, :, None, None]) + 1/100000), (B, 8, 16, 16, )), dtype)
-    # grad_batchnorm2_var[c] = sum_{n,h,w} -batchnorm2_centered[n, c, h, w]*grad_batchnorm2_xhat[n, c, h, w]/(2*(batchnorm2_var[c] + 1/100000)**(3/2))
+    # grad_batchnorm2_var[c] = Σ_{n,h,w} −batchnorm2_centered[n, c, h, w]·grad_batchnorm2_xhat[n, c, h, w]/(2·(batchnorm2_var[c] + 1/100000)^(3/2))
     v['grad_batchnorm2_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))*(_view(v['grad_batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))/((v['batchnorm2_var'][:, None, None, None]) + 1/100000)**(3/2), (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
-    # grad_batchnorm2_centered__batchnorm2_var_0_0[n, c, h, w] = batchnorm2_centered[n, c, h, w]*grad_batchnorm2_var[c]/(128*B)
+    # grad_batchnorm2_centered__batchnorm2_var_0_0[n, c, h, w] = grad_batchnorm2_var[c]·batchnorm2_centered[n, c, h, w]/(128·B)
     v['grad_batchnorm2_centered__batchnorm2_var_0_0'] = np.asarray(np.broadcast_to((1/128)*(v['batchnorm2_centered'])*(v['grad_batchnorm2_var'][None, :, None, None])/B, (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_centered[a, b, c, d] = grad_batchnorm2_centered__batchnorm2_var_0_0[a, b, c, d] + grad_batchnorm2_centered__batchnorm2_xhat_0_0[a, b, c, d]
     v['grad_batchnorm2_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered__batchnorm2_var_0_0']) + (v['grad_batchnorm2_centered__batchnorm2_xhat_0_0']), (B, 8, 16, 16, )), dtype)
-    # grad_batchnorm2_mean[c] = sum_{n,h,w} -grad_batchnorm2_centered[n, c, h, w]
+    # grad_batchnorm2_mean[c] = Σ_{n,h,w} −grad_batchnorm2_centered[n, c, h, w]
     v['grad_batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * (-1), dtype)
     # grad_conv2d1_z__batchnorm2_centered_0_1[n, c, h, w] = grad_batchnorm2_centered[n, c, h, w]
     v['grad_conv2d1_z__batchnorm2_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered']), (B, 8, 16, 16, )), dtype)
-    # grad_conv2d1_z__batchnorm2_mean_0_0[n, c, h, w] = grad_batchnorm2_mean[c]/(256*B)
+    # grad_conv2d1_z__batchnorm2_mean_0_0[n, c, h, w] = grad_batchnorm2_mean[c]/(256·B)
     v['grad_conv2d1_z__batchnorm2_mean_0_0'] = np.asarray(np.broadcast_to((1/256)*(v['grad_batchnorm2_mean'][None, :, None, None])/B, (B, 8, 16, 16, )), dtype)
     # grad_conv2d1_z[a, b, c, d] = grad_conv2d1_z__batchnorm2_centered_0_1[a, b, c, d] + grad_conv2d1_z__batchnorm2_mean_0_0[a, b, c, d]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_conv2d1_z__batchnorm2_centered_0_1']) + (v['grad_conv2d1_z__batchnorm2_mean_0_0']), (B, 8, 16, 16, )), dtype)
-    # grad_W1[c, k, p, q] = sum_{n,i,j} X[n, k, i + p - 1, j + q - 1]*grad_conv2d1_z[n, c, i, j]
+    # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 1, j + q − 1]·grad_conv2d1_z[n, c, i, j]
     v['grad_W1'] = np.asarray(np.einsum('bcdefg,aefg->abcd', _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, )), _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
-    # grad_b1[c] = sum_{n,i,j} grad_conv2d1_z[n, c, i, j]
+    # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
     v['grad_b1'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
     return J, {
         "W1": v["grad_W1"],

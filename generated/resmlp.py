@@ -130,61 +130,61 @@ def _arrays(params, X, Y=None):
 
 def _forward(v, dtype, B, training, stats, rng):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
-    # dense1_z[n, c] = sum_{k} W1[c, k]*X[n, k] + b1[c]
+    # dense1_z[n, c] = Σ_{k} W1[c, k]·X[n, k] + b1[c]
     v['dense1_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W1'], v['X'], optimize=True) + (v['b1'][None, :]), (B, 32, )), dtype)
-    # act1_a[n, f] = Piecewise((0, dense1_z[n, f] <= 0), (dense1_z[n, f], True))
+    # act1_a[n, f] = max(0, dense1_z[n, f])
     v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['dense1_z']) <= 0), 0, (v['dense1_z'])), (B, 32, )), dtype)
-    # dense2_z[n, c] = sum_{k} W2[c, k]*act1_a[n, k] + b2[c]
+    # dense2_z[n, c] = Σ_{k} W2[c, k]·act1_a[n, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W2'], v['act1_a'], optimize=True) + (v['b2'][None, :]), (B, 32, )), dtype)
-    # act2_a[n, f] = Piecewise((0, dense2_z[n, f] <= 0), (dense2_z[n, f], True))
+    # act2_a[n, f] = max(0, dense2_z[n, f])
     v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['dense2_z']) <= 0), 0, (v['dense2_z'])), (B, 32, )), dtype)
-    # dense3_z[n, c] = sum_{k} W3[c, k]*act2_a[n, k] + b3[c]
+    # dense3_z[n, c] = Σ_{k} W3[c, k]·act2_a[n, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W3'], v['act2_a'], optimize=True) + (v['b3'][None, :]), (B, 32, )), dtype)
     # act3_a[n, f] = dense3_z[n, f]
     v['act3_a'] = np.asarray(np.broadcast_to((v['dense3_z']), (B, 32, )), dtype)
     # add4_sum[n, f] = act1_a[n, f] + act3_a[n, f]
     v['add4_sum'] = np.asarray(np.broadcast_to((v['act1_a']) + (v['act3_a']), (B, 32, )), dtype)
-    # act4_a[n, f] = Piecewise((0, add4_sum[n, f] <= 0), (add4_sum[n, f], True))
+    # act4_a[n, f] = max(0, add4_sum[n, f])
     v['act4_a'] = np.asarray(np.broadcast_to(np.where(((v['add4_sum']) <= 0), 0, (v['add4_sum'])), (B, 32, )), dtype)
-    # layernorm5_mean[n] = sum_{f} act4_a[n, f]/32
+    # layernorm5_mean[n] = Σ_{f} act4_a[n, f]/32
     v['layernorm5_mean'] = np.asarray(np.einsum('ab->a', v['act4_a'], optimize=True) * (1/32), dtype)
-    # layernorm5_centered[n, f] = act4_a[n, f] - layernorm5_mean[n]
+    # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
     v['layernorm5_centered'] = np.asarray(np.broadcast_to((v['act4_a']) - (v['layernorm5_mean'][:, None]), (B, 32, )), dtype)
-    # layernorm5_var[n] = sum_{f} layernorm5_centered[n, f]**2/32
+    # layernorm5_var[n] = Σ_{f} layernorm5_centered[n, f]²/32
     v['layernorm5_var'] = np.asarray(np.broadcast_to((1/32)*(v['layernorm5_centered'])*(v['layernorm5_centered']), (B, 32, )).sum(axis=(1,)), dtype)
-    # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/sqrt(layernorm5_var[n] + 1/100000)
+    # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/√(layernorm5_var[n] + 1/100000)
     v['layernorm5_xhat'] = np.asarray(np.broadcast_to((v['layernorm5_centered'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
-    # layernorm5_y[n, f] = beta5[f] + gamma5[f]*layernorm5_xhat[n, f]
+    # layernorm5_y[n, f] = beta5[f] + gamma5[f]·layernorm5_xhat[n, f]
     v['layernorm5_y'] = np.asarray(np.broadcast_to((v['beta5'][None, :]) + (v['gamma5'][None, :])*(v['layernorm5_xhat']), (B, 32, )), dtype)
-    # dense6_z[n, c] = sum_{k} W6[c, k]*layernorm5_y[n, k] + b6[c]
+    # dense6_z[n, c] = Σ_{k} W6[c, k]·layernorm5_y[n, k] + b6[c]
     v['dense6_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W6'], v['layernorm5_y'], optimize=True) + (v['b6'][None, :]), (B, 32, )), dtype)
-    # act6_a[n, f] = Piecewise((0, dense6_z[n, f] <= 0), (dense6_z[n, f], True))
+    # act6_a[n, f] = max(0, dense6_z[n, f])
     v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 32, )), dtype)
-    # dense7_z[n, c] = sum_{k} W7[c, k]*act6_a[n, k] + b7[c]
+    # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
     v['dense7_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W7'], v['act6_a'], optimize=True) + (v['b7'][None, :]), (B, 32, )), dtype)
     # act7_a[n, f] = dense7_z[n, f]
     v['act7_a'] = np.asarray(np.broadcast_to((v['dense7_z']), (B, 32, )), dtype)
     # add8_sum[n, f] = act7_a[n, f] + layernorm5_y[n, f]
     v['add8_sum'] = np.asarray(np.broadcast_to((v['act7_a']) + (v['layernorm5_y']), (B, 32, )), dtype)
-    # act8_a[n, f] = Piecewise((0, add8_sum[n, f] <= 0), (add8_sum[n, f], True))
+    # act8_a[n, f] = max(0, add8_sum[n, f])
     v['act8_a'] = np.asarray(np.broadcast_to(np.where(((v['add8_sum']) <= 0), 0, (v['add8_sum'])), (B, 32, )), dtype)
-    # layernorm9_mean[n] = sum_{f} act8_a[n, f]/32
+    # layernorm9_mean[n] = Σ_{f} act8_a[n, f]/32
     v['layernorm9_mean'] = np.asarray(np.einsum('ab->a', v['act8_a'], optimize=True) * (1/32), dtype)
-    # layernorm9_centered[n, f] = act8_a[n, f] - layernorm9_mean[n]
+    # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]
     v['layernorm9_centered'] = np.asarray(np.broadcast_to((v['act8_a']) - (v['layernorm9_mean'][:, None]), (B, 32, )), dtype)
-    # layernorm9_var[n] = sum_{f} layernorm9_centered[n, f]**2/32
+    # layernorm9_var[n] = Σ_{f} layernorm9_centered[n, f]²/32
     v['layernorm9_var'] = np.asarray(np.broadcast_to((1/32)*(v['layernorm9_centered'])*(v['layernorm9_centered']), (B, 32, )).sum(axis=(1,)), dtype)
-    # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/sqrt(layernorm9_var[n] + 1/100000)
+    # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/√(layernorm9_var[n] + 1/100000)
     v['layernorm9_xhat'] = np.asarray(np.broadcast_to((v['layernorm9_centered'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
-    # layernorm9_y[n, f] = beta9[f] + gamma9[f]*layernorm9_xhat[n, f]
+    # layernorm9_y[n, f] = beta9[f] + gamma9[f]·layernorm9_xhat[n, f]
     v['layernorm9_y'] = np.asarray(np.broadcast_to((v['beta9'][None, :]) + (v['gamma9'][None, :])*(v['layernorm9_xhat']), (B, 32, )), dtype)
-    # dense10_z[n, c] = sum_{k} W10[c, k]*layernorm9_y[n, k] + b10[c]
+    # dense10_z[n, c] = Σ_{k} W10[c, k]·layernorm9_y[n, k] + b10[c]
     v['dense10_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W10'], v['layernorm9_y'], optimize=True) + (v['b10'][None, :]), (B, 4, )), dtype)
     # act10_shift[n] = max_{k} dense10_z[n, k]
     v['act10_shift'] = np.asarray(np.broadcast_to((v['dense10_z']), (B, 4, )).max(axis=(1,)), dtype)
-    # act10_exp[n, k] = exp(-act10_shift[n] + dense10_z[n, k])
+    # act10_exp[n, k] = exp(dense10_z[n, k] − act10_shift[n])
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
-    # act10_total[n] = sum_{k} act10_exp[n, k]
+    # act10_total[n] = Σ_{k} act10_exp[n, k]
     v['act10_total'] = np.asarray(np.einsum('ab->a', v['act10_exp'], optimize=True), dtype)
     # act10_a[n, k] = act10_exp[n, k]/act10_total[n]
     v['act10_a'] = np.asarray(np.broadcast_to((v['act10_exp'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
@@ -198,7 +198,7 @@ def forward(params, X, training=True, stats=None, rng=None):
 
 
 def _loss(v, dtype, B):
-    # loss11_J[] = sum_{n,k} -log(act10_a[n, k])*Y[n, k]/B
+    # loss11_J[] = Σ_{n,k} −Y[n, k]·log(act10_a[n, k])/B
     v['loss11_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act10_a']))/B, (B, 4, )).sum(axis=(0, 1)), dtype)
     return v["loss11_J"]
 
@@ -215,47 +215,47 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
     # grad_loss11_J[] = 1
     v['grad_loss11_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act10_a[n, k] = -grad_loss11_J*Y[n, k]/(B*act10_a[n, k])
+    # grad_act10_a[n, k] = −grad_loss11_J·Y[n, k]/(B·act10_a[n, k])
     v['grad_act10_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/((v['act10_a'])*B), (B, 4, )), dtype)
     # grad_act10_exp__act10_a_0_0[n, k] = grad_act10_a[n, k]/act10_total[n]
     v['grad_act10_exp__act10_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_a'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
-    # grad_act10_total[n] = sum_{k} -act10_exp[n, k]*grad_act10_a[n, k]/act10_total[n]**2
+    # grad_act10_total[n] = Σ_{k} −act10_exp[n, k]·grad_act10_a[n, k]/act10_total[n]²
     v['grad_act10_total'] = np.asarray(np.broadcast_to((-(v['act10_exp'])*(v['grad_act10_a']))/((v['act10_total'][:, None])*(v['act10_total'][:, None])), (B, 4, )).sum(axis=(1,)), dtype)
     # grad_act10_exp__act10_total_0_0[n, k] = grad_act10_total[n]
     v['grad_act10_exp__act10_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_total'][:, None]), (B, 4, )), dtype)
     # grad_act10_exp[a, b] = grad_act10_exp__act10_a_0_0[a, b] + grad_act10_exp__act10_total_0_0[a, b]
     v['grad_act10_exp'] = np.asarray(np.broadcast_to((v['grad_act10_exp__act10_a_0_0']) + (v['grad_act10_exp__act10_total_0_0']), (B, 4, )), dtype)
-    # grad_dense10_z[n, k] = act10_exp[n, k]*grad_act10_exp[n, k]
+    # grad_dense10_z[n, k] = act10_exp[n, k]·grad_act10_exp[n, k]
     v['grad_dense10_z'] = np.asarray(np.broadcast_to((v['act10_exp'])*(v['grad_act10_exp']), (B, 4, )), dtype)
-    # grad_W10[c, k] = sum_{n} grad_dense10_z[n, c]*layernorm9_y[n, k]
+    # grad_W10[c, k] = Σ_{n} grad_dense10_z[n, c]·layernorm9_y[n, k]
     v['grad_W10'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, )), _view(v['layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_layernorm9_y[n, k] = sum_{c} W10[c, k]*grad_dense10_z[n, c]
+    # grad_layernorm9_y[n, k] = Σ_{c} W10[c, k]·grad_dense10_z[n, c]
     v['grad_layernorm9_y'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W10'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 4, )), v['grad_dense10_z'], optimize=True), dtype)
-    # grad_b10[c] = sum_{n} grad_dense10_z[n, c]
+    # grad_b10[c] = Σ_{n} grad_dense10_z[n, c]
     v['grad_b10'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, )), optimize=True), dtype)
-    # grad_beta9[f] = sum_{n} grad_layernorm9_y[n, f]
+    # grad_beta9[f] = Σ_{n} grad_layernorm9_y[n, f]
     v['grad_beta9'] = np.asarray(np.einsum('ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_gamma9[f] = sum_{n} grad_layernorm9_y[n, f]*layernorm9_xhat[n, f]
+    # grad_gamma9[f] = Σ_{n} grad_layernorm9_y[n, f]·layernorm9_xhat[n, f]
     v['grad_gamma9'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_layernorm9_xhat[n, f] = gamma9[f]*grad_layernorm9_y[n, f]
+    # grad_layernorm9_xhat[n, f] = gamma9[f]·grad_layernorm9_y[n, f]
     v['grad_layernorm9_xhat'] = np.asarray(np.broadcast_to((v['gamma9'][None, :])*(v['grad_layernorm9_y']), (B, 32, )), dtype)
-    # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/sqrt(layernorm9_var[n] + 1/100000)
+    # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
-    # grad_layernorm9_var[n] = sum_{f} -grad_layernorm9_xhat[n, f]*layernorm9_centered[n, f]/(2*(layernorm9_var[n] + 1/100000)**(3/2))
+    # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
     v['grad_layernorm9_var'] = np.asarray(np.broadcast_to(-1/2*(v['grad_layernorm9_xhat'])*(v['layernorm9_centered'])/((v['layernorm9_var'][:, None]) + 1/100000)**(3/2), (B, 32, )).sum(axis=(1,)), dtype)
-    # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]*layernorm9_centered[n, f]/16
+    # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
     v['grad_layernorm9_centered'] = np.asarray(np.broadcast_to((v['grad_layernorm9_centered__layernorm9_var_0_0']) + (v['grad_layernorm9_centered__layernorm9_xhat_0_0']), (B, 32, )), dtype)
     # grad_act8_a__layernorm9_centered_0_0[n, f] = grad_layernorm9_centered[n, f]
     v['grad_act8_a__layernorm9_centered_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_centered']), (B, 32, )), dtype)
-    # grad_layernorm9_mean[n] = sum_{f} -grad_layernorm9_centered[n, f]
+    # grad_layernorm9_mean[n] = Σ_{f} −grad_layernorm9_centered[n, f]
     v['grad_layernorm9_mean'] = np.asarray(np.einsum('ab->a', v['grad_layernorm9_centered'], optimize=True) * (-1), dtype)
     # grad_act8_a__layernorm9_mean_0_0[n, f] = grad_layernorm9_mean[n]/32
     v['grad_act8_a__layernorm9_mean_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['grad_layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # grad_act8_a[a, b] = grad_act8_a__layernorm9_centered_0_0[a, b] + grad_act8_a__layernorm9_mean_0_0[a, b]
     v['grad_act8_a'] = np.asarray(np.broadcast_to((v['grad_act8_a__layernorm9_centered_0_0']) + (v['grad_act8_a__layernorm9_mean_0_0']), (B, 32, )), dtype)
-    # grad_add8_sum[n, f] = Heaviside(act8_a[n, f], 0)*grad_act8_a[n, f]
+    # grad_add8_sum[n, f] = grad_act8_a[n, f]·[act8_a[n, f] > 0]
     v['grad_add8_sum'] = np.asarray(np.broadcast_to((v['grad_act8_a'])*np.heaviside((v['act8_a']), 0), (B, 32, )), dtype)
     # grad_act7_a[n, f] = grad_add8_sum[n, f]
     v['grad_act7_a'] = np.asarray(np.broadcast_to((v['grad_add8_sum']), (B, 32, )), dtype)
@@ -263,45 +263,45 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     v['grad_layernorm5_y__add8_sum_0_1'] = np.asarray(np.broadcast_to((v['grad_add8_sum']), (B, 32, )), dtype)
     # grad_dense7_z[n, f] = grad_act7_a[n, f]
     v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a']), (B, 32, )), dtype)
-    # grad_W7[c, k] = sum_{n} act6_a[n, k]*grad_dense7_z[n, c]
+    # grad_W7[c, k] = Σ_{n} act6_a[n, k]·grad_dense7_z[n, c]
     v['grad_W7'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act6_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_act6_a[n, k] = sum_{c} W7[c, k]*grad_dense7_z[n, c]
+    # grad_act6_a[n, k] = Σ_{c} W7[c, k]·grad_dense7_z[n, c]
     v['grad_act6_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W7'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense7_z'], optimize=True), dtype)
-    # grad_b7[c] = sum_{n} grad_dense7_z[n, c]
+    # grad_b7[c] = Σ_{n} grad_dense7_z[n, c]
     v['grad_b7'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_dense6_z[n, f] = Heaviside(act6_a[n, f], 0)*grad_act6_a[n, f]
+    # grad_dense6_z[n, f] = grad_act6_a[n, f]·[act6_a[n, f] > 0]
     v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*np.heaviside((v['act6_a']), 0), (B, 32, )), dtype)
-    # grad_W6[c, k] = sum_{n} grad_dense6_z[n, c]*layernorm5_y[n, k]
+    # grad_W6[c, k] = Σ_{n} grad_dense6_z[n, c]·layernorm5_y[n, k]
     v['grad_W6'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_layernorm5_y__dense6_z_0_1[n, k] = sum_{c} W6[c, k]*grad_dense6_z[n, c]
+    # grad_layernorm5_y__dense6_z_0_1[n, k] = Σ_{c} W6[c, k]·grad_dense6_z[n, c]
     v['grad_layernorm5_y__dense6_z_0_1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W6'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense6_z'], optimize=True), dtype)
-    # grad_b6[c] = sum_{n} grad_dense6_z[n, c]
+    # grad_b6[c] = Σ_{n} grad_dense6_z[n, c]
     v['grad_b6'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
     # grad_layernorm5_y[a, b] = grad_layernorm5_y__add8_sum_0_1[a, b] + grad_layernorm5_y__dense6_z_0_1[a, b]
     v['grad_layernorm5_y'] = np.asarray(np.broadcast_to((v['grad_layernorm5_y__add8_sum_0_1']) + (v['grad_layernorm5_y__dense6_z_0_1']), (B, 32, )), dtype)
-    # grad_beta5[f] = sum_{n} grad_layernorm5_y[n, f]
+    # grad_beta5[f] = Σ_{n} grad_layernorm5_y[n, f]
     v['grad_beta5'] = np.asarray(np.einsum('ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_gamma5[f] = sum_{n} grad_layernorm5_y[n, f]*layernorm5_xhat[n, f]
+    # grad_gamma5[f] = Σ_{n} grad_layernorm5_y[n, f]·layernorm5_xhat[n, f]
     v['grad_gamma5'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_layernorm5_xhat[n, f] = gamma5[f]*grad_layernorm5_y[n, f]
+    # grad_layernorm5_xhat[n, f] = gamma5[f]·grad_layernorm5_y[n, f]
     v['grad_layernorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :])*(v['grad_layernorm5_y']), (B, 32, )), dtype)
-    # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/sqrt(layernorm5_var[n] + 1/100000)
+    # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
-    # grad_layernorm5_var[n] = sum_{f} -grad_layernorm5_xhat[n, f]*layernorm5_centered[n, f]/(2*(layernorm5_var[n] + 1/100000)**(3/2))
+    # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
     v['grad_layernorm5_var'] = np.asarray(np.broadcast_to(-1/2*(v['grad_layernorm5_xhat'])*(v['layernorm5_centered'])/((v['layernorm5_var'][:, None]) + 1/100000)**(3/2), (B, 32, )).sum(axis=(1,)), dtype)
-    # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]*layernorm5_centered[n, f]/16
+    # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]
     v['grad_layernorm5_centered'] = np.asarray(np.broadcast_to((v['grad_layernorm5_centered__layernorm5_var_0_0']) + (v['grad_layernorm5_centered__layernorm5_xhat_0_0']), (B, 32, )), dtype)
     # grad_act4_a__layernorm5_centered_0_0[n, f] = grad_layernorm5_centered[n, f]
     v['grad_act4_a__layernorm5_centered_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_centered']), (B, 32, )), dtype)
-    # grad_layernorm5_mean[n] = sum_{f} -grad_layernorm5_centered[n, f]
+    # grad_layernorm5_mean[n] = Σ_{f} −grad_layernorm5_centered[n, f]
     v['grad_layernorm5_mean'] = np.asarray(np.einsum('ab->a', v['grad_layernorm5_centered'], optimize=True) * (-1), dtype)
     # grad_act4_a__layernorm5_mean_0_0[n, f] = grad_layernorm5_mean[n]/32
     v['grad_act4_a__layernorm5_mean_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['grad_layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # grad_act4_a[a, b] = grad_act4_a__layernorm5_centered_0_0[a, b] + grad_act4_a__layernorm5_mean_0_0[a, b]
     v['grad_act4_a'] = np.asarray(np.broadcast_to((v['grad_act4_a__layernorm5_centered_0_0']) + (v['grad_act4_a__layernorm5_mean_0_0']), (B, 32, )), dtype)
-    # grad_add4_sum[n, f] = Heaviside(act4_a[n, f], 0)*grad_act4_a[n, f]
+    # grad_add4_sum[n, f] = grad_act4_a[n, f]·[act4_a[n, f] > 0]
     v['grad_add4_sum'] = np.asarray(np.broadcast_to((v['grad_act4_a'])*np.heaviside((v['act4_a']), 0), (B, 32, )), dtype)
     # grad_act1_a__add4_sum_0_0[n, f] = grad_add4_sum[n, f]
     v['grad_act1_a__add4_sum_0_0'] = np.asarray(np.broadcast_to((v['grad_add4_sum']), (B, 32, )), dtype)
@@ -309,27 +309,27 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     v['grad_act3_a'] = np.asarray(np.broadcast_to((v['grad_add4_sum']), (B, 32, )), dtype)
     # grad_dense3_z[n, f] = grad_act3_a[n, f]
     v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a']), (B, 32, )), dtype)
-    # grad_W3[c, k] = sum_{n} act2_a[n, k]*grad_dense3_z[n, c]
+    # grad_W3[c, k] = Σ_{n} act2_a[n, k]·grad_dense3_z[n, c]
     v['grad_W3'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act2_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense3_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_act2_a[n, k] = sum_{c} W3[c, k]*grad_dense3_z[n, c]
+    # grad_act2_a[n, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, c]
     v['grad_act2_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W3'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense3_z'], optimize=True), dtype)
-    # grad_b3[c] = sum_{n} grad_dense3_z[n, c]
+    # grad_b3[c] = Σ_{n} grad_dense3_z[n, c]
     v['grad_b3'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense3_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_dense2_z[n, f] = Heaviside(act2_a[n, f], 0)*grad_act2_a[n, f]
+    # grad_dense2_z[n, f] = grad_act2_a[n, f]·[act2_a[n, f] > 0]
     v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 32, )), dtype)
-    # grad_W2[c, k] = sum_{n} act1_a[n, k]*grad_dense2_z[n, c]
+    # grad_W2[c, k] = Σ_{n} act1_a[n, k]·grad_dense2_z[n, c]
     v['grad_W2'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act1_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense2_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_act1_a__dense2_z_0_1[n, k] = sum_{c} W2[c, k]*grad_dense2_z[n, c]
+    # grad_act1_a__dense2_z_0_1[n, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, c]
     v['grad_act1_a__dense2_z_0_1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense2_z'], optimize=True), dtype)
-    # grad_b2[c] = sum_{n} grad_dense2_z[n, c]
+    # grad_b2[c] = Σ_{n} grad_dense2_z[n, c]
     v['grad_b2'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense2_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
     # grad_act1_a[a, b] = grad_act1_a__add4_sum_0_0[a, b] + grad_act1_a__dense2_z_0_1[a, b]
     v['grad_act1_a'] = np.asarray(np.broadcast_to((v['grad_act1_a__add4_sum_0_0']) + (v['grad_act1_a__dense2_z_0_1']), (B, 32, )), dtype)
-    # grad_dense1_z[n, f] = Heaviside(act1_a[n, f], 0)*grad_act1_a[n, f]
+    # grad_dense1_z[n, f] = grad_act1_a[n, f]·[act1_a[n, f] > 0]
     v['grad_dense1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*np.heaviside((v['act1_a']), 0), (B, 32, )), dtype)
-    # grad_W1[c, k] = sum_{n} X[n, k]*grad_dense1_z[n, c]
+    # grad_W1[c, k] = Σ_{n} X[n, k]·grad_dense1_z[n, c]
     v['grad_W1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['X'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (16, B, )), _view(v['grad_dense1_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
-    # grad_b1[c] = sum_{n} grad_dense1_z[n, c]
+    # grad_b1[c] = Σ_{n} grad_dense1_z[n, c]
     v['grad_b1'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense1_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
     return J, {
         "W1": v["grad_W1"],

@@ -2,7 +2,8 @@
 
 For each bundled dense network: the NumPy kernel (``<name>.py``), and the derivation as text
 (``<name>_derivation.txt``), LaTeX (``<name>.tex``), Markdown (``<name>.md``) and the figure the
-Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel.
+Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel and its
+index-level derivation (text, LaTeX, Markdown).
 ``symbp regenerate`` rewrites the folder; the test suite regenerates it into a temporary folder
 and fails on any byte of difference.
 """
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from .document import derivation, figure_name
 from .emit import emit_numpy
+from .engine.document import derive_document
 from .engine.emit import emit_graph
 from .errors import SymbpError
 from .files import read_text, write_outputs
@@ -39,9 +41,14 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         # The SVG's header is an XML comment, which may not contain "--": short options.
         files[f"{folder}/{figure_name(net)}"] = doc.svg(
             command=f"symbp derive {name} -f markdown -o {md}")
-    for name in graph_names():  # graph networks: the kernel (their documents are not written yet)
+    for name in graph_names():  # graph networks: the kernel and the index-level derivation
+        spec = load_spec(name, graphs=True)
         kernel = f"{folder}/{name}.py"
-        files[kernel] = emit_graph(load_spec(name, graphs=True), command=f"symbp emit {name} -o {kernel}")
+        files[kernel] = emit_graph(spec, command=f"symbp emit {name} -o {kernel}")
+        doc = derive_document(spec)
+        for suffix, fmt in (("_derivation.txt", "text"), (".tex", "latex"), (".md", "markdown")):
+            path = f"{folder}/{name}{suffix}"
+            files[path] = getattr(doc, fmt)(command=f"symbp derive {name} --format {fmt} -o {path}")
     return files
 
 

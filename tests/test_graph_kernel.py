@@ -158,6 +158,6 @@ def test_a_spec_file_with_a_user_op_runs_end_to_end(tmp_path, capsys):
 
 
 def test_commands_without_graph_support_refuse_a_graph_network_in_one_line(capsys):
-    assert main(["derive", "lenet5"]) == 2
+    assert main(["example", "lenet5"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "graph spec" in err

@@ -17,6 +17,7 @@ import sympy as sp
 
 from symbp.errors import DerivationError
 from symbp.printing import NumpyPrinter
+from symbp.textprint import text as plain
 
 from .ir import Compute, Shape, Term, affine, index_vars, read_index, read_name, reads
 from .numeric import _integer_map
@@ -176,11 +177,12 @@ def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
 def formula(c: Compute) -> str:
     """The compute as a one-line comment: name[index] = Σ terms."""
     def show(term: Term) -> str:
-        over = f"{term.kind}_{{{','.join(map(str, term.reduce))}}} " if term.reduce else ""
-        text = sp.sstr(_batch_numbers(term.body))
+        over = f"{'Σ' if term.kind == 'sum' else 'max'}_{{{','.join(map(str, term.reduce))}}} " \
+            if term.reduce else ""
+        text = plain(_batch_numbers(term.body))
         return over + text + (" (where in range)" if term.guards else "")
 
-    index = ", ".join(map(str, c.index))
+    index = ", ".join(plain(i) for i in c.index)
     text = f"{c.name}[{index}] = " + " + ".join(show(t) for t in c.terms)
     return " ".join(text.split())
 

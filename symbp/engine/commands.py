@@ -46,3 +46,32 @@ def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
     print(f"  sgd_step: {'equals params - lr*grads' if report.sgd_step <= 1e-14 else 'WRONG'}")
     print(f"verdict: {'PASS' if report.passed() else 'FAIL'}")
     return 0 if report.passed() else 1
+
+
+def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word: str) -> int:
+    """The index-level derivation as text, LaTeX, Markdown or a PDF (``--level`` does not apply)."""
+    from symbp.files import write_outputs
+
+    from .document import derive_document
+
+    doc = derive_document(spec)
+    command = f"symbp derive {word} --format {fmt}"
+    if pdf:
+        from symbp.pdf import pdf_output
+
+        out = Path(args.output or f"{spec.name}.pdf")
+        tex = doc.latex(command=f"{command} --pdf -o {out}")
+        plan = [pdf_output(out.with_suffix(".pdf"), tex)]
+        if out.suffix.lower() == ".tex":
+            plan.insert(0, (out, tex))
+        for path in write_outputs(plan, force=args.force):
+            print(f"wrote {path}")
+        return 0
+    command += f" -o {args.output}" if args.output else ""
+    text = {"latex": doc.latex, "markdown": doc.markdown, "text": doc.text}[fmt](command=command)
+    if not args.output or args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    write_outputs([(args.output, text)], force=args.force)
+    print(f"wrote {args.output}")
+    return 0
