@@ -15,8 +15,8 @@ from pathlib import Path
 
 from .document import derivation, figure_name
 from .emit import emit_numpy
-from .engine.document import derive_document
-from .engine.emit import emit_graph
+from .engine.document import GraphDerivation
+from .engine.emit import derive_graph, render
 from .errors import SymbpError
 from .files import read_text, write_outputs
 from .spec import bundled_names, graph_names, load_spec
@@ -42,10 +42,10 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         files[f"{folder}/{figure_name(net)}"] = doc.svg(
             command=f"symbp derive {name} -f markdown -o {md}")
     for name in graph_names():  # graph networks: the kernel and the index-level derivation
-        spec = load_spec(name, graphs=True)
+        derived = derive_graph(load_spec(name, graphs=True))  # once, for the kernel and documents
         kernel = f"{folder}/{name}.py"
-        files[kernel] = emit_graph(spec, command=f"symbp emit {name} -o {kernel}")
-        doc = derive_document(spec)
+        files[kernel] = render(derived, command=f"symbp emit {name} -o {kernel}")
+        doc = GraphDerivation(derived)
         for suffix, fmt in (("_derivation.txt", "text"), (".tex", "latex"), (".md", "markdown")):
             path = f"{folder}/{name}{suffix}"
             files[path] = getattr(doc, fmt)(command=f"symbp derive {name} --format {fmt} -o {path}")

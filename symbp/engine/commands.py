@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from .document import GraphDerivation
 from .emit import derive_graph, emit_graph, render
 from .spec import GraphSpec
 from .verify import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
@@ -36,8 +37,10 @@ def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
     start = time.perf_counter()
     derived = derive_graph(spec)
     kernel = render(derived, f"symbp run {word} -o {folder}")
+    doc = GraphDerivation(derived).text(command=f"symbp run {word} -o {folder}")
     print(f"  derived and emitted in {time.perf_counter() - start:.2f} s")
-    for path in write_outputs([(folder / f"{spec.name}.py", kernel)], force=args.force):
+    outputs = [(folder / f"{spec.name}.py", kernel), (folder / f"{spec.name}_derivation.txt", doc)]
+    for path in write_outputs(outputs, force=args.force):
         print(f"  wrote {path}")
     report = check_graph_kernel(derived, load_module(kernel, spec.name), batch=args.batch)
     print(f"  derived backward run by the engine's evaluator: max relative error "
@@ -52,9 +55,7 @@ def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word:
     """The index-level derivation as text, LaTeX, Markdown or a PDF (``--level`` does not apply)."""
     from symbp.files import write_outputs
 
-    from .document import derive_document
-
-    doc = derive_document(spec)
+    doc = GraphDerivation(derive_graph(spec))
     command = f"symbp derive {word} --format {fmt}"
     if pdf:
         from symbp.pdf import pdf_output
