@@ -7,6 +7,8 @@ import autograd
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from symbp.cli import main
 from symbp.engine.emit import emit_graph
@@ -16,7 +18,7 @@ from symbp.spec import load_spec
 from symbp.verify import load_module
 from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle
-from tests.test_engine_numeric import OP_CASES, relative_error
+from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error
 
 DEPTHWISE = {"formula": "z[n,c,i,j] = sum(p,q) W[c,p,q] * x[n,c,i+p,j+q] + b[c]",
              "params": {"W": ["c", 2, 3], "b": ["c"]}}
@@ -64,8 +66,22 @@ def autograd_reference(spec, values, masks=None):
 @pytest.mark.parametrize("batch", [2, 3])
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_emitted_kernel_gradients_equal_autograd_at_any_batch_size(case, batch):
-    spec, module = kernel(case)
-    values = oracle.random_values(spec.graph(batch), seed=batch)
+    check_kernel_against_autograd(*kernel(case), batch, seed=batch)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(image_graphs(), st.integers(0, 2**16))
+def test_kernels_of_random_graphs_agree_with_autograd(case, seed):
+    """Random CNN chains and DAGs (any kernel, stride, padding; pooling, norms, dropout, add or
+    concat; every activation/loss pairing the spec accepts), emitted and run at their batch size."""
+    shape, layers, loss = case
+    spec = from_dict({"inputs": list(shape[1:]), "layers": layers, "loss": loss})
+    check_kernel_against_autograd(spec, load_module(emit_graph(spec), "random_graph"), shape[0], seed)
+
+
+def check_kernel_against_autograd(spec, module, batch, seed):
+    """The kernel's loss and gradients at ``batch`` samples against autograd on the oracle."""
+    values = oracle.random_values(spec.graph(batch), seed=seed)
     masks = {k: v for k, v in values.items() if k.startswith("mask")}
     rate = next((d["rate"] for d in spec.layers if d["type"] == "dropout"), 0.0)
     drawn = {k: (np.random.default_rng(5).random(v.shape) < 1 - rate).astype(float) for k, v in masks.items()}
