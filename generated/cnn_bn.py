@@ -127,8 +127,10 @@ def _arrays(params, X, Y=None):
 
 def _forward(v, dtype, B, training, stats, rng):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
-    v["mask8"] = ((rng.random((B, 256, )) < 0.5).astype(dtype) if training and rng is not None
-                         else np.full((B, 256, ), 0.5, dtype))
+    if training and rng is not None:
+        v["mask8"] = (rng.random((B, 256, )) < 0.5).astype(dtype)
+    else:  # the identity: x·keep/keep
+        v["mask8"] = np.full((B, 256, ), 0.5, dtype)
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
     v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
