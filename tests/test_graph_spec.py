@@ -95,3 +95,12 @@ def test_the_readme_graph_spec_is_valid_and_runs_a_user_op():
     spec = from_dict(tomllib.loads(block))
     assert [d["type"] for d in spec.layers][:3] == ["conv2d", "maxpool2d", "flatten"]
     assert "depthwise" in spec.ops
+
+
+def test_a_graph_too_large_to_hold_is_refused_naming_the_layers():
+    huge = {"inputs": [64, 4096, 4096], "layers": [{"type": "flatten"}, {"size": 10}]}
+    with pytest.raises(SpecError, match=r"^layers: .* at most"):
+        from_dict(huge)
+    wide = {"inputs": [1, 1000, 1000], "layers": [{"type": "flatten"}, {"size": 4096}]}
+    with pytest.raises(SpecError, match=r"^layers: the network has .* parameters"):
+        from_dict(wide)

@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import prod
 from typing import Any
 
 from symbp import activations, losses
@@ -35,6 +36,7 @@ MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rat
 OP_KEYS = {"formula", "inputs", "params"}
 MAX_EXTENT = 4096  # channels, features, image sides, kernel sides
 MAX_LAYERS = 256
+MAX_SAMPLE = 10_000_000  # values one sample occupies in any layer
 
 
 def is_graph_spec(data: Any) -> bool:
@@ -267,10 +269,24 @@ class GraphSpec:
         return f"{'x'.join(map(str, self.inputs))}: {kinds}; loss {self.loss}"
 
 
+def _check_sizes(graph: Graph) -> None:
+    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them)."""
+    from symbp.spec import MAX_PARAMS
+
+    n_params = sum(prod(s) for s in graph.params.values())
+    if n_params > MAX_PARAMS:
+        raise _fail("layers", f"the network has {n_params:,} parameters; at most {MAX_PARAMS:,} "
+                              "are supported")
+    largest = max(prod(c.shape[1:]) for c in graph.computes if c.shape)
+    if largest > MAX_SAMPLE:
+        raise _fail("layers", f"a layer holds {largest:,} values per sample; at most {MAX_SAMPLE:,} "
+                              "are supported")
+
+
 def _check_builds(spec: GraphSpec) -> None:
     """Build the graph for a batch of 2; an error names the first layer that cannot be built."""
     try:
-        spec.graph(2)
+        _check_sizes(spec.graph(2))
         return
     except (DerivationError, FormulaError) as error:
         failure = error
