@@ -12,7 +12,7 @@ from tests.test_documents import katex
 
 def test_the_convolution_input_gradient_is_derived_as_a_correlation_with_the_flipped_kernel():
     text = derive_document(load_spec("lenet5", graphs=True)).text()
-    flipped = "sum_{c,p,q} W3[c, k, p, q]*grad_conv2d3_z[n, c, -p + u, -q + v]"
+    flipped = "Σ_{c,p,q} W3[c, k, p, q]·grad_conv2d3_z[n, c, u − p, v − q]"
     assert f"grad_maxpool2d2_pool[n, k, u, v] = {flipped}" in text
 
 

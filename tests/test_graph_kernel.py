@@ -80,7 +80,9 @@ def test_kernels_of_random_graphs_agree_with_autograd(case, seed):
 
 
 def check_kernel_against_autograd(spec, module, batch, seed):
-    """The kernel's loss and gradients at ``batch`` samples against autograd on the oracle."""
+    """The kernel's loss and gradients at ``batch`` samples against autograd on the oracle,
+    each gradient within 1e-10 of its own scale, or of the whole gradient's where it is a
+    cancellation 10⁴ times smaller (a conv bias before a norm: 0 up to round-off)."""
     values = oracle.random_values(spec.graph(batch), seed=seed)
     masks = {k: v for k, v in values.items() if k.startswith("mask")}
     rate = next((d["rate"] for d in spec.layers if d["type"] == "dropout"), 0.0)
@@ -89,9 +91,11 @@ def check_kernel_against_autograd(spec, module, batch, seed):
     J, grads = module.loss_and_grad(params, values["X"], values["Y"], rng=np.random.default_rng(5))
     assert relative_error(np.asarray(J), np.asarray(J_ref)) <= 1e-12
     assert set(grads) == set(ref)
+    overall = max(float(np.max(np.abs(g))) for g in ref.values())
     for name in ref:
         assert grads[name].shape == ref[name].shape, name
-        assert relative_error(grads[name], ref[name]) <= 1e-10, name
+        scale = max(float(np.max(np.abs(ref[name]))), 1e-4 * overall, 1e-300)
+        assert float(np.max(np.abs(grads[name] - ref[name]))) <= 1e-10 * scale, name
 
 
 @pytest.mark.parametrize("case", ["conv2d_strided_padded", "batchnorm_image", "softmax", "user_depthwise"])

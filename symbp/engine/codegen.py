@@ -22,7 +22,7 @@ from symbp.textprint import text as plain
 from .ir import Compute, Shape, Term, affine, index_vars, read_index, read_name, reads
 from .numeric import _integer_map
 
-BATCH = 1_000_003  # a prime above every other extent a spec allows (see engine.spec)
+BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: MAX_SAMPLE)
 B = sp.Symbol("B", positive=True, integer=True)
 
 

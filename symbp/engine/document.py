@@ -98,7 +98,7 @@ class GraphDerivation:
         spec = self.derived.spec
         return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
                 "B is the batch size; a read outside a tensor's range is 0; "
-                "grad_t (a bar over t in LaTeX) is ∂J/∂t; "
+                "grad_t (a bar over t in LaTeX) is dJ/dt; "
                 "a gradient read by several computes is the sum of its parts (fan-out)."]
 
     def _render(self, fmt: str, command: str, escape, show) -> str:
