@@ -1,9 +1,11 @@
 """The committed output in ``generated/``: every bundled network's kernel and derivation.
 
-For each bundled network: the NumPy kernel (``<name>.py``), and the derivation as text
+For each bundled dense network: the NumPy kernel (``<name>.py``), and the derivation as text
 (``<name>_derivation.txt``), LaTeX (``<name>.tex``), Markdown (``<name>.md``) and the figure the
-Markdown links to (``<name>_network.svg``). ``symbp regenerate`` rewrites the folder; the test
-suite regenerates it into a temporary folder and fails on any byte of difference.
+Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel and its
+index-level derivation (text, LaTeX, Markdown).
+``symbp regenerate`` rewrites the folder; the test suite regenerates it into a temporary folder
+and fails on any byte of difference.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from pathlib import Path
 
 from .document import derivation, figure_name
 from .emit import emit_numpy
+from .engine.document import GraphDerivation
+from .engine.emit import derive_graph, render
 from .errors import SymbpError
 from .files import read_text, write_outputs
-from .spec import bundled_names, load_spec
+from .spec import bundled_names, graph_names, load_spec
 
 FOLDER = "generated"
 
@@ -37,6 +41,14 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         # The SVG's header is an XML comment, which may not contain "--": short options.
         files[f"{folder}/{figure_name(net)}"] = doc.svg(
             command=f"symbp derive {name} -f markdown -o {md}")
+    for name in graph_names():  # graph networks: the kernel and the index-level derivation
+        derived = derive_graph(load_spec(name, graphs=True))  # once, for the kernel and documents
+        kernel = f"{folder}/{name}.py"
+        files[kernel] = render(derived, command=f"symbp emit {name} -o {kernel}")
+        doc = GraphDerivation(derived)
+        for suffix, fmt in (("_derivation.txt", "text"), (".tex", "latex"), (".md", "markdown")):
+            path = f"{folder}/{name}{suffix}"
+            files[path] = getattr(doc, fmt)(command=f"symbp derive {name} --format {fmt} -o {path}")
     return files
 
 

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
+from .engine import commands
 from .errors import SymbpError
 from .memory import require
 from .options import BATCH, Parser
-from .spec import bundled_names, load_spec
+from .spec import Network, bundled_names, graph_names, load_spec
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
 
@@ -43,7 +44,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from .files import write_outputs
 
     output_format(args.output, ("python",), "emit")
-    net = load_spec(args.spec)
+    net = load_spec(args.spec, graphs=True)
+    if not isinstance(net, Network):
+        return commands.emit(args, net, _spec_word(args))
     out = args.output or f"{net.name}.py"
     text = emit_numpy(net, command=f"symbp emit {_spec_word(args)} -o {out}")
     if out == "-":
@@ -61,7 +64,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .files import write_outputs
     from .verify import check_kernel, load_module
 
-    net = load_spec(args.spec)
+    net = load_spec(args.spec, graphs=True)
+    if not isinstance(net, Network):
+        return commands.run(args, net, _spec_word(args))
     folder = Path(args.output or f"symbp_{net.name}")
     word = _spec_word(args)
     need = require(net, args.batch)  # before anything is derived or written
@@ -104,6 +109,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name in bundled_names():
         net = load_spec(name)
         print(f"{name:12s} {'-'.join(map(str, net.sizes)):18s} {net.description}")
+    for name in graph_names():
+        print(f"{name:12s} {'graph':18s} {load_spec(name, graphs=True).description}")
     return 0
 
 

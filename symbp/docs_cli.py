@@ -110,7 +110,11 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise SymbpError("--fragment applies to --format latex or markdown")
     if pdf and args.fragment:
         raise SymbpError("--pdf needs a complete document; leave out --fragment")
-    net = load_spec(args.spec)
+    net = load_spec(args.spec, graphs=True)
+    if not isinstance(net, Network):
+        from .engine import commands
+
+        return commands.derive(args, net, fmt, pdf, _word(args))
     given = _given(args)
     doc = derivation(net, args.level, values=given["values"] if given else None,
                      lr=args.lr if args.lr is not None else (given or {}).get("learning_rate"),

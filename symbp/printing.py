@@ -10,6 +10,7 @@ import functools
 import math
 
 import sympy as sp
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
 from .errors import DerivationError
@@ -292,6 +293,19 @@ class NumpyPrinter(PythonCodePrinter):
             return f"1/{self.parenthesize(base, 50)}"
         # sqrt in this printer's backend, also in 1/sqrt(u) (the Python printer's is math.sqrt)
         return self._hprint_Pow(expr, rational=rational, sqrt=self.form(BY_NAME["sqrt"]))
+
+    def _print_Mul(self, expr: sp.Mul) -> str:  # noqa: N802
+        """A square printed as x*x in a denominator keeps its parentheses: a/(x*x), not a/x*x."""
+        numer, denom = expr.as_numer_denom()
+        if denom != 1 and any(self._is_square(f) for f in sp.Mul.make_args(denom)):
+            return f"{self.parenthesize(numer, PRECEDENCE['Mul'])}/({self._print(denom)})"
+        return super()._print_Mul(expr)
+
+    @staticmethod
+    def _is_square(factor: sp.Expr) -> bool:
+        """A factor ``_print_Pow`` writes as a product."""
+        square = isinstance(factor, sp.Pow) and factor.exp == 2
+        return square and (factor.base.is_Symbol or factor.base.is_Function)
 
     def _print_Rational(self, expr: sp.Rational) -> str:  # noqa: N802
         return f"{expr.p}/{expr.q}"

@@ -774,12 +774,33 @@ def bundled_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_spec(spec: str | Path | dict | Network | None = None) -> Network:
-    """A spec file, a bundled network's name, plain data, or None for the default (mazur)."""
+def graph_names() -> list[str]:
+    """Names of the bundled graph networks (``symbp/networks/graphs/*.toml``)."""
+    folder = resources.files("symbp") / "networks" / "graphs"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
+    """A ``Network``, or for a graph spec a ``GraphSpec`` where the caller handles graphs."""
+    from .engine.spec import from_dict, is_graph_spec
+
+    if not is_graph_spec(data):
+        return Network.from_dict(data, default_name=default_name)
+    if not graphs:
+        raise SpecError(f"{one_line(default_name)}: is a graph spec (layer types, ids, image inputs); "
+                        "this command takes dense chains only so far: use symbp run or symbp emit")
+    return from_dict(data, default_name)
+
+
+def load_spec(spec: str | Path | dict | Network | None = None, *, graphs: bool = False) -> Network:
+    """A spec file, a bundled network's name, plain data, or None for the default (mazur).
+
+    With ``graphs``, a graph spec (``symbp.engine.spec``) gives a ``GraphSpec``; without, an error.
+    """
     if isinstance(spec, Network):
         return spec
     if isinstance(spec, dict):
-        return Network.from_dict(spec)
+        return _from_data(spec, "network", graphs)
     if spec is None:
         spec = "mazur"
     if has_control(str(spec)):
@@ -796,12 +817,15 @@ def load_spec(spec: str | Path | dict | Network | None = None) -> Network:
     if is_path:
         if not is_file:
             raise SpecError(f"{spec}: no such spec file")
-        return Network.from_dict(_read_text(path), default_name=_stem_name(path))
+        return _from_data(_read_text(path), _stem_name(path), graphs)
     if str(spec) in bundled_names():
         text = (resources.files("symbp") / "networks" / f"{spec}.toml").read_text("utf-8")
         return Network.from_dict(tomllib.loads(text), default_name=str(spec))
+    if str(spec) in graph_names():
+        text = (resources.files("symbp") / "networks" / "graphs" / f"{spec}.toml").read_text("utf-8")
+        return _from_data(tomllib.loads(text), str(spec), graphs)
     raise SpecError(f"{spec}: neither a spec file nor a bundled network "
-                    f"(bundled: {', '.join(bundled_names())})")
+                    f"(bundled: {', '.join(bundled_names() + graph_names())})")
 
 
 def _stem_name(path: Path) -> str:

@@ -30,7 +30,7 @@ from symbp.errors import SymbpError
 from symbp.naming import neuron_names
 from symbp.neuron_doc import NeuronTex
 from symbp.pdf import compile_pdf
-from symbp.spec import bundled_names
+from symbp.spec import bundled_names, graph_names
 from symbp.texprint import number, tex, tex_escape, tex_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -275,7 +275,7 @@ def test_every_math_span_of_every_markdown_document_renders_in_katex(tmp_path):
         if rel.endswith(".md"):
             paths.append(tmp_path / Path(rel).name)
             paths[-1].write_text(text, "utf-8")
-    assert len(paths) == len(bundled_names())
+    assert len(paths) == len(bundled_names()) + len(graph_names())  # graph networks' too
     for name in bundled_names():  # what Jupyter shows, too
         paths.append(tmp_path / f"{name}_jupyter.md")
         paths[-1].write_text(derivation(symbp.load_spec(name), example=False)._repr_latex_(), "utf-8")

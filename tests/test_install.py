@@ -52,9 +52,10 @@ def test_wheel_ships_templates_and_a_fresh_venv_can_emit(tmp_path):
          "-w", wheels, ROOT])
     (wheel,) = wheels.glob("symbp-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for template in ("numpy_module.py.j2", "derivation.txt.j2", "_header.j2"):
+    for template in ("numpy_module.py.j2", "derivation.txt.j2", "_header.j2", "graph_module.py.j2"):
         assert f"symbp/templates/{template}" in names
     assert "symbp/networks/mazur.toml" in names
+    assert "symbp/networks/graphs/lenet5.toml" in names
 
     env = tmp_path / "venv"
     python = child_venv(env)
@@ -66,3 +67,6 @@ def test_wheel_ships_templates_and_a_fresh_venv_can_emit(tmp_path):
     proc = run([env / "bin" / "symbp", "run", "-o", "out"], cwd=work)
     assert "verdict: PASS" in proc.stdout
     assert (work / "out" / "mazur.py").is_file()
+    proc = subprocess.run([env / "bin" / "symbp", "run", "lenet5", "-o", "cnn"], cwd=work,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "verdict: PASS" in proc.stdout, proc.stderr

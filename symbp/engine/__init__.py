@@ -28,8 +28,11 @@ Design note.
   No Python loop over data; float32 stays float32. ``exact`` runs the same computes entry by
   entry on sympy values: the element level, used by the proof tests.
 
-Not yet wired: the spec, the kernel templates, the documents and the CLI still use the dense
-chain of ``plan.py``; this package is self-contained so that they can move onto it.
+* **Wiring** (``spec``, ``codegen``, ``emit``, ``document``, ``verify``, ``commands``). A graph
+  spec (layer types, ids, image inputs, user ops) is read into a graph built for a batch of a
+  sentinel size, so the printed kernel takes any batch; each compute is printed as one NumPy
+  statement (``codegen``) into ``templates/graph_module.py.j2``; ``symbp emit``, ``run`` and
+  ``derive`` dispatch here for graph specs. Dense chains still go through ``plan.py``.
 """
 
 from .formula_op import formula_op

@@ -1,0 +1,183 @@
+"""Generated kernels of graph specs: gradients equal autograd's, at any batch size, in the dtype
+of the inputs; batchnorm statistics, dropout masks and the CLI for graph networks."""
+
+from __future__ import annotations
+
+import autograd
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symbp.cli import main
+from symbp.engine.emit import emit_graph
+from symbp.engine.spec import from_dict
+from symbp.printing import numpy_code
+from symbp.spec import load_spec
+from symbp.verify import load_module
+from tests import engine_oracle as oracle
+from tests.test_engine_formula_op import depthwise_oracle
+from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error
+
+DEPTHWISE = {"formula": "z[n,c,i,j] = sum(p,q) W[c,p,q] * x[n,c,i+p,j+q] + b[c]",
+             "params": {"W": ["c", 2, 3], "b": ["c"]}}
+
+
+def _with_parameters(shape, layers, loss):
+    """A case whose ops have no parameters gets a first layer that has some (a 1x1 convolution
+    or a dense layer), so that the kernel's gradients pass back through those ops."""
+    if any(d.get("type", "dense") in ("dense", "conv2d", "batchnorm", "layernorm") for d in layers):
+        return shape, layers, loss
+    first = dict(type="conv2d", channels=2, kernel=1) if len(shape) == 4 else dict(size=shape[1])
+    return shape, [first, *layers], loss
+
+
+CASES = {**{k: _with_parameters(*v) for k, v in OP_CASES.items()},
+         "user_depthwise": ((2, 3, 5, 6), [dict(type="depthwise"), dict(type="flatten"), dict(size=2)],
+                            "half_sse")}
+_KERNELS: dict[str, tuple] = {}
+
+
+def kernel(case: str):
+    """(spec, module) for a case, emitted once per session."""
+    if case not in _KERNELS:
+        shape, layers, loss = CASES[case]
+        data = {"inputs": list(shape[1:]), "layers": layers, "loss": loss}
+        if case.startswith("user_"):
+            data["ops"] = {"depthwise": DEPTHWISE}
+        spec = from_dict(data, default_name=case)
+        _KERNELS[case] = spec, load_module(emit_graph(spec), case)
+    return _KERNELS[case]
+
+
+def autograd_reference(spec, values, masks=None):
+    layers = [dict(d) for d in spec.layers]
+    ops = {"depthwise": depthwise_oracle}
+
+    def J(P):
+        given = {**values, **(masks or {}), **P}
+        return oracle.forward(layers, spec.loss, given, values["X"], values["Y"], ops=ops)
+
+    params = {k: values[k] for k in spec.graph(len(values["X"])).params}
+    return J(params), autograd.grad(J)(params), params
+
+
+@pytest.mark.parametrize("batch", [2, 3])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_emitted_kernel_gradients_equal_autograd_at_any_batch_size(case, batch):
+    check_kernel_against_autograd(*kernel(case), batch, seed=batch)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(image_graphs(), st.integers(0, 2**16))
+def test_kernels_of_random_graphs_agree_with_autograd(case, seed):
+    """Random CNN chains and DAGs (any kernel, stride, padding; pooling, norms, dropout, add or
+    concat; every activation/loss pairing the spec accepts), emitted and run at their batch size."""
+    shape, layers, loss = case
+    spec = from_dict({"inputs": list(shape[1:]), "layers": layers, "loss": loss})
+    check_kernel_against_autograd(spec, load_module(emit_graph(spec), "random_graph"), shape[0], seed)
+
+
+def check_kernel_against_autograd(spec, module, batch, seed):
+    """The kernel's loss and gradients at ``batch`` samples against autograd on the oracle,
+    each gradient within 1e-10 of its own scale, or of the whole gradient's where it is a
+    cancellation 10⁴ times smaller (a conv bias before a norm: 0 up to round-off)."""
+    values = oracle.random_values(spec.graph(batch), seed=seed)
+    masks = {k: v for k, v in values.items() if k.startswith("mask")}
+    rate = next((d["rate"] for d in spec.layers if d["type"] == "dropout"), 0.0)
+    drawn = {k: (np.random.default_rng(5).random(v.shape) < 1 - rate).astype(float) for k, v in masks.items()}
+    J_ref, ref, params = autograd_reference(spec, values, drawn)
+    J, grads = module.loss_and_grad(params, values["X"], values["Y"], rng=np.random.default_rng(5))
+    assert relative_error(np.asarray(J), np.asarray(J_ref)) <= 1e-12
+    assert set(grads) == set(ref)
+    overall = max(float(np.max(np.abs(g))) for g in ref.values())
+    for name in ref:
+        assert grads[name].shape == ref[name].shape, name
+        scale = max(float(np.max(np.abs(ref[name]))), 1e-4 * overall, 1e-300)
+        assert float(np.max(np.abs(grads[name] - ref[name]))) <= 1e-10 * scale, name
+
+
+@pytest.mark.parametrize("case", ["conv2d_strided_padded", "batchnorm_image", "softmax", "user_depthwise"])
+def test_float32_in_gives_float32_out(case):
+    spec, module = kernel(case)
+    values = oracle.random_values(spec.graph(2), seed=1, dtype=np.float32)
+    params = {k: values[k] for k in module.PARAM_SHAPES}
+    J, grads = module.loss_and_grad(params, values["X"], values["Y"])
+    assert np.asarray(J).dtype == np.float32 and module.forward(params, values["X"]).dtype == np.float32
+    assert all(g.dtype == np.float32 for g in grads.values())
+
+
+def test_dropout_without_rng_is_the_identity():
+    spec, module = kernel("dropout")
+    values = oracle.random_values(spec.graph(3), seed=0)
+    params = {k: values[k] for k in module.PARAM_SHAPES}
+    plain = values["X"] @ params["W2"].T + params["b2"]
+    assert np.allclose(module.forward(params, values["X"]), plain, rtol=1e-14, atol=0)
+    drawn = module.forward(params, values["X"], rng=np.random.default_rng(0))
+    assert not np.allclose(drawn, plain)
+
+
+def test_batchnorm_statistics_advance_in_training_and_serve_inference():
+    spec, module = kernel("batchnorm_image")
+    values = oracle.random_values(spec.graph(4), seed=2)
+    params = {k: values[k] for k in module.PARAM_SHAPES}
+    X = values["X"] * 3 + 1
+    stats = module.init_stats()
+    assert np.all(stats["mean1"] == 0) and np.all(stats["var1"] == 1)
+    module.loss(params, X, values["Y"], stats=stats)
+    count = X.size // X.shape[1]
+    assert np.allclose(stats["mean1"], 0.1 * X.mean(axis=(0, 2, 3)), rtol=1e-13)
+    assert np.allclose(stats["var1"], 0.9 + 0.1 * X.var(axis=(0, 2, 3)) * count / (count - 1), rtol=1e-13)
+    out = module.forward(params, X[:1], training=False, stats=stats)
+    mean, var = (stats[k][None, :, None, None] for k in ("mean1", "var1"))
+    expected = (params["gamma1"][None, :, None, None] * (X[:1] - mean) / np.sqrt(var + 1e-5)
+                + params["beta1"][None, :, None, None]).reshape(1, -1)
+    assert np.allclose(out, expected, rtol=1e-12)
+    before = {k: v.copy() for k, v in stats.items()}
+    module.forward(params, X, training=False, stats=stats)
+    assert all(np.array_equal(before[k], stats[k]) for k in stats)
+
+
+def test_a_square_in_a_denominator_is_printed_with_its_parentheses():
+    a, b = sp.symbols("a b", real=True)
+    assert eval(numpy_code(a / b**2), {"np": np}, {"a": 3.0, "b": 2.0}) == 0.75  # noqa: S307 our own code
+
+
+def test_bundled_graph_kernels_say_how_to_regenerate_and_take_images():
+    module = load_module(emit_graph(load_spec("lenet5", graphs=True)), "lenet5")
+    params = module.init_params(0)
+    assert params["W1"].shape == (6, 1, 5, 5) and params["W6"].shape == (120, 400)
+    X = np.random.default_rng(0).standard_normal((5, 1, 28, 28))
+    out = module.forward(params, X)
+    assert out.shape == (5, 10) and np.allclose(out.sum(axis=1), 1)
+    text = emit_graph(load_spec("resmlp", graphs=True))
+    assert "# Regenerate with: symbp emit resmlp -o resmlp.py" in text
+
+
+def test_symbp_run_verifies_lenet5(tmp_path, capsys):
+    assert main(["run", "lenet5", "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: PASS" in out and (tmp_path / "out" / "lenet5.py").is_file()
+
+
+def test_symbp_emit_writes_a_graph_kernel(tmp_path, capsys):
+    assert main(["emit", "cnn_bn", "-o", str(tmp_path / "cnn_bn.py")]) == 0
+    module = load_module((tmp_path / "cnn_bn.py").read_text(), "cnn_bn")
+    assert set(module.init_stats()) == {"mean2", "var2", "mean5", "var5"}
+
+
+def test_a_spec_file_with_a_user_op_runs_end_to_end(tmp_path, capsys):
+    spec = tmp_path / "dw.toml"
+    spec.write_text('inputs = [2, 6, 6]\nloss = "half_sse"\n[ops.depthwise]\n'
+                    'formula = "z[n,c,i,j] = sum(p,q) K[c,p,q] * x[n,c,i+p,j+q]"\n'
+                    'params = {K = ["c", 3, 3]}\n[[layers]]\ntype = "depthwise"\nactivation = "tanh"\n'
+                    '[[layers]]\ntype = "flatten"\n[[layers]]\nsize = 3\n')
+    assert main(["run", str(spec), "-o", str(tmp_path / "out")]) == 0
+    assert "verdict: PASS" in capsys.readouterr().out
+
+
+def test_commands_without_graph_support_refuse_a_graph_network_in_one_line(capsys):
+    assert main(["example", "lenet5"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "graph spec" in err
