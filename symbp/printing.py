@@ -25,6 +25,9 @@ SPECIAL = {"Heaviside", "Piecewise", "logistic"}  # printed by the overrides bel
 
 
 MAX_STABLE_OPS = 400  # larger expressions are printed as they are (the rewrite costs sympy time)
+# Highest power of E = e^{g·u} the rational rewrite handles: e^{-x²/1}, …, e^{-x²/20} would make
+# g = 1/lcm(1..20) and powers up to 232792560, a polynomial sympy cannot build.
+MAX_EXP_DEGREE = 64
 
 
 def _exp_base(node: sp.Basic) -> tuple[sp.Expr, sp.Rational] | None:
@@ -47,6 +50,8 @@ def _bounded_rational(expr: sp.Expr, u: sp.Expr) -> sp.Expr | None:
         return None
     ks = [k for _, k in bases]
     g = sp.Rational(math.gcd(*[int(k.p) for k in ks]), math.lcm(*[int(k.q) for k in ks]))
+    if max(abs(k / g) for k in ks) > MAX_EXP_DEGREE:
+        return None
     subbed = expr.replace(lambda n: _exp_base(n) is not None,
                           lambda n: E ** int(_exp_base(n)[1] / g))
     num, den = sp.fraction(sp.together(subbed))

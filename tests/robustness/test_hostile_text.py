@@ -71,6 +71,10 @@ HUGE_OR_DEEP = [
     "*".join(f"(x+{i})" for i in range(1, 250)), "exp(exp(exp(exp(x))))", "x^1000",
     "exp(x^2)^999", "+".join(f"sin({i}*x)" for i in range(1, 150)), "x" * 1_000_000,
     "10^(10^(10^10))", "sqrt(sqrt(sqrt(" * 20 + "x" + ")))" * 20, "abs(sin(exp(exp(20))))",
+    # hard for the whole-range check and the stable printed forms: many poles, nested where(),
+    # many exponentials of different rates (e^{-x²/i}, i = 1..39)
+    "+".join(f"1/(x-{i}.5)" for i in range(1, 60)), "where(x > 0, x, " * 30 + "x" + ")" * 30,
+    "+".join(f"tanh({i}*x)*exp(-x*x/{i})" for i in range(1, 40)), "x^2^2^2^2", "cosh(x/709)^999",
 ]
 TIME_LIMIT = 5.0  # seconds per input per entry point; measured worst 0.8 s (see README)
 MEMORY_LIMIT = 64 * 2**20  # bytes allocated at peak per input per entry point
