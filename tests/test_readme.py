@@ -20,6 +20,7 @@ import pytest
 
 import symbp
 from symbp import cli
+from symbp.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text("utf-8")
@@ -80,8 +81,8 @@ def test_the_readme_shows_specs_and_commands():
 
 @pytest.mark.parametrize("text", toml_specs(), ids=lambda t: t.split("\n", 1)[0][:40])
 def test_every_readme_spec_is_valid(text):
-    net = symbp.Network.from_dict(tomllib.loads(text))
-    assert net.sizes[0] >= 1
+    net = load_spec(tomllib.loads(text), graphs=True)  # dense or graph
+    assert net.name
 
 
 @pytest.fixture
@@ -100,13 +101,17 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "backprop.py").write_text(source + "\nnnCostFunction = broken_no_sigmoid_gradient\n")
     optim = DATA.parent / "optimizer_steps" / "cs231n_optim.py"
     (tmp_path / "optim.py").write_text(optim.read_text("utf-8"))
+    (tmp_path / "post.md").write_text((DATA.parent / "posts" / "seed000.md").read_text("utf-8"))
     (tmp_path / "docs").mkdir()
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
 
+WRONG = ("DOES NOT HOLD", "verdict: WRONG", "✗ WRONG")  # shown output of a command that exits 1
+
+
 def expected_code(shown: list[str]) -> int:
-    return 1 if any("DOES NOT HOLD" in s or "verdict: WRONG" in s for s in shown) else 0
+    return 1 if any(mark in s for s in shown for mark in WRONG) else 0
 
 
 @pytest.mark.parametrize("command, shown", commands(), ids=[c for c, _ in commands()])

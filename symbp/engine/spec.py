@@ -48,6 +48,11 @@ def is_graph_spec(data: Any) -> bool:
     return isinstance(data.get("inputs"), list) or "ops" in data or marked
 
 
+def _graph_only_by_inputs(data: dict) -> bool:
+    """Whether a shape as ``inputs`` is the only thing that makes ``data`` a graph spec."""
+    return is_graph_spec(data) and not is_graph_spec({**data, "inputs": 1})
+
+
 def _fail(where: str, message: str) -> SpecError:
     from symbp.spec import one_line
 
@@ -306,6 +311,9 @@ def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     extra = sorted(str(k) for k in set(data) - TOP_KEYS)
     if extra:
         expected = ", ".join(sorted(TOP_KEYS))
+        if _graph_only_by_inputs(data):  # most likely a dense spec whose inputs became a list
+            raise _fail("inputs", f"a shape makes this a graph spec, which has no field "
+                                  f"{extra[0]:.40}; an integer keeps it a dense spec")
         raise _fail(f"{extra[0]:.40}", f"unknown field for a graph spec; expected one of {expected}")
     ops = _user_ops(data.get("ops", {}))
     registry = {**OPS, **{n: formula_op(o["formula"], o["inputs"], o["params"]) for n, o in ops.items()}}
