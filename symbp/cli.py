@@ -41,14 +41,14 @@ def _spec_word(args: argparse.Namespace) -> str:
 def cmd_emit(args: argparse.Namespace) -> int:
     from .docs_cli import output_format
     from .emit import emit_numpy
+    from .engine.emit import emit_graph
     from .files import write_outputs
 
     output_format(args.output, ("python",), "emit")
     net = load_spec(args.spec, graphs=True)
-    if not isinstance(net, Network):
-        return commands.emit(args, net, _spec_word(args))
+    emitter = emit_numpy if isinstance(net, Network) else emit_graph
     out = args.output or f"{net.name}.py"
-    text = emit_numpy(net, command=f"symbp emit {_spec_word(args)} -o {out}")
+    text = emitter(net, command=f"symbp emit {_spec_word(args)} -o {out}")
     if out == "-":
         sys.stdout.write(text)
         return 0

@@ -1,4 +1,4 @@
-"""``symbp emit`` and ``symbp run`` for graph specs (the CLI dispatches here on a ``GraphSpec``)."""
+"""``symbp run`` for graph specs (the CLI dispatches here on a ``GraphSpec``)."""
 
 from __future__ import annotations
 
@@ -8,23 +8,9 @@ import time
 from pathlib import Path
 
 from .document import GraphDerivation
-from .emit import derive_graph, emit_graph, render
+from .emit import derive_graph, render
 from .spec import GraphSpec
 from .verify import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
-
-
-def emit(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
-    """Write the kernel module (or print it for ``-o -``)."""
-    from symbp.files import write_outputs
-
-    out = args.output or f"{spec.name}.py"
-    text = emit_graph(spec, command=f"symbp emit {word} -o {out}")
-    if out == "-":
-        sys.stdout.write(text)
-        return 0
-    write_outputs([(out, text)], force=args.force)
-    print(f"wrote {out}")
-    return 0
 
 
 def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
