@@ -150,7 +150,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm2_y[n, c, h, w] = gamma2[c]·batchnorm2_xhat[n, c, h, w] + beta2[c]
     v['batchnorm2_y'] = np.asarray(np.broadcast_to((v['batchnorm2_xhat'])*(v['gamma2'][None, :, None, None]) + (v['beta2'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, np.maximum(0, (v['batchnorm2_y']))), (B, 8, 16, 16, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, (v['batchnorm2_y'])), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d3_pool'] = np.asarray(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )).max(axis=(4, 5)), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
@@ -172,7 +172,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm5_y[n, c, h, w] = gamma5[c]·batchnorm5_xhat[n, c, h, w] + beta5[c]
     v['batchnorm5_y'] = np.asarray(np.broadcast_to((v['batchnorm5_xhat'])*(v['gamma5'][None, :, None, None]) + (v['beta5'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
-    v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, np.maximum(0, (v['batchnorm5_y']))), (B, 16, 8, 8, )), dtype)
+    v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, (v['batchnorm5_y'])), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )).max(axis=(4, 5)), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]

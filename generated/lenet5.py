@@ -121,13 +121,13 @@ def _forward(v, dtype, B, training, stats, rng):
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 2, j + q − 2] + b1[c]
     v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
     # act1_a[n, c, h, w] = max(0, conv2d1_z[n, c, h, w])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d1_z']) <= 0), 0, np.maximum(0, (v['conv2d1_z']))), (B, 6, 28, 28, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d1_z']) <= 0), 0, (v['conv2d1_z'])), (B, 6, 28, 28, )), dtype)
     # maxpool2d2_pool[n, c, i, j] = max_{p,q} act1_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d2_pool'] = np.asarray(np.broadcast_to((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))), (B, 6, 14, 14, 2, 2, )).max(axis=(4, 5)), dtype)
     # conv2d3_z[n, c, i, j] = Σ_{k,p,q} W3[c, k, p, q]·maxpool2d2_pool[n, k, i + p, j + q] + b3[c]
     v['conv2d3_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, )), optimize=True) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
     # act3_a[n, c, h, w] = max(0, conv2d3_z[n, c, h, w])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d3_z']) <= 0), 0, np.maximum(0, (v['conv2d3_z']))), (B, 16, 10, 10, )), dtype)
+    v['act3_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d3_z']) <= 0), 0, (v['conv2d3_z'])), (B, 16, 10, 10, )), dtype)
     # maxpool2d4_pool[n, c, i, j] = max_{p,q} act3_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))), (B, 16, 5, 5, 2, 2, )).max(axis=(4, 5)), dtype)
     # flatten5_flat[n, 25·c + 5·h + w] = maxpool2d4_pool[n, c, h, w]
@@ -135,11 +135,11 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense6_z[n, c] = Σ_{k} W6[c, k]·flatten5_flat[n, k] + b6[c]
     v['dense6_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W6'], v['flatten5_flat'], optimize=True) + (v['b6'][None, :]), (B, 120, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, np.maximum(0, (v['dense6_z']))), (B, 120, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 120, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
     v['dense7_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W7'], v['act6_a'], optimize=True) + (v['b7'][None, :]), (B, 84, )), dtype)
     # act7_a[n, f] = max(0, dense7_z[n, f])
-    v['act7_a'] = np.asarray(np.broadcast_to(np.where(((v['dense7_z']) <= 0), 0, np.maximum(0, (v['dense7_z']))), (B, 84, )), dtype)
+    v['act7_a'] = np.asarray(np.broadcast_to(np.where(((v['dense7_z']) <= 0), 0, (v['dense7_z'])), (B, 84, )), dtype)
     # dense8_z[n, c] = Σ_{k} W8[c, k]·act7_a[n, k] + b8[c]
     v['dense8_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W8'], v['act7_a'], optimize=True) + (v['b8'][None, :]), (B, 10, )), dtype)
     # act8_shift[n] = max_{k} dense8_z[n, k]

@@ -133,11 +133,11 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense1_z[n, c] = Σ_{k} W1[c, k]·X[n, k] + b1[c]
     v['dense1_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W1'], v['X'], optimize=True) + (v['b1'][None, :]), (B, 32, )), dtype)
     # act1_a[n, f] = max(0, dense1_z[n, f])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['dense1_z']) <= 0), 0, np.maximum(0, (v['dense1_z']))), (B, 32, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['dense1_z']) <= 0), 0, (v['dense1_z'])), (B, 32, )), dtype)
     # dense2_z[n, c] = Σ_{k} W2[c, k]·act1_a[n, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W2'], v['act1_a'], optimize=True) + (v['b2'][None, :]), (B, 32, )), dtype)
     # act2_a[n, f] = max(0, dense2_z[n, f])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['dense2_z']) <= 0), 0, np.maximum(0, (v['dense2_z']))), (B, 32, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['dense2_z']) <= 0), 0, (v['dense2_z'])), (B, 32, )), dtype)
     # dense3_z[n, c] = Σ_{k} W3[c, k]·act2_a[n, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W3'], v['act2_a'], optimize=True) + (v['b3'][None, :]), (B, 32, )), dtype)
     # act3_a[n, f] = dense3_z[n, f]
@@ -145,7 +145,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # add4_sum[n, f] = act1_a[n, f] + act3_a[n, f]
     v['add4_sum'] = np.asarray(np.broadcast_to((v['act1_a']) + (v['act3_a']), (B, 32, )), dtype)
     # act4_a[n, f] = max(0, add4_sum[n, f])
-    v['act4_a'] = np.asarray(np.broadcast_to(np.where(((v['add4_sum']) <= 0), 0, np.maximum(0, (v['add4_sum']))), (B, 32, )), dtype)
+    v['act4_a'] = np.asarray(np.broadcast_to(np.where(((v['add4_sum']) <= 0), 0, (v['add4_sum'])), (B, 32, )), dtype)
     # layernorm5_mean[n] = Σ_{f} act4_a[n, f]/32
     v['layernorm5_mean'] = np.asarray(np.einsum('ab->a', v['act4_a'], optimize=True) * (1/32), dtype)
     # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
@@ -159,7 +159,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense6_z[n, c] = Σ_{k} W6[c, k]·layernorm5_y[n, k] + b6[c]
     v['dense6_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W6'], v['layernorm5_y'], optimize=True) + (v['b6'][None, :]), (B, 32, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, np.maximum(0, (v['dense6_z']))), (B, 32, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 32, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
     v['dense7_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W7'], v['act6_a'], optimize=True) + (v['b7'][None, :]), (B, 32, )), dtype)
     # act7_a[n, f] = dense7_z[n, f]
@@ -167,7 +167,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # add8_sum[n, f] = act7_a[n, f] + layernorm5_y[n, f]
     v['add8_sum'] = np.asarray(np.broadcast_to((v['act7_a']) + (v['layernorm5_y']), (B, 32, )), dtype)
     # act8_a[n, f] = max(0, add8_sum[n, f])
-    v['act8_a'] = np.asarray(np.broadcast_to(np.where(((v['add8_sum']) <= 0), 0, np.maximum(0, (v['add8_sum']))), (B, 32, )), dtype)
+    v['act8_a'] = np.asarray(np.broadcast_to(np.where(((v['add8_sum']) <= 0), 0, (v['add8_sum'])), (B, 32, )), dtype)
     # layernorm9_mean[n] = Σ_{f} act8_a[n, f]/32
     v['layernorm9_mean'] = np.asarray(np.einsum('ab->a', v['act8_a'], optimize=True) * (1/32), dtype)
     # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]

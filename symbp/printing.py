@@ -140,7 +140,8 @@ _OTHER_SIDE = {sp.Max: sp.Min, sp.Min: sp.Max}
 def _clamped_branches(node: sp.Basic) -> sp.Expr | None:
     """where(x > c, f, h) → where(x > c, f(max(x, c)), h(min(x, c))): np.where computes both
     branches everywhere, so each is computed on its own region only (exp(x) − 1 of an ELU then
-    cannot overflow for large x); the value where a branch is selected is unchanged."""
+    cannot overflow for large x); the value where a branch is selected is unchanged. A
+    polynomial branch (relu's x) needs no clamp and is left alone."""
     if not isinstance(node, sp.Piecewise) or len(node.args) != 2 or node.args[1].cond is not sp.true:
         return None
     (then, cond), (other, _) = node.args
@@ -151,7 +152,10 @@ def _clamped_branches(node: sp.Basic) -> sp.Expr | None:
         return None
     inside = _CLAMP[cond.rel_op]
     outside = _OTHER_SIDE[inside]
-    clamped = (then.xreplace({var: inside(var, bound)}), other.xreplace({var: outside(var, bound)}))
+    def clamp(branch: sp.Expr, side) -> sp.Expr:  # a polynomial branch cannot overflow: kept as is
+        return branch if branch.is_polynomial(var) else branch.xreplace({var: side(var, bound)})
+
+    clamped = (clamp(then, inside), clamp(other, outside))
     if clamped == (then, other):
         return None
     return sp.Piecewise((clamped[0], cond), (clamped[1], True))
