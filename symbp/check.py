@@ -168,7 +168,7 @@ def check_claims(net: Network | str | None, texts: Iterable[str], **options) -> 
 
 def read_claims(path: str | Path) -> list[str]:
     """One claim per line; blank lines and lines starting with # are skipped."""
-    text = read_text(path, encoding="utf-8-sig")
+    text = read_text(path)
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 

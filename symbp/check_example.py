@@ -115,7 +115,7 @@ def read_table(path: str | Path) -> dict[str, str]:
     that is not a number and a table without rows are errors, never skipped.
     """
     path = Path(path)
-    text = read_text(path, ExampleError, encoding="utf-8-sig")  # a BOM (Excel's CSV) is not a name
+    text = read_text(path, ExampleError)
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":

@@ -55,7 +55,7 @@ def read_values(path: str | Path) -> dict[str, Any]:
     """A TOML or JSON file of named values: either the values themselves, or a table with
     ``values`` and optionally ``learning_rate`` and ``steps`` (the shape of a spec's example)."""
     path = Path(path)
-    text = read_text(path, encoding="utf-8-sig")
+    text = read_text(path)
     try:
         data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except json.JSONDecodeError as exc:

@@ -60,11 +60,12 @@ def _read_bounded(path: Path, limit: int, where: str, error: type[SymbpError]) -
     return data
 
 
-def read_text(path: str | Path, error: type[SymbpError] = SymbpError, *, encoding: str = "utf-8",
+def read_text(path: str | Path, error: type[SymbpError] = SymbpError, *, encoding: str = "utf-8-sig",
               where: str | None = None, max_bytes: int = MAX_INPUT_BYTES) -> str:
     """The text of a file the user named, or ``error`` with a one-line message naming it
     (``where``, default the path) when it cannot be read, is too large, is a device or is not
-    UTF-8. At most ``max_bytes`` are read, whatever the file claims its size is."""
+    UTF-8 (a leading byte-order mark, as spreadsheets write, is dropped). At most ``max_bytes``
+    are read, whatever the file claims its size is."""
     path, where = Path(path), where or str(path)
     try:
         text = _read_bounded(path, max_bytes, where, error).decode(encoding)

@@ -749,7 +749,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _read_text(path: Path) -> dict[str, Any]:
     where = one_line(str(path))
-    text = read_text(path, SpecError, encoding="utf-8-sig", where=where, max_bytes=MAX_SPEC_BYTES)
+    text = read_text(path, SpecError, where=where, max_bytes=MAX_SPEC_BYTES)
     try:
         if path.suffix.lower() == ".json":
             return json.loads(text, object_pairs_hook=_no_duplicates)
