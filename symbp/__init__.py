@@ -1,7 +1,6 @@
 """symbp: backpropagation derived symbolically, written out, emitted as NumPy and verified."""
 
-__version__ = "0.1.0"
-
+from ._version import __version__
 from .check import check_claim  # noqa: E402
 from .check_example import check_example  # noqa: E402
 from .derive import MatrixDerivation, derive  # noqa: E402

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from . import __version__
+from ._version import __version__
 from .engine import commands
 from .errors import SymbpError
 from .memory import require

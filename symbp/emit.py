@@ -12,8 +12,9 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from . import __version__, kernel, naming, unrolled, update_code
 from . import activations as act
+from . import kernel, naming, unrolled, update_code
+from ._version import __version__
 from .derive import MatrixDerivation, derive
 from .functions import NUMPY_HELPERS, helpers_used
 from .plan import Plan, build_plan
@@ -26,7 +27,7 @@ def template_dir() -> Path:
     packaged = resources.files("symbp") / "templates"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(str(resources.files("symbp"))).parent / "templates"
 
 
 @functools.cache

@@ -102,7 +102,7 @@ class GraphDerivation:
                 "a gradient read by several computes is the sum of its parts (fan-out)."]
 
     def _render(self, fmt: str, command: str, escape, show) -> str:
-        from symbp import __version__
+        from symbp._version import __version__
         from symbp.emit import environment
         from symbp.spec import one_line
 

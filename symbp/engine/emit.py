@@ -89,7 +89,7 @@ def context(d: Derived, command: str, version: str) -> dict:
 
 def render(d: Derived, command: str) -> str:
     """The kernel module of a derived graph spec as text."""
-    from symbp import __version__
+    from symbp._version import __version__
     from symbp.emit import environment
 
     return environment().get_template(TEMPLATE).render(context(d, command, __version__))
