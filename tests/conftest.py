@@ -7,8 +7,8 @@ import functools
 import pytest
 
 import symbp
-from symbp import cli
-from symbp.verify import load_module
+from symbp.cli import app as cli
+from symbp.verify.kernel import load_module
 
 ELEMENTWISE = ["sigmoid", "tanh", "relu", "leaky_relu", "identity", "softplus", "swish"]
 SWISH = {"swish": {"formula": "x/(1+exp(-x))"}}

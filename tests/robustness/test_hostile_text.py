@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-from symbp.errors import SymbpError
-from symbp.formula import parse_formula
+from symbp.core.errors import SymbpError
+from symbp.core.formula import parse_formula
 
 from . import detect
 from .tally import count
@@ -81,13 +81,13 @@ MEMORY_LIMIT = 64 * 2**20  # bytes allocated at peak per input per entry point
 
 
 def _claims_modules():
-    if importlib.util.find_spec("symbp.claims") is None:
+    if importlib.util.find_spec("symbp.check.claims") is None:
         return None, None
-    from symbp import claims
+    from symbp.check import claims
 
     check = None
-    if importlib.util.find_spec("symbp.check") is not None:
-        from symbp import check
+    if importlib.util.find_spec("symbp.check.claim") is not None:
+        from symbp.check import claim as check
     return claims, check
 
 
