@@ -24,8 +24,6 @@ KNOWN_UPWARD = {
     ("core.spec", "backprop.graph_spec"),  # load_spec reads graph specs too
     ("core.spec", "codegen.printing"),  # validation asks whether a function has a NumPy form
     ("backprop.plan", "codegen.printing"),  # the plan keeps NumPy text for its steps
-    ("docs.example", "verify.kernel"),  # load_module imports the emitted kernel
-    ("training.loop", "verify.kernel"),  # load_module imports the emitted kernel
 }
 
 

@@ -15,8 +15,8 @@ from ..verify.graph import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
 
 def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
     """Derive and emit the kernel into a folder, then verify it; exit 1 when a check fails."""
+    from symbp.codegen.load import load_module
     from symbp.core.files import write_outputs
-    from symbp.verify.kernel import load_module
 
     folder = Path(args.output or f"symbp_{spec.name}")
     print(f"symbp run: {spec.name} ({spec.summary()})")

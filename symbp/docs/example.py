@@ -120,7 +120,7 @@ def train(net: Network, names: NeuronNames, values: dict[str, float], lr: float,
     each checkpoint (none for 0 steps: the start is in the exact numbers)."""
     if steps == 0:
         return ()
-    from ..verify.kernel import load_module
+    from ..codegen.load import load_module
 
     kernel = load_module(emit_numpy(net), net.name)
     params = params_from_values(net, names, values)

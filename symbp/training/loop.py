@@ -31,7 +31,7 @@ SCHEMES = ("default", "he_normal", "he_uniform", "xavier_normal", "xavier_unifor
 def load_kernel(net: Network) -> ModuleType:
     """The generated NumPy module for ``net``, imported (one per spec, kept for the process)."""
     from ..codegen.emit import emit_numpy
-    from ..verify.kernel import load_module
+    from ..codegen.load import load_module
 
     key = net.spec_hash()
     if key not in _KERNELS:

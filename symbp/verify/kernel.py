@@ -6,39 +6,19 @@ so autograd differentiating it is an oracle independent of the symbolic derivati
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import sympy as sp
 
 from ..backprop.matrix import B, reg_coefficient
+from ..codegen.load import load_module as load_module  # tests and callers load what they verify
 from ..core import activations as act
 from ..core import losses
 from ..core.functions import autograd_function
 from ..core.spec import Network
-
-_counter = 0
-
-
-def load_module(text: str, name: str = "symbp_kernel") -> ModuleType:
-    """Import generated module source (our own output) from a temporary file, which is removed
-    again once the module is loaded."""
-    global _counter
-    _counter += 1
-    with tempfile.TemporaryDirectory(prefix="symbp_") as folder:
-        path = Path(folder) / f"{name}_{_counter}.py"
-        path.write_text(text, encoding="utf-8")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-    return module
 
 
 def _anp():
