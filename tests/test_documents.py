@@ -51,7 +51,7 @@ def doc_text(name: str, suffix: str) -> str:
 
 
 def run_cli(argv: list[str]) -> int:
-    """``symbp`` with the derive/example commands of ``symbp.docs_cli``: through ``cli.main``
+    """``symbp`` with the derive/example commands of ``symbp.cli.docs``: through ``cli.main``
     once the module is registered in ``cli.COMMAND_MODULES``, else through a parser that holds
     only its commands, with ``cli.main``'s error handling (one line, exit code 2)."""
     if "symbp.cli.docs" in cli.COMMAND_MODULES:

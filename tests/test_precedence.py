@@ -1,6 +1,6 @@
 """The spec's formula parser and the claim parser read the same plain text the same way.
 
-Both follow ``symbp.precedence``; these tests read a corpus of expressions (and random ones
+Both follow ``symbp.core.precedence``; these tests read a corpus of expressions (and random ones
 from hypothesis) with each parser and compare the values at a point to 30 digits.
 """
 

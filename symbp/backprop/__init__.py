@@ -1,6 +1,8 @@
 """The op engine: every op an index formula, every backward pass derived from it.
 
-Design note.
+Design note. The engine's modules sit in their stages: ``core`` (ir, graph_build, ops,
+formula_op), ``backprop`` (adjoint, graph, graph_spec), ``codegen`` (graph_code, numeric,
+elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), ``cli`` (graph).
 
 * **IR** (``ir``). A tensor is computed elementwise, ``out[index] = Σ_terms reduce term.body``:
   a term is a sympy expression in tensor reads (``sympy.Indexed`` at affine indices) and index
@@ -32,7 +34,7 @@ Design note.
   spec (layer types, ids, image inputs, user ops) is read into a graph built for a batch of a
   sentinel size, so the printed kernel takes any batch; each compute is printed as one NumPy
   statement (``codegen``) into ``templates/graph_module.py.j2``; ``symbp emit``, ``run`` and
-  ``derive`` dispatch here for graph specs. Dense chains still go through ``plan.py``.
+  ``derive`` dispatch here for graph specs. Dense chains still go through ``backprop/plan.py``.
 """
 
 from ..core.formula_op import formula_op

@@ -2,7 +2,7 @@
 
 A spec is a graph spec when its inputs are a shape ([C, H, W]), it defines ``[ops.<name>]``, or
 a layer uses a field only graphs have (``type``, ``id``, ``from``, …); every other spec is a
-dense chain and goes through ``symbp.spec`` unchanged. Every check raises ``SpecError`` with a
+dense chain and goes through ``symbp.core.spec`` unchanged. Every check raises ``SpecError`` with a
 one-line message naming the field, as dense specs do.
 """
 

@@ -1,8 +1,8 @@
 """Verdicts on hand-written claims: holds, does not hold, undecided, or bad input.
 
-A claim ``left = right`` (see ``symbp.claims`` for the notation) is read at the neuron level in
+A claim ``left = right`` (see ``symbp.check.claims`` for the notation) is read at the neuron level in
 the spec's own names (``dE_total/dw5 = …``, ``E_total = …``) or, when it uses layer notation,
-at the matrix level on small instantiations (``symbp.check_matrix``). Either way it becomes one
+at the matrix level on small instantiations (``symbp.check.matrix``). Either way it becomes one
 or more scalar equations ``true = claimed`` in the names of a ``System``, and:
 
 1. both sides are evaluated at several points (the spec's example values first, then random

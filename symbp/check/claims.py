@@ -10,7 +10,7 @@ type and what they write in LaTeX:
 
 The text is read by a LALR grammar (lark) into the node classes below; *meaning* (which name is
 which quantity, whether ``a^l`` is a power or a layer index) is decided later, by
-``symbp.check_values``, where the network's names are known. Nothing here calls eval, exec or a
+``symbp.check.values``, where the network's names are known. Nothing here calls eval, exec or a
 sympy string parser, and limits on length and nesting keep time and memory bounded.
 
 Operators, loosest first: ``+ -``; then a flat product of factors joined by ``* / · × ⊙ ∘ @ .*``

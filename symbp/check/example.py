@@ -4,7 +4,7 @@ The table gives claimed values by name: forward values and the loss (``a_h1``, `
 δ's (``delta_z_o1``), gradients (``dE_total/dw5``, any ``dX/dY`` of named quantities), updated
 parameters (``w5+``), any quantity after one step (``E_total+``) or after N steps
 (``E_total@10000``), or any expression in the spec's names (``1/2*(target_o1 - a_o1)^2``, which
-is seed 000's E_o1). Each is computed (``symbp.numbers.evaluate`` and the claim machinery, at
+is seed 000's E_o1). Each is computed (``symbp.backprop.numbers.evaluate`` and the claim machinery, at
 30+ digits; N steps in float64) and judged:
 
 * **rounded**: the claim equals the true value rounded to the decimals printed;

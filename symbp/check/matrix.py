@@ -4,7 +4,7 @@ A matrix claim is checked on small instantiations of the spec's architecture (sa
 loss and bias modes; widths such as 2-3-2 and 3-2-4, so that no weight matrix is square and a
 missing transpose cannot go unnoticed), for every layer l the claim applies to. On an
 instantiation every quantity is a sympy matrix of the neuron-level names of that small network
-(see ``symbp.check_system``), so the check itself is the neuron-level one, entry by entry.
+(see ``symbp.check.system``), so the check itself is the neuron-level one, entry by entry.
 
 Notation (one sample, column vectors; the loss J of one sample without the regulariser):
 

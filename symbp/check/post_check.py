@@ -91,7 +91,7 @@ def _short(text: str, limit: int = 100) -> str:
 def check_post(post: Post, net: Network, *, lr: str | None = None, strict: bool = False,
                numbering: str | None = None, notation: str = "symbp") -> PostReport:
     """Check every span, table value and prose figure of ``post`` against ``net``; ``notation``
-    is a preset of symbp.notation (its layer numbering unless ``numbering`` is given)."""
+    is a preset of symbp.check.notation (its layer numbering unless ``numbering`` is given)."""
     checker = PostChecker(net, lr=lr, strict=strict, numbering=numbering, notation=notation)
     results = [SpanResult(span, _span_items(checker, span)) for span in post.spans]
     prose = []

@@ -2,7 +2,7 @@
 
 ``Evaluator`` holds the rules both levels share (numbers, arithmetic with shapes, functions,
 derivatives ∂X/∂Y, Σ over an index); ``NeuronEvaluator`` reads names such as ``a_{o_1}`` or
-``w_5`` as the spec's neuron-level names, and ``symbp.check_matrix`` reads ``W^{l+1}``,
+``w_5`` as the spec's neuron-level names, and ``symbp.check.matrix`` reads ``W^{l+1}``,
 ``delta[l]``, ``w_{ij}^l`` as layers, matrices and their entries. Values are sympy scalars or
 immutable matrices, built only through sympy constructors.
 
@@ -104,7 +104,7 @@ FUNCTIONS: dict[str, tuple[int, object]] = {
     "heaviside": (1, lambda v: sp.Heaviside(v, 0)), "step": (1, lambda v: sp.Heaviside(v, 0)),
     "max": (2, sp.Max), "min": (2, sp.Min),
 }
-# Spellings of the registry's activations; each is g(x) from symbp.activations.
+# Spellings of the registry's activations; each is g(x) from symbp.core.activations.
 ACTIVATION_NAMES = {"sigma": "sigmoid", "sigmoid": "sigmoid", "logistic": "sigmoid",
                     "tanh": "tanh", "relu": "relu", "ReLU": "relu", "softplus": "softplus",
                     "leaky_relu": "leaky_relu", "identity": "identity"}
@@ -474,7 +474,7 @@ class Evaluator:
 
     def call_operand(self, fn: Fn, node: Node) -> Value:
         """``f`` applied to the factor after it: ``f(u)^2`` is ``(f(u))^2`` and ``f(u)^T`` is
-        ``(f(u))^T``, as ``symbp.precedence`` says (and the spec's formula parser reads it)."""
+        ``(f(u))^T``, as ``symbp.core.precedence`` says (and the spec's formula parser reads it)."""
         called = (isinstance(node, Script) and node.sub is None and node.sup is not None
                   and isinstance(node.base, (Group, TupleNode))
                   and not (isinstance(node.base, Group) and node.base.brace))

@@ -1,6 +1,6 @@
 """The subcommands that check hand-written work: ``check``, ``verify`` and ``check-example``.
 
-``symbp.cli`` registers them through ``COMMAND_MODULES``. Exit codes: 0 holds / passes, 1 does
+``symbp.cli.app`` registers them through ``COMMAND_MODULES``. Exit codes: 0 holds / passes, 1 does
 not hold / fails, 2 bad input (unreadable claim, unknown name, bad file), 3 undecided (a claim
 equal at every point tried that sympy could not prove).
 """

@@ -1,6 +1,6 @@
 """The ``check-post`` subcommand: every equation and number of a Markdown or LaTeX post.
 
-Without --spec the network is inferred from the post (symbp.post_infer), printed with the
+Without --spec the network is inferred from the post (symbp.check.post_infer), printed with the
 assumptions made, and written with --save-spec. Exit codes: 0 every checked line holds, 1 some
 line is wrong, 2 bad input (unreadable post or spec, a network the post does not state).
 ``--annotate OUT.md`` writes a copy of a Markdown post with each checked line marked (✓ holds,

@@ -1,6 +1,6 @@
 """The ``train`` subcommand: train a spec on a dataset and write parameters, history and plot.
 
-``symbp.cli`` registers it through ``COMMAND_MODULES``. A progress bar on a terminal, one plain
+``symbp.cli.app`` registers it through ``COMMAND_MODULES``. A progress bar on a terminal, one plain
 line per epoch otherwise; Ctrl-C stops after the step under way and everything so far is saved
 (exit code 130).
 """

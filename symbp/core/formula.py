@@ -39,7 +39,7 @@ def _softplus(x: sympy.Expr) -> sympy.Expr:
 
 _ONE = (1, 1)
 # name -> ((min, max) number of arguments, constructor): the elementary functions of the one
-# table (symbp.functions) under their formula spellings, and two compositions of them.
+# table (symbp.core.functions) under their formula spellings, and two compositions of them.
 # `where` is parsed apart (its first argument is a comparison), and only where the caller allows.
 FUNCTIONS: dict[str, tuple[tuple[int, int], Callable[..., sympy.Expr]]] = {
     **{spelling: ((f.arity, f.arity), f.build) for spelling, f in BY_SPELLING.items()},

@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from .errors import SymbpError
 
-MAX_BATCH = 1_000_000  # rows of a test batch; memory decides below this (symbp.memory)
+MAX_BATCH = 1_000_000  # rows of a test batch; memory decides below this (symbp.codegen.memory)
 MAX_SEED = 2**32 - 1
 MAX_STEPS = 10_000_000  # gradient-descent steps of a worked example
 MAX_LEARNING_RATE = 1e6

@@ -1,6 +1,6 @@
 """How tightly the operators of symbp's two math readers bind: one table for both.
 
-``symbp.formula`` (activations and losses in a spec) and ``symbp.claims`` (hand-written claims)
+``symbp.core.formula`` (activations and losses in a spec) and ``symbp.check.claims`` (hand-written claims)
 read the same plain notation, so ``-x^2``, ``a/b*c`` and ``f(u)^2`` must mean the same in
 both. Higher binds tighter; binary operators are left-associative, ``^`` right-associative.
 """

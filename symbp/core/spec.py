@@ -795,7 +795,7 @@ def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
 def load_spec(spec: str | Path | dict | Network | None = None, *, graphs: bool = False) -> Network:
     """A spec file, a bundled network's name, plain data, or None for the default (mazur).
 
-    With ``graphs``, a graph spec (``symbp.engine.spec``) gives a ``GraphSpec``; without, an error.
+    With ``graphs``, a graph spec (``symbp.backprop.graph_spec``) gives a ``GraphSpec``; without, an error.
     """
     if isinstance(spec, Network):
         return spec
