@@ -50,7 +50,7 @@ def _job_emit(data: dict) -> dict:
 
 def _job_neuron(data: dict) -> dict:
     import symbp
-    from symbp.neuron import derive_neurons
+    from symbp.backprop.neuron import derive_neurons
 
     net = symbp.load_spec(data) if isinstance(data, str) else symbp.Network.from_dict(data)
     start = time.perf_counter()
@@ -94,8 +94,8 @@ def _job_plain_simplify(data: dict) -> dict:
 
 def _job_matrix_only(data: dict) -> dict:
     import symbp
-    from symbp.derive import derive
-    from symbp.plan import build_plan
+    from symbp.backprop.matrix import derive
+    from symbp.backprop.plan import build_plan
 
     net = symbp.Network.from_dict(data)
     start = time.perf_counter()

@@ -114,7 +114,7 @@ def make_autograd(case: Case, params: dict, X: np.ndarray, Y: np.ndarray) -> tup
     """autograd differentiating symbp's reference loss, built from the registry definitions."""
     from autograd import value_and_grad
 
-    from symbp.verify import reference_loss
+    from symbp.verify.kernel import reference_loss
 
     ref = reference_loss(case.net)
     trained = _trained(case, params)

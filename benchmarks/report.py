@@ -161,13 +161,13 @@ def write(path: Path, info: dict, run: dict, second: dict | None, mem: dict | No
     w("## How to read this\n")
     w("- The generated kernels are the modules `symbp emit` writes (`generated/*.py` for the "
       "bundled networks). mazur is small enough for the unrolled kernel (Python floats, neuron "
-      "by neuron; picked by `symbp.unrolled.applies`); the others are array kernels.")
+      "by neuron; picked by `symbp.codegen.unrolled.applies`); the others are array kernels.")
     w("- Hand-written NumPy (`benchmarks/handwritten.py`) is careful vectorized code: stored "
       "activations, fused output errors, stable log-sum-exp and softplus, in-place `*=`; it "
       "allocates its arrays on every call. PyTorch uses `F.linear` and fused losses with "
       "`torch.autograd.grad`; JAX is `jit(value_and_grad(loss))` on arrays already on its device, "
       "compiled before timing, each call ending in `block_until_ready`; autograd differentiates "
-      "symbp's reference loss (`symbp.verify.reference_loss`, written from the definitions).")
+      "symbp's reference loss (`symbp.verify.kernel.reference_loss`, written from the definitions).")
     w("- On Linux a new large array costs a page fault per 4 KiB on first touch, which on this "
       "machine is more than the arithmetic on it; the workspace removes those from the "
       "generated step. Absolute times drift on a shared machine; ratios measured in one round hold.")
@@ -265,7 +265,7 @@ def _derivation(w, deriv: dict) -> None:
     w("The first call is mostly sympy deriving each activation's g' once (cached afterwards); "
       "*again* is the per-layer work of planning and printing, linear in depth and flat in width.\n")
     n = deriv["neuron"]
-    w(f"Neuron level (`symbp.neuron.derive_neurons`, every ∂E/∂w as its chain-rule product): seed "
+    w(f"Neuron level (`symbp.backprop.neuron.derive_neurons`, every ∂E/∂w as its chain-rule product): seed "
       f"000's network {n['mazur']['first']:.3f} s, a 2-3-2 sigmoid network {n['2-3-2']['first']:.3f} s.\n")
     w("symbp against plain `sympy.diff` of the fully expanded loss (sigmoid layers, ½Σ(y − a)², one "
       "sample; *plain diff*: build E from the definitions and call `sympy.diff` for every weight "

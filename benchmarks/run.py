@@ -45,7 +45,7 @@ import peers  # noqa: E402
 import report  # noqa: E402
 import timing  # noqa: E402
 
-from symbp.verify import rel_err  # noqa: E402
+from symbp.verify.kernel import rel_err  # noqa: E402
 
 PEERS = report.PEERS
 GEN, GEN_NOWORK, FLOOR = report.GEN, report.GEN_NOWORK, report.FLOOR

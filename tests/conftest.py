@@ -9,8 +9,8 @@ import pytest
 from hypothesis import settings
 
 import symbp
-from symbp import cli
-from symbp.verify import load_module
+from symbp.cli import app as cli
+from symbp.verify.kernel import load_module
 
 # Property tests must not fail because the machine is busy (no per-example deadline), and a CI
 # run must be reproducible: there the examples come from a fixed derivation, not a random seed.

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 import symbp
-from symbp.check import check_claim, overall_exit_code, read_claims
-from symbp.check_example import check_example, judge, read_table
+from symbp.check.claim import check_claim, overall_exit_code, read_claims
+from symbp.check.example import check_example, judge, read_table
 
 DATA = Path(__file__).parent / "data" / "handwritten"
 GENERAL = str(DATA / "seed000_general.toml")
@@ -107,8 +107,8 @@ def test_false_gradient_gets_the_neuron_level_simplified_gradient_in_the_users_n
 
 
 def test_chain_rule_over_named_quantities_matches_the_neuron_derivation(mazur):
-    from symbp.check_system import system_for
-    from symbp.neuron import derive_neurons
+    from symbp.backprop.neuron import derive_neurons
+    from symbp.check.system import system_for
 
     n = derive_neurons(mazur)
     system = system_for(mazur)
@@ -329,8 +329,8 @@ def test_check_example_command_with_explicit_values(tmp_path, run):
 
 def test_files_with_a_byte_order_mark_read_like_files_without(tmp_path, run):
     """Spreadsheets and Windows editors save UTF-8 with a BOM; it is not part of the first name."""
-    from symbp.check import read_claims
-    from symbp.example import read_values
+    from symbp.check.claim import read_claims
+    from symbp.docs.example import read_values
 
     bom = "\ufeff"
     values = tmp_path / "values.json"

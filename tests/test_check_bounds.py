@@ -8,10 +8,10 @@ import random
 import pytest
 
 import symbp
-import symbp.neuron as neuron
-from symbp.check import check_claim
-from symbp.check_values import MAX_SUM_TERMS
-from symbp.errors import DerivationError
+import symbp.backprop.neuron as neuron
+from symbp.check.claim import check_claim
+from symbp.check.values import MAX_SUM_TERMS
+from symbp.core.errors import DerivationError
 
 SMALL = {"name": "bounds", "inputs": 2, "loss": "half_sse",
          "layers": [{"size": 3, "activation": "tanh"}, {"size": 2, "activation": "sigmoid"}]}
@@ -22,13 +22,13 @@ DEEP = {"name": "deep9", "inputs": 3, "loss": "half_sse",
 def test_nested_sums_are_refused_by_their_total_count_of_terms(monkeypatch):
     net = symbp.Network.from_dict(SMALL)
     bodies = []
-    real = symbp.check_values.Evaluator.on_BigSum
+    real = symbp.check.values.Evaluator.on_BigSum
 
     def counting(self, node):
         bodies.append(1)
         return real(self, node)
 
-    monkeypatch.setattr(symbp.check_values.Evaluator, "on_BigSum", counting)
+    monkeypatch.setattr(symbp.check.values.Evaluator, "on_BigSum", counting)
     text = r"J = \sum_{i=1}^{100} \sum_{j=1}^{100} \sum_{k=1}^{100} x_1*i*j*k"
     report = check_claim(net, text)
     assert report.verdict == "bad input" and f"more than {MAX_SUM_TERMS} terms in all" in report.error.reason

@@ -8,9 +8,9 @@ import importlib
 import pytest
 
 import symbp
-from symbp.check_example import ExampleError, check_example, read_table
+from symbp.check.example import ExampleError, check_example, read_table
 
-check_example_module = importlib.import_module("symbp.check_example")
+check_example_module = importlib.import_module("symbp.check.example")
 
 TRUE_A_O1 = "0.751365069552315707956911533485"  # a_o1 of seed 000 to 30 digits
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import symbp
-from symbp.check import check_claim
+from symbp.check.claim import check_claim
 
 SEED001 = {"name": "seed001", "inputs": 2, "loss": "half_sse",
            "layers": [{"size": 2, "activation": "sigmoid"}, {"size": 2, "activation": "sigmoid"}],

@@ -14,12 +14,8 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import cli
-from symbp.check import check_claim
-from symbp.check_matrix import MatrixEvaluator, instantiate
-from symbp.check_system import system_for
-from symbp.check_values import NeuronEvaluator
-from symbp.claims import (
+from symbp.check.claim import check_claim
+from symbp.check.claims import (
     MAX_DEPTH,
     MAX_LENGTH,
     Accent,
@@ -32,6 +28,10 @@ from symbp.claims import (
     parse_claim,
     parse_expression,
 )
+from symbp.check.matrix import MatrixEvaluator, instantiate
+from symbp.check.system import system_for
+from symbp.check.values import NeuronEvaluator
+from symbp.cli import app as cli
 
 DATA = Path(__file__).parent / "data" / "handwritten"
 GENERAL = DATA / "seed000_general.toml"
@@ -179,7 +179,7 @@ def test_hostile_claims_are_refused_and_run_nothing(tmp_path, mazur, template):
 
 
 def test_hostile_claims_through_the_command_line_exit_2(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("symbp.check_cli",))
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("symbp.cli.check",))
     sentinel = tmp_path / "SENTINEL"
     claims = tmp_path / "claims.txt"
     claims.write_text("\n".join(t.format(path=sentinel) for t in SENTINEL_CLAIMS), encoding="utf-8")
@@ -244,8 +244,8 @@ def test_nested_exponentials_do_not_hang(mazur):
 
 def test_my_modules_never_name_a_string_evaluator():
     root = Path(symbp.__file__).parent
-    mine = ["claims.py", "check.py", "check_values.py", "check_system.py", "check_matrix.py",
-            "check_example.py", "check_cli.py", "handwritten.py"]
+    mine = ["check/claims.py", "check/claim.py", "check/values.py", "check/system.py", "check/matrix.py",
+            "check/example.py", "cli/check.py", "check/function.py"]
     for name in mine:
         text = (root / name).read_text(encoding="utf-8")
         for word in ("eval(", "exec(", "sympify(", "parse_expr(", "parse_latex", "lambdify"):

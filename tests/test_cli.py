@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from symbp.bundled import project_root
-from symbp.cli import main
-from symbp.errors import SymbpError
+from symbp.cli.app import main
+from symbp.cli.bundled import project_root
+from symbp.core.errors import SymbpError
 
 
 def test_run_with_no_spec_verifies_the_mazur_network(tmp_path, capsys):
@@ -165,7 +165,7 @@ def test_run_says_up_front_how_much_memory_the_check_needs(run, tmp_path):
 
 
 def test_run_refuses_a_check_the_machine_cannot_hold_before_writing(run, tmp_path, monkeypatch):
-    from symbp import memory
+    from symbp.codegen import memory
 
     spec = tmp_path / "big.toml"
     spec.write_text(BIG)  # 6.0 million parameters: about 412 MiB with batch 4
@@ -182,7 +182,7 @@ def test_run_refuses_a_check_the_machine_cannot_hold_before_writing(run, tmp_pat
 
 
 def test_verify_refuses_a_check_too_big_before_importing_the_file(run, tmp_path, monkeypatch):
-    from symbp import memory
+    from symbp.codegen import memory
 
     marker = tmp_path / "imported"
     code_file = tmp_path / "mine.py"
@@ -194,7 +194,7 @@ def test_verify_refuses_a_check_too_big_before_importing_the_file(run, tmp_path,
 
 def test_the_memory_budget_is_the_installed_memory_not_the_free_memory():
     """The same command is accepted or refused alike on an idle and a busy machine."""
-    from symbp import memory
+    from symbp.codegen import memory
 
     total = int(open("/proc/meminfo").read().split("MemTotal:")[1].split()[0]) * 1024
     limits = [int(p.read_text()) for p in memory.CGROUP_LIMITS

@@ -23,15 +23,18 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations, cli, docs_cli, figure, losses, texbreak, textprint
-from symbp.bundled import generated_files
-from symbp.document import derivation
-from symbp.errors import SymbpError
-from symbp.naming import neuron_names
-from symbp.neuron_doc import NeuronTex
-from symbp.pdf import compile_pdf
-from symbp.spec import bundled_names, graph_names
-from symbp.texprint import number, tex, tex_escape, tex_name
+from symbp.cli import app as cli
+from symbp.cli import docs as docs_cli
+from symbp.cli.bundled import generated_files
+from symbp.core import activations, losses, textprint
+from symbp.core.errors import SymbpError
+from symbp.core.naming import neuron_names
+from symbp.core.spec import bundled_names, graph_names
+from symbp.core.texprint import number, tex, tex_escape, tex_name
+from symbp.docs import figure, texbreak
+from symbp.docs.document import derivation
+from symbp.docs.neuron_section import NeuronTex
+from symbp.docs.pdf import compile_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
 KATEX_CHECK = ROOT / "tests" / "katex_check.js"
@@ -48,10 +51,10 @@ def doc_text(name: str, suffix: str) -> str:
 
 
 def run_cli(argv: list[str]) -> int:
-    """``symbp`` with the derive/example commands of ``symbp.docs_cli``: through ``cli.main``
+    """``symbp`` with the derive/example commands of ``symbp.cli.docs``: through ``cli.main``
     once the module is registered in ``cli.COMMAND_MODULES``, else through a parser that holds
     only its commands, with ``cli.main``'s error handling (one line, exit code 2)."""
-    if "symbp.docs_cli" in cli.COMMAND_MODULES:
+    if "symbp.cli.docs" in cli.COMMAND_MODULES:
         return cli.main(argv)
     parser = argparse.ArgumentParser(prog="symbp")
     docs_cli.add_commands(parser.add_subparsers(dest="command", required=True))
@@ -502,7 +505,7 @@ def test_derive_pdf_refuses_a_pdf_symbp_did_not_write(tmp_path, capsys):
 
 
 def test_derive_pdf_without_pdflatex_says_so_in_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("symbp.pdf.shutil.which", lambda name: None)
+    monkeypatch.setattr("symbp.docs.pdf.shutil.which", lambda name: None)
     assert run_cli(["derive", "mazur", "-l", "matrix", "--pdf", "-o", str(tmp_path / "m.pdf")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pdflatex not found" in err and "Traceback" not in err

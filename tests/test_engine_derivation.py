@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.engine import numeric
-from symbp.engine.graph import backward, build
-from symbp.engine.ir import Tensor, var
-from symbp.errors import DerivationError
+from symbp.backprop.graph import backward, build
+from symbp.codegen import numeric
+from symbp.core.errors import DerivationError
+from symbp.core.ir import Tensor, var
 from tests import engine_oracle as oracle
 from tests.test_engine_numeric import oracle_gradients
 

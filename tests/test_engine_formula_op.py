@@ -5,9 +5,9 @@ from __future__ import annotations
 import autograd.numpy as anp
 import pytest
 
-from symbp.engine.formula_op import formula_op, parse_index_formula
-from symbp.engine.graph import build
-from symbp.errors import FormulaError
+from symbp.backprop.graph import build
+from symbp.core.errors import FormulaError
+from symbp.core.formula_op import formula_op, parse_index_formula
 from tests.test_engine_numeric import check_against_autograd
 from tests.test_engine_proof import prove
 

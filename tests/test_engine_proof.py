@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.engine import exact
-from symbp.engine.graph import backward, build
-from symbp.engine.ir import Graph
-from symbp.proof import is_zero
+from symbp.backprop.graph import backward, build
+from symbp.core.ir import Graph
+from symbp.verify import exact
+from symbp.verify.proof import is_zero
 
 IMAGE = (1, 1, 3, 3)  # seed-style: a one-channel 3×3 input
 # (input shape, layers, loss, symbolic?) — symbolic for transcendental functions.

@@ -11,9 +11,9 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symbp import formula
-from symbp.errors import FormulaError
-from symbp.formula import FUNCTIONS, free_variable_names, parse_formula
+from symbp.core import formula
+from symbp.core.errors import FormulaError
+from symbp.core.formula import FUNCTIONS, free_variable_names, parse_formula
 
 x = sympy.Symbol("x", real=True)
 a, y = sympy.symbols("a y", real=True)

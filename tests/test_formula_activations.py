@@ -17,11 +17,12 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations, functions, interval, printing
-from symbp.errors import SpecError
-from symbp.formula import FUNCTIONS, parse_formula
-from symbp.unrolled import scalar_code
-from symbp.verify import check_kernel, load_module
+from symbp.codegen import printing
+from symbp.codegen.unrolled import scalar_code
+from symbp.core import activations, functions, interval
+from symbp.core.errors import SpecError
+from symbp.core.formula import FUNCTIONS, parse_formula
+from symbp.verify.kernel import check_kernel, load_module
 
 x = activations.x
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from symbp.bundled import generated_files
-from symbp.spec import bundled_names
+from symbp.cli.bundled import generated_files
+from symbp.core.spec import bundled_names
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATE = "python -m symbp regenerate"

@@ -3,10 +3,10 @@ and Markdown that KaTeX renders."""
 
 from __future__ import annotations
 
-from symbp.cli import main
-from symbp.engine.document import derive_document
-from symbp.pdf import made_by_symbp
-from symbp.spec import graph_names, load_spec
+from symbp.cli.app import main
+from symbp.core.spec import graph_names, load_spec
+from symbp.docs.graph_document import derive_document
+from symbp.docs.pdf import made_by_symbp
 from tests.test_documents import katex
 
 

@@ -10,12 +10,12 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.cli import main
-from symbp.engine.emit import emit_graph
-from symbp.engine.spec import from_dict
-from symbp.printing import numpy_code
-from symbp.spec import load_spec
-from symbp.verify import load_module
+from symbp.backprop.graph_spec import from_dict
+from symbp.cli.app import main
+from symbp.codegen.graph_emit import emit_graph
+from symbp.codegen.printing import numpy_code
+from symbp.core.spec import load_spec
+from symbp.verify.kernel import load_module
 from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle
 from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error

@@ -10,13 +10,13 @@ import venv
 import zipfile
 from pathlib import Path
 
-import symbp.emit
+import symbp.codegen.emit
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_editable_checkout_uses_the_top_level_templates_folder():
-    assert symbp.emit.template_dir() == ROOT / "templates"
+    assert symbp.codegen.emit.template_dir() == ROOT / "templates"
 
 
 # The child sees only its own venv: a PYTHONPATH (a checkout put first for the tests) would
@@ -62,7 +62,7 @@ def test_wheel_ships_templates_and_a_fresh_venv_can_emit(tmp_path):
     run([python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", wheel])
     work = tmp_path / "work"
     work.mkdir()
-    where = run([python, "-c", "import symbp.emit as e; print(e.template_dir())"], cwd=work)
+    where = run([python, "-c", "import symbp.codegen.emit as e; print(e.template_dir())"], cwd=work)
     assert Path(where.stdout.strip()).is_relative_to(env), where.stdout
     proc = run([env / "bin" / "symbp", "run", "-o", "out"], cwd=work)
     assert "verdict: PASS" in proc.stdout

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-from symbp.spec import bundled_names
-from symbp.verify import check_kernel, load_module, random_params, sample_data
+from symbp.core.spec import bundled_names
+from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
 
 from .conftest import ELEMENTWISE, SWISH, allowed_pairs, kernel_for
 

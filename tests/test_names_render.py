@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 import symbp
-from symbp.check import check_claim
-from symbp.errors import SpecError
-from symbp.naming import neuron_names
-from symbp.texprint import tex_name
+from symbp.check.claim import check_claim
+from symbp.core.errors import SpecError
+from symbp.core.naming import neuron_names
+from symbp.core.texprint import tex_name
 
 DATA = Path(__file__).parent / "data" / "handwritten"
 

@@ -15,9 +15,9 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations as act
-from symbp.neuron import derive_neurons
-from symbp.proof import branch, is_zero
+from symbp.backprop.neuron import derive_neurons
+from symbp.core import activations as act
+from symbp.verify.proof import branch, is_zero
 
 from .test_proof import ARCHES, ELEMENTWISE, PAIRS, SWISH
 

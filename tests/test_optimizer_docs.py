@@ -8,10 +8,10 @@ import dataclasses
 import pytest
 
 import symbp
-from symbp.document import derivation
-from symbp.emit import emit_numpy
-from symbp.optimizers import NAMES
-from symbp.pdf import compile_pdf
+from symbp.codegen.emit import emit_numpy
+from symbp.core.optimizers import NAMES
+from symbp.docs.document import derivation
+from symbp.docs.pdf import compile_pdf
 from tests.test_documents import katex
 
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.example import example_settings, params_from_values
-from symbp.naming import neuron_names
-from symbp.optimizer_example import optimizer_steps
-from symbp.optimizers import NAMES
-from symbp.pdf import compile_pdf
+from symbp.core.naming import neuron_names
+from symbp.core.optimizers import NAMES
+from symbp.docs.example import example_settings, params_from_values
+from symbp.docs.optimizer_example import optimizer_steps
+from symbp.docs.pdf import compile_pdf
 from tests.test_documents import katex
 
 

@@ -9,9 +9,9 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from symbp.optimizers import NAMES, REGISTRY, OptimizerError, optimizer
-from symbp.spec import bundled_names
-from symbp.verify import random_params, sample_data
+from symbp.core.optimizers import NAMES, REGISTRY, OptimizerError, optimizer
+from symbp.core.spec import bundled_names
+from symbp.verify.kernel import random_params, sample_data
 
 HYPER = {  # non-default values, so that a default used in place of the given one shows
     "sgd": {"weight_decay": 0.1},
@@ -163,7 +163,7 @@ def test_unknown_optimizer_or_hyper_parameter_is_refused(bundled_kernel):
 def test_decay_rules_vanish_without_weight_decay():
     """The rules that read weight_decay are the identity at weight_decay = 0, so skipping them
     for biases (and when the decay is 0) is the same update."""
-    from symbp.optimizers import WD
+    from symbp.core.optimizers import WD
 
     for opt in REGISTRY.values():
         for target, expr in opt.decay_rules():

@@ -16,12 +16,13 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations as act
-from symbp import kernel, losses
-from symbp.derive import derive
-from symbp.inplace import inplace_code
-from symbp.plan import build_plan
-from symbp.verify import check_kernel, load_module, random_params, sample_data
+from symbp.backprop.matrix import derive
+from symbp.backprop.plan import build_plan
+from symbp.codegen import kernel
+from symbp.codegen.inplace import inplace_code
+from symbp.core import activations as act
+from symbp.core import losses
+from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
 
 from .conftest import SWISH, kernel_for
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from symbp.post import MAX_DEPTH, parse_post, read_post
-from symbp.post_check import check_post
-from symbp.post_cli import annotate
-from symbp.post_infer import infer_network
-from symbp.spec import load_spec
+from symbp.check.post import MAX_DEPTH, parse_post, read_post
+from symbp.check.post_check import check_post
+from symbp.check.post_infer import infer_network
+from symbp.cli.post import annotate
+from symbp.core.spec import load_spec
 from tests.test_documents import katex
 
 POSTS = Path(__file__).parent / "data" / "posts"

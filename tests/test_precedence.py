@@ -1,6 +1,6 @@
 """The spec's formula parser and the claim parser read the same plain text the same way.
 
-Both follow ``symbp.precedence``; these tests read a corpus of expressions (and random ones
+Both follow ``symbp.core.precedence``; these tests read a corpus of expressions (and random ones
 from hypothesis) with each parser and compare the values at a point to 30 digits.
 """
 
@@ -12,12 +12,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-from symbp.check import check_claim
-from symbp.check_system import system_for
-from symbp.check_values import NeuronEvaluator
-from symbp.claims import ClaimError, parse_expression
-from symbp.errors import FormulaError
-from symbp.formula import parse_formula
+from symbp.check.claim import check_claim
+from symbp.check.claims import ClaimError, parse_expression
+from symbp.check.system import system_for
+from symbp.check.values import NeuronEvaluator
+from symbp.core.errors import FormulaError
+from symbp.core.formula import parse_formula
 
 NAMES = ["w1", "w2", "w3", "b1", "i1"]
 POINT = dict(zip(NAMES, [sp.Rational(3, 10), sp.Rational(-7, 10), sp.Rational(13, 10),

@@ -15,10 +15,10 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import losses
-from symbp.derive import B, derive
-from symbp.plan import build_plan
-from symbp.proof import (
+from symbp.backprop.matrix import B, derive
+from symbp.backprop.plan import build_plan
+from symbp.core import losses
+from symbp.verify.proof import (
     ProofResult,
     brute_force,
     is_zero,

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 import symbp
-from symbp import cli
-from symbp.spec import load_spec
+from symbp.cli import app as cli
+from symbp.core.spec import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text("utf-8")

@@ -7,10 +7,10 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp import activations as act
-from symbp import losses
-from symbp.printing import numpy_code
-from symbp.verify import load_module
+from symbp.codegen.printing import numpy_code
+from symbp.core import activations as act
+from symbp.core import losses
+from symbp.verify.kernel import load_module
 
 a, x, y, S = act.a, act.x, losses.y, losses.S
 ELEMENTWISE = [name for name, e in act.REGISTRY.items() if not e.vector]
@@ -141,7 +141,7 @@ BOUNDED = [name for name, e in act.REGISTRY.items() if e.bounds is not None and 
 @pytest.mark.parametrize("name", BOUNDED)
 def test_distances_to_the_bounds_equal_the_definition(name):
     """a − L and U − a as c·σ(k·x), derived from g and proven equal to it."""
-    from symbp import saturation
+    from symbp.codegen import saturation
 
     g = act.REGISTRY[name].instantiate()
     b = saturation.bounds(name, g)
@@ -152,8 +152,8 @@ def test_distances_to_the_bounds_equal_the_definition(name):
 
 def _kernel_formulas(loss: str, activation: str) -> list[tuple[sp.Expr, sp.Expr, sp.Expr | None]]:
     """(formula, the kernel's form of it, g of its layer) for g', δ^L and the loss term."""
-    from symbp import kernel
-    from symbp.derive import derive
+    from symbp.backprop.matrix import derive
+    from symbp.codegen import kernel
 
     n = 2 if activation == "softmax" else 1
     net = symbp.Network.from_dict({"inputs": n, "loss": loss, "layers": [
@@ -176,7 +176,7 @@ KERNEL_PAIRS = [(loss, g) for loss, entry in losses.REGISTRY.items()
 @pytest.mark.parametrize("loss, activation", KERNEL_PAIRS, ids=[f"{l}-{g}" for l, g in KERNEL_PAIRS])
 def test_kernel_forms_of_derivatives_deltas_and_losses_equal_the_derived_formulas(loss, activation):
     """The saturation-safe forms the kernels compute are rewrites of sympy's formulas: proven."""
-    from symbp import saturation
+    from symbp.codegen import saturation
 
     for formula, form, g in _kernel_formulas(loss, activation):
         back = form.rewrite(sp.exp)
@@ -189,7 +189,7 @@ def test_kernel_forms_of_derivatives_deltas_and_losses_equal_the_derived_formula
 
 def test_the_kernel_form_of_a_minus_y_has_no_cancellation_at_the_bounds():
     """a − y = a(1 − y) − (1 − a)·y for a sigmoid output: 0 − σ(−z) at y = 1, not σ(z) − 1."""
-    from symbp import saturation
+    from symbp.codegen import saturation
 
     g = act.REGISTRY["sigmoid"].instantiate()
     form = saturation.kernel_form(a - y, saturation.bounds("sigmoid", g))

@@ -7,9 +7,9 @@ import json
 import pytest
 
 import symbp
-from symbp.errors import SpecError
-from symbp.naming import neuron_names
-from symbp.spec import bundled_names, load_spec
+from symbp.core.errors import SpecError
+from symbp.core.naming import neuron_names
+from symbp.core.spec import bundled_names, load_spec
 
 GOOD = {"inputs": 2, "loss": "half_sse",
         "layers": [{"size": 2, "activation": "sigmoid"}, {"size": 2, "activation": "sigmoid"}]}

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.optimizers import NAMES
-from symbp.train_cli import SCHEMES, Bar, Lines
-from symbp.training import Progress
+from symbp.cli.train import SCHEMES, Bar, Lines
+from symbp.core.optimizers import NAMES
+from symbp.training.loop import Progress
 
 DIGITS = "mlp_digits"
 
@@ -192,7 +192,7 @@ def test_labels_out_of_range_and_unknown_schemes_are_refused(tmp_path):
 
 
 def test_progress_bar_draws_in_place_and_lines_print_one_per_epoch():
-    from symbp.training import Epoch
+    from symbp.training.loop import Epoch
 
     out = io.StringIO()
     bar = Bar(2, out)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp import unrolled
-from symbp.verify import check_kernel, load_module, random_params, sample_data
+from symbp.codegen import unrolled
+from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
 
 from .conftest import SWISH, kernel_for
 
@@ -181,7 +181,7 @@ def _bound_names(source: str, functions: set[str]) -> set[str]:
 @pytest.mark.parametrize("data", [s for s, _ in SMALL], ids=[why for _, why in SMALL])
 def test_every_name_the_python_float_kernel_binds_is_reserved_by_the_naming_module(data):
     """A neuron name equal to a local of forward/loss/loss_and_grad would overwrite it."""
-    from symbp import naming
+    from symbp.core import naming
 
     net = symbp.Network.from_dict(data)
     source = symbp.emit_numpy(net, kernel="unrolled")

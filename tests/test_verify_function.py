@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.handwritten import ADAPTERS, FunctionError, check_function, load_function
+from symbp.check.function import ADAPTERS, FunctionError, check_function, load_function
 
 DATA = Path(__file__).parent / "data" / "handwritten"
 SEED003 = str(DATA / "seed003_net.toml")
@@ -110,7 +110,7 @@ def test_labels_option_zero_based_and_one_hot(seed004):
 
 def test_symbp_convention_accepts_the_generated_kernel_and_catches_a_perturbed_one():
     net = symbp.load_spec("tanh_mse")
-    from symbp.verify import load_module
+    from symbp.verify.kernel import load_module
 
     kernel = load_module(symbp.emit_numpy(net), "tanh_mse_reference")
     assert check_function(net, kernel.loss_and_grad).ok

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from symbp.handwritten import load_function
-from symbp.verify_optimizer import check_step
+from symbp.check.function import load_function
+from symbp.verify.optimizer import check_step
 
 DATA = Path(__file__).parent / "data" / "optimizer_steps"
 CS231N, PLAIN = DATA / "cs231n_optim.py", DATA / "plain_steps.py"

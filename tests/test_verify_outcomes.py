@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.handwritten import FunctionError, check_function
-from symbp.verify import load_module
+from symbp.check.function import FunctionError, check_function
+from symbp.verify.kernel import load_module
 
 
 @pytest.fixture(scope="module")

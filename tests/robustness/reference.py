@@ -18,8 +18,8 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from symbp import activations as act
-from symbp import losses
+from symbp.core import activations as act
+from symbp.core import losses
 
 DIGITS = 600  # 1 − σ(1000) = 5e-435 keeps 165 digits; see the module docstring
 MP = mpmath.mp  # every function below runs inside MP.workdps(DIGITS)
@@ -90,8 +90,8 @@ def _weights(net, params: dict, l: int) -> list[list]:
 
 
 def _reference(net, params: dict, X: np.ndarray, Y: np.ndarray):
-    from symbp.derive import B as BATCH
-    from symbp.derive import reg_coefficient
+    from symbp.backprop.matrix import B as BATCH
+    from symbp.backprop.matrix import reg_coefficient
 
     Xm, Ym = _mat(X), _mat(Y)
     B = len(Xm)

@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.cli import main
+from symbp.cli.app import main
 
 from .tally import count
 

@@ -39,7 +39,7 @@ OUTPUTS = [("emit", ".py"), ("derive", ".txt"), ("derive", ".md"), ("derive", ".
 SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from symbp.cli import main
+    from symbp.cli.app import main
 
     # Relative paths: they are quoted in every header ("Regenerate with: …").
     jobs = [(cmd, spec, suffix) for spec in sorted(Path("specs").glob("*.json"))

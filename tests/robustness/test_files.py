@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from symbp import files, pdf
-from symbp.cli import main
-from symbp.errors import OutputExistsError, SymbpError
+from symbp.cli.app import main
+from symbp.core import files
+from symbp.core.errors import OutputExistsError, SymbpError
+from symbp.docs import pdf
 
 from .tally import count
 
@@ -115,8 +116,8 @@ def test_interrupt_while_the_bytes_are_written_leaves_the_old_file_and_no_tempor
 
 KILLED_WRITER = textwrap.dedent("""
     import sys, time
-    from symbp import files
-    from symbp.cli import main
+    from symbp.core import files
+    from symbp.cli.app import main
 
     def slow(fh, data):
         fh.write(data[: len(data) // 2])
@@ -270,7 +271,7 @@ if hasattr(os, "geteuid") and os.geteuid() == 0:  # only root may make device no
 # returned. The child prints one line per target: its exit code, then what symbp said.
 SPECIAL_TARGETS = textwrap.dedent("""
     import contextlib, io, sys
-    from symbp.cli import main
+    from symbp.cli.app import main
     for target in sys.argv[1:]:
         for force in ([], ["--force"]):
             err = io.StringIO()

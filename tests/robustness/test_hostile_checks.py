@@ -12,9 +12,9 @@ import random
 import pytest
 
 import symbp
-from symbp.check import check_claim
-from symbp.check_example import ExampleError, check_example, read_table
-from symbp.handwritten import FunctionError, check_function
+from symbp.check.claim import check_claim
+from symbp.check.example import ExampleError, check_example, read_table
+from symbp.check.function import FunctionError, check_function
 
 from .tally import count
 
@@ -97,7 +97,7 @@ def test_extreme_values_are_judged_row_by_row():
 
 
 def _kernel():
-    from symbp.verify import load_module
+    from symbp.verify.kernel import load_module
 
     return load_module(symbp.emit_numpy(symbp.load_spec("mazur")), "mazur_hostile_checks")
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from symbp.post import parse_post
-from symbp.post_check import check_post
-from symbp.spec import load_spec
+from symbp.check.post import parse_post
+from symbp.check.post_check import check_post
+from symbp.core.spec import load_spec
 
 from .tally import count
 
@@ -48,7 +48,7 @@ def test_hostile_post_is_bounded_and_every_span_gets_a_verdict(name, kind):
 
 
 def test_a_post_with_too_many_distinct_claims_stops_proving_at_the_limit():
-    from symbp.post_claims import MAX_CLAIMS
+    from symbp.check.post_claims import MAX_CLAIMS
 
     text = "".join(f"$z_{{h1}} = w_1 i_1 + w_2 i_2 + {k}$\n" for k in range(MAX_CLAIMS + 5))
     report = check_post(parse_post(text, "markdown"), load_spec("mazur"))

@@ -3,7 +3,7 @@ pathological inputs are refused in bounded time and memory.
 
 Every entry point that reads user text is fed every string in HOSTILE in a fresh temporary
 folder: the formula parser, a spec's activation and loss formulas (``Network.from_dict``) and,
-where ``symbp.claims`` / ``symbp.check`` exist, the claim parser and ``check_claim``. Execution
+where ``symbp.check.claims`` / ``symbp.check.claim`` exist, the claim parser and ``check_claim``. Execution
 is detected by the sentinel file and the audit hook in ``detect.py``.
 """
 
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-from symbp.errors import SymbpError
-from symbp.formula import parse_formula
+from symbp.core.errors import SymbpError
+from symbp.core.formula import parse_formula
 
 from . import detect
 from .tally import count
@@ -81,13 +81,13 @@ MEMORY_LIMIT = 64 * 2**20  # bytes allocated at peak per input per entry point
 
 
 def _claims_modules():
-    if importlib.util.find_spec("symbp.claims") is None:
+    if importlib.util.find_spec("symbp.check.claims") is None:
         return None, None
-    from symbp import claims
+    from symbp.check import claims
 
     check = None
-    if importlib.util.find_spec("symbp.check") is not None:
-        from symbp import check
+    if importlib.util.find_spec("symbp.check.claim") is not None:
+        from symbp.check import claim as check
     return claims, check
 
 
@@ -220,7 +220,7 @@ def test_any_text_gives_math_or_a_formula_error_and_nothing_else(parts):
     count("hostile_strings")
 
 
-@pytest.mark.skipif(CLAIMS is None, reason="symbp.claims is not there yet")
+@pytest.mark.skipif(CLAIMS is None, reason="symbp.check.claims is not there yet")
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(parts=st.lists(st.sampled_from(list("=+-*/^_'()[]{},. 0123456789") + [
     "x", "a_h1", "w5", "dE_total", "\\frac", "\\partial", "\\sigma", "\\delta", "\\cdot", "\\sum",

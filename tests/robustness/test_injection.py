@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.cli import main
-from symbp.emit import emit_numpy
-from symbp.errors import SpecError, SymbpError
-from symbp.optimizers import SELF_CONTAINED
-from symbp.spec import bundled_names, load_spec
-from symbp.verify import check_kernel
+from symbp.cli.app import main
+from symbp.codegen.emit import emit_numpy
+from symbp.core.errors import SpecError, SymbpError
+from symbp.core.optimizers import SELF_CONTAINED
+from symbp.core.spec import bundled_names, load_spec
+from symbp.verify.kernel import check_kernel
 
 from . import detect
 from .tally import count
@@ -84,7 +84,7 @@ def test_hostile_names_are_refused_before_emission_naming_the_field(position):
 
 
 def _load(text: str):
-    from symbp.verify import load_module
+    from symbp.verify.kernel import load_module
 
     return load_module(text, "injection")
 
@@ -96,7 +96,7 @@ def _generated_identifiers() -> set[str]:
     for name in bundled_names():
         net = load_spec(name)
         if net.names:
-            from symbp.naming import neuron_names
+            from symbp.core.naming import neuron_names
 
             own |= {n for m in neuron_names(net).all() for n in (m, "d_" + m)}
         tree = ast.parse(emit_numpy(net))
@@ -310,7 +310,7 @@ def test_formulas_reach_the_kernel_only_as_printed_numpy_expressions():
         assert names <= {"np", "z", "out"} | functions, names
         z = np.array([[-3.0, -0.5], [0.25, 2.0]])
         got = _load(kernel).act(z)
-        want = [[float(net.activation_expr(1).subs(symbp.activations.x, v)) for v in row] for row in z]
+        want = [[float(net.activation_expr(1).subs(symbp.core.activations.x, v)) for v in row] for row in z]
         np.testing.assert_allclose(got, want, rtol=1e-13)
         attrs = {n.attr for n in ast.walk(helper) if isinstance(n, ast.Attribute)}
         assert all(hasattr(np, a) or a in ("T",) for a in attrs), attrs

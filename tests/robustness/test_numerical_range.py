@@ -28,8 +28,8 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.emit import emit_numpy
-from symbp.verify import load_module
+from symbp.codegen.emit import emit_numpy
+from symbp.verify.kernel import load_module
 
 from ..conftest import ELEMENTWISE, SWISH, allowed_pairs
 from .reference import reference, relative_error

@@ -1,0 +1,340 @@
+"""Graph specs: layers with ``type``, ``id``, ``from`` and image inputs, read into an engine graph.
+
+A spec is a graph spec when its inputs are a shape ([C, H, W]), it defines ``[ops.<name>]``, or
+a layer uses a field only graphs have (``type``, ``id``, ``from``, …); every other spec is a
+dense chain and goes through ``symbp.core.spec`` unchanged. Every check raises ``SpecError`` with a
+one-line message naming the field, as dense specs do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from math import prod
+from typing import Any
+
+from symbp.core import activations, losses
+from symbp.core.errors import DerivationError, FormulaError, SpecError
+
+from ..core.formula_op import formula_op, parse_index_formula
+from ..core.ir import Graph
+from ..core.ops import OPS, OpDef
+from .graph import build
+
+TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "ops"}
+COMMON = {"type", "id", "from", "activation"}
+# The fields each built-in op takes besides COMMON (the op's keyword arguments).
+FIELDS: dict[str, set[str]] = {
+    "dense": {"size", "bias"}, "conv2d": {"channels", "kernel", "stride", "padding", "bias"},
+    "maxpool2d": {"kernel", "stride"}, "avgpool2d": {"kernel", "stride"},
+    "batchnorm": {"eps"}, "layernorm": {"eps"}, "dropout": {"rate"},
+    "add": set(), "concat": set(), "flatten": set(),
+}
+MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps"}
+OP_KEYS = {"formula", "inputs", "params"}
+MAX_EXTENT = 4096  # channels, features, image sides, kernel sides
+MAX_LAYERS = 256
+MAX_SAMPLE = 10_000_000  # values one sample occupies in any layer
+
+
+def is_graph_spec(data: Any) -> bool:
+    """True when the spec uses anything only graph specs have (see the module note)."""
+    if not isinstance(data, dict):
+        return False
+    layers = data.get("layers")
+    marked = isinstance(layers, list) and any(isinstance(d, dict) and MARKERS & set(d) for d in layers)
+    return isinstance(data.get("inputs"), list) or "ops" in data or marked
+
+
+def _graph_only_by_inputs(data: dict) -> bool:
+    """Whether a shape as ``inputs`` is the only thing that makes ``data`` a graph spec."""
+    return is_graph_spec(data) and not is_graph_spec({**data, "inputs": 1})
+
+
+def _fail(where: str, message: str) -> SpecError:
+    from symbp.core.spec import one_line
+
+    return SpecError(one_line(f"{where}: {message}"))
+
+
+def _int(value: Any, where: str, low: int = 1, high: int = MAX_EXTENT) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise _fail(where, f"must be an integer from {low} to {high}, got {value!r:.60}")
+    return value
+
+
+def _pair(value: Any, where: str, low: int) -> int | list[int]:
+    """An integer or two of them ([rows, columns])."""
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise _fail(where, f"must be an integer or a list of two, got {len(value)} entries")
+        return [_int(v, f"{where}[{k}]", low) for k, v in enumerate(value)]
+    return _int(value, where, low)
+
+
+def _pairs(value: int | list[int]) -> list[int]:
+    return list(value) if isinstance(value, list) else [value, value]
+
+
+def _number(value: Any, where: str, low: float, high: float, closed_high: bool = False) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    if not ok or not low <= value <= high or (value == high and not closed_high):
+        end = "]" if closed_high else ")"
+        raise _fail(where, f"must be a number in [{low}, {high}{end}, got {value!r:.60}")
+    return float(value)
+
+
+def _padding(value: Any, kernel: int | list[int], stride: int | list[int], where: str) -> int | list[int]:
+    """"valid" is no padding; "same" keeps the size, which needs stride 1 and odd kernels
+    (the engine pads both sides alike; PyTorch pads even kernels unevenly)."""
+    if value == "valid":
+        return 0
+    if value == "same":
+        if _pairs(stride) != [1, 1]:
+            raise _fail(where, '"same" padding needs stride 1 (the output size would not equal the input\'s)')
+        if any(k % 2 == 0 for k in _pairs(kernel)):
+            raise _fail(where, '"same" padding needs odd kernel sizes (an even kernel pads one side more)')
+        return [k // 2 for k in _pairs(kernel)]
+    if isinstance(value, str):
+        raise _fail(where, f'must be an integer, two integers, "same" or "valid", got {value!r:.60}')
+    return _pair(value, where, 0)
+
+
+def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
+    """The op's keyword arguments, checked and with conventions applied."""
+    out: dict[str, Any] = {}
+    if kind == "dense":
+        if "size" not in data:
+            raise _fail(f"{where}.size", "is missing")
+        out["size"] = _int(data["size"], f"{where}.size")
+    if kind == "conv2d":
+        if "channels" not in data or "kernel" not in data:
+            raise _fail(f"{where}.{'channels' if 'channels' not in data else 'kernel'}", "is missing")
+        out["channels"] = _int(data["channels"], f"{where}.channels")
+    if kind in ("conv2d", "maxpool2d", "avgpool2d"):
+        if "kernel" not in data:
+            raise _fail(f"{where}.kernel", "is missing")
+        out["kernel"] = _pair(data["kernel"], f"{where}.kernel", 1)
+        default = 1 if kind == "conv2d" else out["kernel"]
+        out["stride"] = _pair(data.get("stride", default), f"{where}.stride", 1)
+    if kind == "conv2d":
+        out["padding"] = _padding(data.get("padding", 0), out["kernel"], out["stride"], f"{where}.padding")
+    if "bias" in data:
+        if not isinstance(data["bias"], bool):
+            raise _fail(f"{where}.bias", f"must be true or false, got {data['bias']!r:.60}")
+        out["bias"] = data["bias"]
+    if "eps" in data:
+        out["eps"] = _number(data["eps"], f"{where}.eps", 1e-12, 1.0, True)
+    if kind == "dropout":
+        out["rate"] = _number(data.get("rate", 0.5), f"{where}.rate", 0.0, 1.0)
+    return out
+
+
+def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> list[str] | None:
+    sources = data.get("from")
+    if sources is None:
+        if op.inputs is None:
+            raise _fail(f"{where}.from", f"{kind} joins two or more layers: name them by id")
+        return None
+    sources = [sources] if isinstance(sources, str) else sources
+    if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources) or not sources:
+        raise _fail(f"{where}.from", "must be an id or a list of ids of earlier layers")
+    for s in sources:
+        if s not in ids:
+            known = ", ".join(sorted(ids)) or "none yet"
+            raise _fail(f"{where}.from", f"{s!r:.40} is not the id of an earlier layer (ids: {known})")
+    wanted = op.inputs
+    if wanted is not None and len(sources) != wanted:
+        raise _fail(f"{where}.from", f"{kind} reads {wanted} input(s), got {len(sources)}")
+    if wanted is None and len(sources) < 2:
+        raise _fail(f"{where}.from", f"{kind} joins two or more layers, got {len(sources)}")
+    return sources
+
+
+def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], last: bool) -> dict:
+    from symbp.core.spec import _identifier
+
+    where = f"layers[{index}]"
+    if not isinstance(data, dict):
+        raise _fail(where, "must be a table such as {type = \"conv2d\", channels = 6, kernel = 5}")
+    kind = data.get("type", "dense")
+    if kind not in registry or kind in ("loss", "activation", "softmax"):
+        allowed = ", ".join(k for k in registry if k not in ("loss", "activation", "softmax"))
+        raise _fail(f"{where}.type", f"unknown layer type {kind!r:.40}; known: {allowed}")
+    allowed_keys = COMMON | FIELDS.get(kind, set())
+    extra = sorted(str(k) for k in set(data) - allowed_keys)
+    if extra:
+        raise _fail(f"{where}.{extra[0]:.40}", f"unknown field for {kind}; expected one of "
+                                               f"{', '.join(sorted(allowed_keys))}")
+    out = {"type": kind, **_op_fields(kind, data, where)}
+    sources = _sources(data, where, ids, kind, registry[kind])
+    if sources is not None:
+        out["from"] = sources
+    if "activation" in data:
+        act = data["activation"]
+        if act not in activations.REGISTRY:
+            raise _fail(f"{where}.activation", f"must be one of {', '.join(activations.REGISTRY)}; "
+                                               f"got {act!r:.40}")
+        if act == "softmax" and not last:
+            raise _fail(f"{where}.activation", "softmax is only supported on the last layer")
+        out["activation"] = act
+    if "id" in data:
+        name = _identifier(data["id"], f"{where}.id", "h1")
+        if name in ids:
+            raise _fail(f"{where}.id", f"{name!r} is the id of an earlier layer")
+        out["id"] = name
+    return out
+
+
+def _inputs(value: Any) -> tuple[int, ...]:
+    if value is None:
+        raise _fail("inputs", "is missing: a number of features, or [channels, height, width]")
+    if isinstance(value, list):
+        if not 1 <= len(value) <= 3:
+            raise _fail("inputs", f"must be [channels, height, width] or a number, got {len(value)} entries")
+        return tuple(_int(v, f"inputs[{k}]") for k, v in enumerate(value))
+    return (_int(value, "inputs", high=100_000),)
+
+
+def _user_ops(table: Any) -> dict[str, dict]:
+    """``[ops.<name>]``: formula, inputs (default ["x"]) and params ({W = ["c", 3, 3]})."""
+    from symbp.core.spec import _identifier
+
+    if not isinstance(table, dict):
+        raise _fail("ops", "must be a table of name = {formula = \"…\", params = {…}}")
+    out = {}
+    for name, entry in table.items():
+        where = f"ops.{name!s:.40}"
+        _identifier(name, where, "depthwise")
+        if name in OPS:
+            raise _fail(where, f"{name!r} is a built-in op; choose another name")
+        if not isinstance(entry, dict):
+            raise _fail(where, "must be a table with formula (and inputs, params)")
+        extra = sorted(set(entry) - OP_KEYS)
+        if extra:
+            expected = ", ".join(sorted(OP_KEYS))
+            raise _fail(f"{where}.{extra[0]!s:.40}", f"unknown field; expected one of {expected}")
+        formula, inputs, params = entry.get("formula"), entry.get("inputs", ["x"]), entry.get("params", {})
+        if not isinstance(formula, str):
+            raise _fail(f"{where}.formula", "must be a string such as \"y[n, c] = sum(k) W[c, k] * x[n, k]\"")
+        if not isinstance(inputs, list) or not inputs:
+            raise _fail(f"{where}.inputs", "must be a non-empty list of tensor names such as [\"x\"]")
+        for k, v in enumerate(inputs):
+            _identifier(v, f"{where}.inputs[{k}]", "x")
+        if not isinstance(params, dict):
+            raise _fail(f"{where}.params", "must be a table of name = [dimensions]")
+        for p, dims in params.items():
+            _identifier(p, f"{where}.params.{p!s:.40}", "W")
+            ok = isinstance(dims, list) and all(isinstance(d, str) or (isinstance(d, int) and not
+                                                isinstance(d, bool) and 1 <= d <= MAX_EXTENT) for d in dims)
+            if not ok:
+                raise _fail(f"{where}.params.{p}", 'must be a list of sizes or index names such as ["c", 3]')
+        try:
+            parse_index_formula(" ".join(formula.split()), {**{n: 4 for n in inputs},
+                                                            **{p: len(d) for p, d in params.items()}})
+        except FormulaError as exc:
+            if "indices, not" not in str(exc):  # input ranks are only known when the graph is built
+                raise _fail(f"{where}.formula", str(exc)) from None
+        out[name] = {"formula": " ".join(formula.split()), "inputs": list(inputs), "params": dict(params)}
+    return out
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """A validated graph spec: build its engine graph for a batch size with ``graph``."""
+
+    name: str
+    inputs: tuple[int, ...]
+    layers: tuple[dict, ...]
+    loss: str
+    reduction: str = "mean"
+    ops: dict[str, dict] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
+    source: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+
+    def registry(self) -> dict[str, OpDef]:
+        """The user ops as registry entries."""
+        return {n: formula_op(o["formula"], o["inputs"], o["params"]) for n, o in self.ops.items()}
+
+    def graph(self, batch: int) -> Graph:
+        """The engine graph for ``batch`` samples (X is (batch, *inputs))."""
+        return build((batch, *self.inputs), [dict(d) for d in self.layers], self.loss, self.reduction,
+                     ops=self.registry())
+
+    def spec_hash(self) -> str:
+        blob = json.dumps(self.source, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def summary(self) -> str:
+        """One line: the input shape and the layer types."""
+        kinds = ", ".join(" ".join([d["type"]] + ([d["activation"]] if "activation" in d else []))
+                          for d in self.layers)
+        return f"{'x'.join(map(str, self.inputs))}: {kinds}; loss {self.loss}"
+
+
+def _check_sizes(graph: Graph) -> None:
+    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them)."""
+    from symbp.core.spec import MAX_PARAMS
+
+    n_params = sum(prod(s) for s in graph.params.values())
+    if n_params > MAX_PARAMS:
+        raise _fail("layers", f"the network has {n_params:,} parameters; at most {MAX_PARAMS:,} "
+                              "are supported")
+    largest = max(prod(c.shape[1:]) for c in graph.computes if c.shape)
+    if largest > MAX_SAMPLE:
+        raise _fail("layers", f"a layer holds {largest:,} values per sample; at most {MAX_SAMPLE:,} "
+                              "are supported")
+
+
+def _check_builds(spec: GraphSpec) -> None:
+    """Build the graph for a batch of 2; an error names the first layer that cannot be built."""
+    try:
+        _check_sizes(spec.graph(2))
+        return
+    except (DerivationError, FormulaError) as error:
+        failure = error
+    for k in range(1, len(spec.layers) + 1):
+        partial = GraphSpec(spec.name, spec.inputs, spec.layers[:k], spec.loss, spec.reduction, spec.ops)
+        try:
+            build((2, *spec.inputs), [dict(d) for d in partial.layers], ops=spec.registry())
+        except (DerivationError, FormulaError) as error:
+            raise _fail(f"layers[{k - 1}]", str(error)) from None
+    raise _fail("loss", str(failure)) from None
+
+
+def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
+    """Validate a graph spec given as plain data (what TOML or JSON parse to)."""
+    from symbp.core.spec import _description, _network_name
+
+    extra = sorted(str(k) for k in set(data) - TOP_KEYS)
+    if extra:
+        expected = ", ".join(sorted(TOP_KEYS))
+        if _graph_only_by_inputs(data):  # most likely a dense spec whose inputs became a list
+            raise _fail("inputs", f"a shape makes this a graph spec, which has no field "
+                                  f"{extra[0]:.40}; an integer keeps it a dense spec")
+        raise _fail(f"{extra[0]:.40}", f"unknown field for a graph spec; expected one of {expected}")
+    ops = _user_ops(data.get("ops", {}))
+    registry = {**OPS, **{n: formula_op(o["formula"], o["inputs"], o["params"]) for n, o in ops.items()}}
+    layers_data = data.get("layers")
+    if not isinstance(layers_data, list) or not layers_data or len(layers_data) > MAX_LAYERS:
+        raise _fail("layers", f"must be a list of 1 to {MAX_LAYERS} layers")
+    ids: set[str] = set()
+    layers = []
+    for k, d in enumerate(layers_data):
+        layers.append(_layer(d, k, ids, registry, k == len(layers_data) - 1))
+        ids.update([layers[-1]["id"]] if "id" in layers[-1] else [])
+    loss = data.get("loss", "half_sse")
+    if loss not in losses.REGISTRY:
+        raise _fail("loss", f"must be one of {', '.join(losses.REGISTRY)}; got {loss!r:.40}")
+    entry, out = losses.REGISTRY[loss], layers[-1].get("activation", "identity")
+    if entry.requires is not None and out not in entry.requires:
+        raise _fail("loss", f"{loss!r} needs a {' or '.join(sorted(entry.requires))} last layer, not {out}")
+    reduction = data.get("reduction", "mean")
+    if reduction not in ("mean", "sum"):
+        raise _fail("reduction", f"must be one of mean, sum; got {reduction!r:.40}")
+    spec = GraphSpec(_network_name(data.get("name", default_name)), _inputs(data.get("inputs")),
+                     tuple(layers), loss, reduction, ops, _description(data.get("description", "")), data)
+    _check_builds(spec)
+    return spec

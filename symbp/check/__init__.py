@@ -1,0 +1,1 @@
+"""Checking hand-written derivations: claims, worked examples, functions, posts."""

@@ -1,0 +1,100 @@
+"""The NumPy kernel module of a graph spec: forward computes and the derived backward pass,
+printed statement by statement (``codegen``) into ``templates/graph_module.py.j2``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+from ..backprop.graph import backward
+from ..backprop.graph_spec import GraphSpec
+from ..core.ir import Compute, Graph
+from .graph_code import BATCH, extent, formula, statement
+
+TEMPLATE = "graph_module.py.j2"
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A graph spec's graph (for a batch of ``BATCH``) and its backward pass, derived once."""
+
+    spec: GraphSpec
+    graph: Graph
+    computes: list[Compute]  # the backward pass
+    grads: dict[str, str]
+
+
+def derive_graph(spec: GraphSpec) -> Derived:
+    graph = spec.graph(BATCH)
+    b = backward(graph, list(graph.params))
+    return Derived(spec, graph, b.computes, b.grads)
+
+
+def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
+    return [{"comment": formula(c), "code": statement(c, shapes), "name": c.name} for c in computes]
+
+
+def _init(name: str, shape: tuple[int, ...]) -> str:
+    """He-scaled weights (fan-in = all but the first axis), unit gamma, zero biases and beta."""
+    stem = name.rstrip("0123456789")
+    if stem in ("b", "beta"):
+        return f"np.zeros({shape}, dtype=dtype)"
+    if stem == "gamma":
+        return f"np.ones({shape}, dtype=dtype)"
+    fan_in = max(1, prod(shape[1:]))
+    return f"(rng.standard_normal({shape}) * np.sqrt(2.0 / {fan_in})).astype(dtype)"
+
+
+def _norms(d: Derived) -> list[dict]:
+    """Batchnorm layers: their statistics' computes, stats keys and sample count per channel."""
+    out = []
+    for c in d.graph.computes:
+        if c.name.startswith("batchnorm") and c.name.endswith("_mean"):
+            layer = c.name[len("batchnorm"):-len("_mean")]
+            count = prod(c.ranges[v] for v in c.terms[0].reduce) // BATCH
+            out.append({"mean": c.name, "var": f"batchnorm{layer}_var", "shape": c.shape,
+                        "key": layer, "count": f"B * {count}" if count > 1 else "B"})
+    return out
+
+
+def _dropouts(d: Derived) -> list[dict]:
+    out = []
+    for layer in (k for k, entry in enumerate(d.spec.layers, start=1) if entry["type"] == "dropout"):
+        shape = "(" + "".join(f"{extent(n)}, " for n in d.graph.inputs[f"mask{layer}"]) + ")"
+        out.append({"name": f"mask{layer}", "shape": shape, "keep": 1 - d.spec.layers[layer - 1]["rate"]})
+    return out
+
+
+def context(d: Derived, command: str, version: str) -> dict:
+    from symbp.core.spec import one_line
+
+    forward = d.graph.computes
+    output = forward[-2].name  # the loss reads the last layer's output
+    shapes = d.graph.params
+    every = {**d.graph.shapes(), **{c.name: c.shape for c in d.computes}}
+    return {
+        "info": {"version": version, "template": TEMPLATE, "network": one_line(d.spec.name),
+                 "spec_hash": d.spec.spec_hash(), "command": one_line(command),
+                 "description": one_line(d.spec.description or d.spec.name)},
+        "summary": d.spec.summary(), "sample": d.graph.inputs["X"][1:],
+        "classes": d.graph.inputs["Y"][1], "shapes": list(shapes.items()),
+        "inits": [(n, _init(n, s)) for n, s in shapes.items()],
+        "norms": _norms(d), "dropouts": _dropouts(d),
+        "forward": _lines(forward[:-1], every), "loss": _lines(forward[-1:], every),
+        "backward": _lines(d.computes, every),
+        "output": output, "loss_name": forward[-1].name,
+        "grads": [(n, d.grads[n]) for n in shapes],
+    }
+
+
+def render(d: Derived, command: str) -> str:
+    """The kernel module of a derived graph spec as text."""
+    from symbp._version import __version__
+    from symbp.codegen.emit import environment
+
+    return environment().get_template(TEMPLATE).render(context(d, command, __version__))
+
+
+def emit_graph(spec: GraphSpec, command: str | None = None) -> str:
+    """The kernel module of a graph spec as text."""
+    return render(derive_graph(spec), command or f"symbp emit {spec.name} -o {spec.name}.py")

@@ -1,0 +1,1 @@
+"""Documents: LaTeX/Markdown/text derivations, figures, worked examples, PDF."""

@@ -1,0 +1,138 @@
+"""The derivation of a graph spec at the index level, as derived: every forward compute and every
+backward compute (∂J/∂tensor, one part per read, the sums at a fan-out) as an equation, written
+as LaTeX, Markdown (KaTeX) or text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+from ..backprop.graph_spec import GraphSpec
+from ..codegen.graph_code import _batch_numbers, formula
+from ..codegen.graph_emit import Derived, derive_graph
+from ..core.ir import Compute, Term
+
+_STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
+_PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
+
+
+def tensor_tex(name: str) -> str:
+    """A tensor's name in LaTeX: z^{(1)}_{conv2d} for conv2d1_z, W^{(3)}, \\bar{·} for ∂J/∂·."""
+    if name.startswith("grad_"):
+        base, _, part = name[5:].partition("__")
+        tex = rf"\bar{{{tensor_tex(base)}}}"
+        return tex if not part else rf"{{{tex}}}^{{\langle {_part(part)} \rangle}}"
+    if name.startswith("share_"):
+        return rf"\bar{{s}}\left({tensor_tex(name[6:])}\right)"
+    m = _STEM.match(name)
+    if m:
+        kind, layer, part = m.groups()
+        return rf"\mathrm{{{part}}}^{{({layer})}}_{{\mathrm{{{kind}}}}}"
+    m = _PARAM.match(name)
+    if m:
+        stem, layer = m.groups()
+        stem = {"gamma": r"\gamma", "beta": r"\beta"}.get(stem, rf"\mathrm{{{stem}}}")
+        return rf"{stem}^{{({layer})}}"
+    return rf"\mathrm{{{_tex_text(name)}}}"
+
+
+def _part(part: str) -> str:
+    """Which read a part of a gradient comes from: the compute that reads it."""
+    reader = part.rsplit("_", 2)[0]
+    return rf"\text{{via }} {tensor_tex(reader)}"
+
+
+class _Printer(LatexPrinter):
+    """sympy's LaTeX with tensor reads named as ``tensor_tex`` names them."""
+
+    def _print_Indexed(self, expr: sp.Indexed) -> str:  # noqa: N802
+        index = ",".join(self._print(i) for i in expr.indices)
+        return f"{{{tensor_tex(str(expr.base))}}}_{{{index}}}"
+
+    def _print_Symbol(self, expr: sp.Symbol, style: str = "plain") -> str:  # noqa: N802
+        if expr.is_real and not expr.is_integer:  # a scalar tensor (the loss)
+            return tensor_tex(expr.name)
+        return super()._print_Symbol(expr, style)
+
+
+_LATEX = _Printer()
+
+
+def _tex_term(term: Term) -> str:
+    """One term: reduction, body with tensors named, and its range condition (Iverson)."""
+    body = _LATEX.doprint(_batch_numbers(term.body))
+    if term.reduce:
+        over = ",".join(map(str, term.reduce))
+        reduce = rf"\max_{{{over}}} " if term.kind == "max" else rf"\sum_{{{over}}} "
+        body = reduce + rf"\left({body}\right)"
+    for e, bound in term.guards:
+        body += rf"\,[0 \le {_LATEX.doprint(e)} < {bound}]"
+    return body
+
+
+def equation(c: Compute) -> str:
+    """``name[index] = Σ terms`` in LaTeX."""
+    index = ",".join(_LATEX.doprint(i) for i in c.index)
+    left = f"{{{tensor_tex(c.name)}}}_{{{index}}}" if index else tensor_tex(c.name)
+    return f"{left} = " + " + ".join(_tex_term(t) for t in c.terms)
+
+
+@dataclass(frozen=True)
+class GraphDerivation:
+    """A graph spec's computes and derived backward pass, ready to write."""
+
+    derived: Derived
+
+    @property
+    def name(self) -> str:
+        return self.derived.spec.name
+
+    def sections(self) -> list[tuple[str, list[Compute]]]:
+        return [("Forward pass (as the spec defines it)", self.derived.graph.computes),
+                ("Backward pass (derived over the index algebra)", self.derived.computes)]
+
+    def _intro(self) -> list[str]:
+        spec = self.derived.spec
+        return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
+                "B is the batch size; a read outside a tensor's range is 0; "
+                "grad_t (a bar over t in LaTeX) is dJ/dt; "
+                "a gradient read by several computes is the sum of its parts (fan-out)."]
+
+    def _render(self, fmt: str, command: str, escape, show) -> str:
+        from symbp._version import __version__
+        from symbp.codegen.emit import environment
+        from symbp.core.spec import one_line
+
+        spec = self.derived.spec
+        template = f"graph_derivation.{fmt}.j2"
+        info = {"version": __version__, "template": template, "network": one_line(spec.name),
+                "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
+                "command": one_line(command)}
+        sections = [{"title": title, "equations": [show(c) for c in computes]}
+                    for title, computes in self.sections()]
+        return environment().get_template(template).render(
+            info=info, title=escape(f"{self.name}: the derivation at the index level"),
+            intro=[escape(p) for p in self._intro()], sections=sections)
+
+    def latex(self, command: str = "") -> str:
+        return self._render("tex", command, _tex_text, equation)
+
+    def markdown(self, command: str = "") -> str:
+        return self._render("md", command, lambda t: t, equation)
+
+    def text(self, command: str = "") -> str:
+        return self._render("txt", command, lambda t: t, formula)
+
+
+def _tex_text(text: str) -> str:
+    """Plain text for LaTeX: its special characters escaped."""
+    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(table.get(ch, ch) for ch in text)
+
+
+def derive_document(spec: GraphSpec) -> GraphDerivation:
+    return GraphDerivation(derive_graph(spec))

@@ -1,0 +1,1 @@
+"""Verification: emitted kernels against autograd, exact zero tests, proofs."""
