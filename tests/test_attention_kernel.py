@@ -71,3 +71,29 @@ def test_attention_spec_field_causal_must_be_a_boolean():
 def test_attention_refuses_inputs_that_are_not_sequences_in_one_line():
     with pytest.raises(SpecError, match=r"layers\[0\]: attention takes inputs of shape \(batch, time, "):
         from_dict({"inputs": [4], "layers": [{"type": "attention"}, {"size": 2}]})
+
+
+def test_an_irrational_scale_stays_inside_the_einsum():
+    """D = 2: 1/√2 is a constant factor of the product, not a reason for an elementwise grid."""
+    source = emit_graph(attention_spec(False, steps=3, features=2))
+    for name in ("attention1_scores", "grad_attention1_q", "grad_attention1_k"):
+        line = next(line for line in source.splitlines() if line.strip().startswith(f"v['{name}']"))
+        assert line.count("np.einsum(") == 1 and "broadcast_to" not in line, line
+        assert "0.7071067811865" in line, line
+
+
+def test_the_kernel_ignores_masked_scores_of_any_size():
+    """As the engine's evaluator: query 0 admits only key 0 (score −1600), the masked key 1
+    scores +1600; the kernel's shift is the max over admitted keys and nothing is 0·inf."""
+    spec = from_dict({"inputs": [2, 1], "loss": "half_sse",
+                      "layers": [{"type": "attention", "causal": True}, {"type": "flatten"}]})
+    module = load_module(emit_graph(spec), "masked_attention")
+    params = {"Wq1": np.array([[-40.0]]), "Wk1": np.array([[40.0]]), "Wv1": np.array([[1.0]]),
+              "Wo1": np.array([[1.0]])}
+    X, Y = np.array([[[1.0], [-1.0]]]), np.zeros((1, 2))
+    with np.errstate(over="ignore"):  # exp of the masked score overflows and is not used
+        out = module.forward(params, X)
+        J, grads = module.loss_and_grad(params, X, Y)
+    assert np.array_equal(out, np.array([[1.0, 1.0]]))  # both queries attend to key 0 only
+    assert np.isfinite(J) and all(np.isfinite(g).all() for g in grads.values())
+
