@@ -76,6 +76,18 @@ def _layernorm(x, P, l, eps=1e-5):
     return norm(x, P, l, tuple(range(1, x.ndim)), (1, *x.shape[1:]), eps)
 
 
+def attention(x, P, l, causal=False, scaled=True):
+    """softmax(Q·Kᵀ/√D + mask)·V·Woᵀ with Q = x·Wqᵀ, …, masked keys at −inf, as courses write it."""
+    q, k, v = (anp.einsum("ntd,ed->nte", x, P[f"{w}{l}"]) for w in ("Wq", "Wk", "Wv"))
+    scores = anp.einsum("nte,nse->nts", q, k) / (np.sqrt(x.shape[2]) if scaled else 1.0)
+    if causal:
+        T = x.shape[1]
+        scores = anp.where(np.tril(np.ones((T, T), bool)), scores, -np.inf)
+    shifted = anp.exp(scores - anp.max(scores, axis=2, keepdims=True))
+    p = shifted / anp.sum(shifted, axis=2, keepdims=True)
+    return anp.einsum("nte,ce->ntc", anp.einsum("nts,nse->nte", p, v), P[f"Wo{l}"])
+
+
 OPS = {
     "dense": lambda x, P, l, size, bias=True: x @ P[f"W{l}"].T + (P[f"b{l}"] if bias else 0.0),
     "conv2d": conv2d,
@@ -86,6 +98,7 @@ OPS = {
     "flatten": lambda x, P, l: anp.reshape(x, (x.shape[0], -1)),
     "add": lambda *xs_P_l: sum(xs_P_l[:-2]),
     "concat": lambda *xs_P_l: anp.concatenate(xs_P_l[:-2], axis=1),
+    "attention": attention,
 }
 
 

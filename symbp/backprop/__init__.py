@@ -11,9 +11,10 @@ elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), 
   zeros of strided gradients: a read out of bounds or at a non-integer index is 0. Ops with
   several stages (norms, softmax) are several computes; a value the result does not depend
   on (softmax's max shift) is marked ``differentiable=False``.
-* **Ops** (``ops``, ``build``, ``formula_op``). One registry entry per op (dense, conv2d,
-  max/avg pooling, batch/layer norm, dropout, add, concat, flatten, activation, softmax, loss)
-  writes only the forward formula; activations and losses come from the existing registries.
+* **Ops** (``ops``, ``build``, ``formula_op``, ``attention``). One registry entry per op (dense,
+  conv2d, max/avg pooling, batch/layer norm, dropout, add, concat, flatten, activation, softmax,
+  loss, self-attention whose causal mask is a guard) writes only the forward formula;
+  activations and losses come from the existing registries.
   A user op is one formula string read by a lark grammar of our own (``formula_op``).
 * **Derivation** (``adjoint``, ``graph``). For a read ``X[e(o, r)]`` in
   ``out[o] = Σ_r body``, ∂J/∂X[u] = Σ δ[o]·∂body/∂X over e(o, r) = u. sympy differentiates the
@@ -35,6 +36,9 @@ elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), 
   sentinel size, so the printed kernel takes any batch; each compute is printed as one NumPy
   statement (``codegen``) into ``templates/graph_module.py.j2``; ``symbp emit``, ``run`` and
   ``derive`` dispatch here for graph specs. Dense chains still go through ``backprop/plan.py``.
+  ``docs/attention_section`` writes attention's backward pass at matrix level, each line checked
+  against the derived tensors; ``check/slips`` checks a hand-written gradient function
+  (``symbp verify``) and names the slip it makes.
 """
 
 from ..core.formula_op import formula_op

@@ -30,7 +30,7 @@ FIELDS: dict[str, set[str]] = {
     "dense": {"size", "bias"}, "conv2d": {"channels", "kernel", "stride", "padding", "bias"},
     "maxpool2d": {"kernel", "stride"}, "avgpool2d": {"kernel", "stride"},
     "batchnorm": {"eps"}, "layernorm": {"eps"}, "dropout": {"rate"},
-    "add": set(), "concat": set(), "flatten": set(),
+    "add": set(), "concat": set(), "flatten": set(), "attention": {"causal"},
 }
 MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps"}
 OP_KEYS = {"formula", "inputs", "params"}
@@ -121,10 +121,11 @@ def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
         out["stride"] = _pair(data.get("stride", default), f"{where}.stride", 1)
     if kind == "conv2d":
         out["padding"] = _padding(data.get("padding", 0), out["kernel"], out["stride"], f"{where}.padding")
-    if "bias" in data:
-        if not isinstance(data["bias"], bool):
-            raise _fail(f"{where}.bias", f"must be true or false, got {data['bias']!r:.60}")
-        out["bias"] = data["bias"]
+    for flag in ("bias", "causal"):
+        if flag in data:
+            if not isinstance(data[flag], bool):
+                raise _fail(f"{where}.{flag}", f"must be true or false, got {data[flag]!r:.60}")
+            out[flag] = data[flag]
     if "eps" in data:
         out["eps"] = _number(data["eps"], f"{where}.eps", 1e-12, 1.0, True)
     if kind == "dropout":

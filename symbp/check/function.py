@@ -96,6 +96,7 @@ class FunctionReport:
     params: list[ParamResult]
     tol: float
     notes: list[str] = field(default_factory=list)
+    diagnosis: str = ""  # the slip that reproduces a wrong result, where one is known
 
     @property
     def loss_rel_err(self) -> float:
@@ -138,6 +139,7 @@ class FunctionReport:
                 lines.append(f"{head} WRONG: worst entry [{where}]: claimed {p.claimed:.12g}, "
                              f"true {p.true:.12g}")
         lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  diagnosis: {self.diagnosis}"] if self.diagnosis else []
         wrong = self.wrong
         if wrong:
             lines.append(f"verdict: WRONG gradient for {', '.join(wrong)}")

@@ -87,7 +87,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from ..check.function import check_function, load_function
     from ..codegen.memory import require
-    from ..core.spec import load_spec
+    from ..core.spec import Network, load_spec
 
     if args.optimizer:
         from ..verify.optimizer import check_step
@@ -97,12 +97,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"symbp verify: {args.function} as a step of {args.optimizer} ({args.convention})")
         print(report.render())
         return report.exit_code
-    net = load_spec(args.spec)
+    net = load_spec(args.spec, graphs=True)
+    if not isinstance(net, Network):
+        return _verify_graph(args, net)
     need = require(net, args.batch)  # before the user's file is imported
     fn = load_function(args.function)
     report = check_function(net, fn, args.convention, labels=args.labels, order=args.order,
                             batch=args.batch, seed=args.seed, tol=args.tol)
     print(f"symbp verify: {args.function}; {need}")
+    print(report.render())
+    return report.exit_code
+
+
+def _verify_graph(args: argparse.Namespace, spec) -> int:
+    """verify for a graph spec: the symbp convention, checked against the derived backward pass."""
+    from .engine.slips import check_graph_function
+    from .handwritten import FunctionError, load_function
+
+    if args.convention != "symbp":
+        raise FunctionError("graph specs take --convention symbp: fn(params, X, Y) -> (loss, grads) "
+                            "with the kernel's parameter names")
+    fn = load_function(args.function)
+    report = check_graph_function(spec, fn, batch=args.batch, seed=args.seed, tol=args.tol)
+    print(f"symbp verify: {args.function} (graph spec {spec.name})")
     print(report.render())
     return report.exit_code
 

@@ -119,7 +119,7 @@ def _einsum(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
     letters = dict(zip(order, string.ascii_letters))
     scale, operands, subscripts = sp.Integer(1), [], []
     for factor in sp.Mul.make_args(term.body):
-        if factor.is_Number:
+        if factor.is_number:  # a constant such as 1/√D
             scale *= factor
         elif isinstance(factor, sp.Indexed) and read_index(factor):
             used = _used(factor, order)
@@ -148,12 +148,16 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
         if v not in names:
             names[v] = sp.Symbol(f"{_on_grid(f'np.arange({extent(ranges[v])}, dtype=dtype)', [v], grid)}")
     body = _PRINTER.doprint(_batch_numbers(term.body.xreplace(names)))
-    for guard in term.guards:
-        body = f"({body}) * {mask(guard, grid, ranges)}"
     axes = tuple(range(len(free), len(grid)))
+    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
+    keep = " & ".join(f"({mask(guard, grid, ranges)} != 0)" for guard in term.guards)
+    if keep and term.kind == "max" and axes:  # the max over the admitted entries only
+        return f"np.broadcast_to({body}, {shape}).max(axis={axes!r}, where=np.broadcast_to({keep}, " \
+               f"{shape}), initial=-np.inf)"
+    if keep:  # outside its guards a term does not count (np.where: no 0·inf)
+        body = f"np.where({keep}, {body}, 0)"
     if not axes:
         return body
-    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
     reducer = "max" if term.kind == "max" else "sum"
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={axes!r})"
 

@@ -98,7 +98,7 @@ def _einsum_term(term: Term, free, ranges, env, dtype) -> np.ndarray | None:
     letters = dict(zip((*free, *term.reduce), string.ascii_letters))
     scale, operands, subscripts = 1.0, [], []
     for factor in sp.Mul.make_args(term.body):
-        if factor.is_Number:
+        if factor.is_number:  # a constant such as 1/√D
             scale *= float(factor)
         elif factor in reads(factor) or isinstance(factor, sp.Indexed):
             operands.append(_read(env, factor, list(letters), ranges))
@@ -123,11 +123,13 @@ def _grid_term(term: Term, free, ranges, env, dtype) -> np.ndarray:
     values = {r: _on_grid(_read(env, r, grid, ranges), _used(r, grid), grid) for r in reads(term.body)}
     values |= {v: _on_grid(np.arange(ranges[v], dtype=dtype), [v], grid) for v in index_vars(term.body)
                if v not in values}
-    body = evaluate(term.body, values, dtype)
-    for guard in term.guards:
-        body = body * _mask(guard, grid, ranges, dtype)
-    body = np.broadcast_to(np.asarray(body, dtype), shape)
+    body = np.broadcast_to(np.asarray(evaluate(term.body, values, dtype), dtype), shape)
     axes = tuple(range(len(free), len(grid)))
+    if term.guards:  # outside its guards a term does not count: no 0·inf, no max over them
+        keep = reduce(np.logical_and, (_mask(g, grid, ranges, dtype) != 0 for g in term.guards))
+        if term.kind == "max" and axes:
+            return body.max(axis=axes, where=np.broadcast_to(keep, shape), initial=-np.inf)
+        body = np.where(keep, body, dtype.type(0))
     if not axes:
         return body
     return body.max(axis=axes) if term.kind == "max" else body.sum(axis=axes, dtype=dtype)

@@ -15,6 +15,7 @@ import sympy as sp
 from symbp.core import activations, losses
 from symbp.core.errors import DerivationError
 
+from .attention import attention
 from .graph_build import Layer, index_set
 from .ir import Tensor, Term
 
@@ -228,5 +229,5 @@ OPS: dict[str, OpDef] = {
     "avgpool2d": OpDef(avgpool2d), "batchnorm": OpDef(batchnorm), "layernorm": OpDef(layernorm),
     "dropout": OpDef(dropout), "add": OpDef(add, None), "concat": OpDef(concat, None),
     "flatten": OpDef(flatten), "activation": OpDef(activation), "softmax": OpDef(softmax),
-    "loss": OpDef(loss),
+    "loss": OpDef(loss), "attention": OpDef(attention),
 }

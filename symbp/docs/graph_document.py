@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from . import attention_section as attention_doc
 from ..backprop.graph_spec import GraphSpec
 from ..codegen.graph_code import _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
@@ -111,8 +112,10 @@ class GraphDerivation:
         info = {"version": __version__, "template": template, "network": one_line(spec.name),
                 "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
                 "command": one_line(command)}
-        sections = [{"title": title, "equations": [show(c) for c in computes]}
+        sections = [{"title": title, "equations": [show(c) for c in computes], "notes": []}
                     for title, computes in self.sections()]
+        sections += [{**s, "notes": [escape(n) for n in s["notes"]]}  # recognised matrix forms
+                     for s in attention_doc.sections(spec, tex=fmt != "txt")]
         return environment().get_template(template).render(
             info=info, title=escape(f"{self.name}: the derivation at the index level"),
             intro=[escape(p) for p in self._intro()], sections=sections)
