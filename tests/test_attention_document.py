@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from symbp.engine import attention_doc, numeric
-from symbp.engine.document import derive_document
-from symbp.engine.graph import backward, build
-from symbp.errors import DerivationError
+from symbp.backprop.graph import backward, build
+from symbp.codegen import numeric
+from symbp.core.errors import DerivationError
+from symbp.docs import attention_section as attention_doc
+from symbp.docs.graph_document import derive_document
 from tests.test_attention_kernel import attention_spec
 from tests.test_documents import katex, pdflatex_run
 

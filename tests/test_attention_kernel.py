@@ -8,10 +8,10 @@ import ast
 import numpy as np
 import pytest
 
-from symbp.engine.emit import emit_graph
-from symbp.engine.spec import from_dict
-from symbp.errors import SpecError
-from symbp.verify import load_module
+from symbp.backprop.graph_spec import from_dict
+from symbp.codegen.graph_emit import emit_graph
+from symbp.core.errors import SpecError
+from symbp.verify.kernel import load_module
 from tests import engine_oracle as oracle
 from tests.test_graph_kernel import check_kernel_against_autograd
 

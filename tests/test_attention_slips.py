@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from symbp.cli import main
-from symbp.engine.slips import check_graph_function
+from symbp.check.slips import check_graph_function
+from symbp.cli.app import main
 from tests import attention_functions as hand
 from tests.test_attention_kernel import attention_spec
 

@@ -111,8 +111,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _verify_graph(args: argparse.Namespace, spec) -> int:
     """verify for a graph spec: the symbp convention, checked against the derived backward pass."""
-    from .engine.slips import check_graph_function
-    from .handwritten import FunctionError, load_function
+    from ..check.function import FunctionError, load_function
+    from ..check.slips import check_graph_function
 
     if args.convention != "symbp":
         raise FunctionError("graph specs take --convention symbp: fn(params, X, Y) -> (loss, grads) "

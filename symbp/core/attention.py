@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from symbp.errors import DerivationError
+from symbp.core.errors import DerivationError
 
-from .build import Layer, index_set
+from .graph_build import Layer, index_set
 from .ir import Guard, Tensor, Term
 
 PROJECTIONS = ("Wq", "Wk", "Wv")

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symbp.errors import DerivationError
+from symbp.core.errors import DerivationError
 
-from . import numeric
-from .graph import backward
-from .ir import Graph, read_name, reads
-from .spec import GraphSpec
+from ..backprop.graph import backward
+from ..backprop.graph_spec import GraphSpec
+from ..codegen import numeric
+from ..core.ir import Graph, read_name, reads
 
 AGREE = 1e-10  # relative to the derived tensor's largest entry
 

@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import sympy as sp
 
-from symbp.errors import SymbpError
-from symbp.handwritten import FunctionError, FunctionReport, ParamResult, _compare, _real
+from symbp.check.function import FunctionError, FunctionReport, ParamResult, _compare, _real
+from symbp.core.errors import SymbpError
 
-from . import numeric
-from .graph import backward, build
-from .ir import Compute, Graph
-from .spec import GraphSpec
+from ..backprop.graph import backward, build
+from ..backprop.graph_spec import GraphSpec
+from ..codegen import numeric
+from ..core.ir import Compute, Graph
 
 Values = dict[str, np.ndarray]
 
