@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from . import attention_section as attention_doc
 from ..backprop.graph_spec import GraphSpec
 from ..codegen.graph_code import _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
 from ..core.ir import Compute, Term
+from . import attention_section as attention_doc
 
 _STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
 _PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
