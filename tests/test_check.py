@@ -189,6 +189,14 @@ def test_missing_activation_derivative_in_the_recurrence_is_named():
     assert "W[1] = [[" in report.counterexample.inputs
 
 
+def test_a_quantity_at_the_wrong_layer_is_named_with_the_corrected_claim():
+    report = check_claim(GENERAL, "delta^{l} = (W^{l+1})^T delta^{l+1} * a^{l}*(1 - a^{l+1})")
+    assert report.verdict == "does not hold"
+    assert report.diagnosis == "a^{l+1} is at layer 'l+1', but the left side is at layer 'l': write a^{l}"
+    assert report.correct_latex == "delta^{l} = (W^{l+1})^T delta^{l+1} * a^{l}*(1 - a^{l})"
+    assert check_claim(GENERAL, report.correct_latex).holds
+
+
 @pytest.mark.parametrize("text, words", [
     ("delta[l] = W[l+1] delta[l+1] * a[l]*(1 - a[l])", "is a transpose ^T missing"),
     ("dW[l] = a[l-1] delta[l]^T", "transposed shape"),

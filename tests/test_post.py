@@ -70,6 +70,12 @@ def test_seed000_reads_the_posts_notation(seed000):
     assert item_at(seed000, 47).verdict.status == "holds"  # o_1 | 0.01 is the target
 
 
+def test_seed000_line_269_names_the_wrong_layer_in_the_posts_notation(seed000):
+    v = item_at(seed000, 269).verdict
+    assert v.diagnosis == "z_i^{l l} is at layer 'l l', but the left side is at layer 'n l': write z_i^{n l}"
+    assert v.latex and v.correct.endswith(r"g^{\prime}\left(z_i^{n l}\right)")
+
+
 def test_strict_rounding_turns_truncated_values_into_wrong(tmp_path):
     post = parse_post("$$\na_{o1} = 0.751365069\n$$\n", "markdown")
     net = load_spec("mazur")
@@ -108,7 +114,8 @@ def test_annotated_seed000_adds_no_katex_error(seed000, tmp_path):
     out.write_text(annotate(seed000, "seed000.md"))
     before, after = katex([SEED000]), katex([out])
     assert {e["tex"] for e in after["errors"]} == {e["tex"] for e in before["errors"]}
-    assert after["spans"] == before["spans"] + 1  # the correct E_total line, in its footnote
+    # the correct E_total line and the corrected line 269, in their footnotes
+    assert after["spans"] == before["spans"] + 2
 
 
 PLANTED = {
