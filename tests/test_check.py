@@ -85,6 +85,15 @@ def test_mistakes_are_diagnosed_by_the_mutation_that_reproduces_them(mazur, text
     assert report.diagnosis == diagnosis
 
 
+@pytest.mark.parametrize("spec, text, n", [
+    (str(DATA.parent / "posts" / "mean_net.toml"), "dE/da_o1 = -2*(t1 - a_o1)", 3),
+    ("tanh_mse", "delta[L] = 2*(a[L] - y)", 3),  # matrix level: 1/S_L on the 2-3-2-3 instantiation
+], ids=["neuron", "matrix"])
+def test_a_missing_mean_factor_is_named(spec, text, n):
+    report = check_claim(spec, text)
+    assert report.diagnosis == f"the mean's factor 1/{n} is missing (the loss averages over the {n} outputs)"
+
+
 def test_textbook_names_V11_P1_O1_are_the_users_own_names():
     named = str(DATA / "named_v.toml")
     right = "dE/dV11 = ((O1 - T1)*O1*(1 - O1)*W11 + (O2 - T2)*O2*(1 - O2)*W21)*P1*(1 - P1)*X1"

@@ -129,12 +129,16 @@ PLANTED = {
     },
     "planted_matrix.tex": {6: "the sign is flipped", 10: "is a transpose ^T missing on the left factor?"},
     "planted_outnet.md": {8: "a_h1 is written where a_h2 belongs", 18: None},
+    "planted_mean.md": {6: "the mean's factor 1/3 is missing (the loss averages over the 3 outputs)",
+                        12: "the mean's factor 1/3 is missing (the loss averages over the 3 outputs)",
+                        24: "the mean's factor 1/2 is missing (the loss averages over the 2 outputs)"},
 }
+PLANTED_SPECS = {"planted_mean.md": str(POSTS / "mean_net.toml")}  # the others: mazur
 
 
 @pytest.mark.parametrize("name", sorted(PLANTED))
 def test_planted_mistakes_are_reported_line_by_line_with_the_diagnosis(name):
-    report = check_post(read_post(POSTS / name), load_spec("mazur"), lr="0.5")
+    report = check_post(read_post(POSTS / name), load_spec(PLANTED_SPECS.get(name, "mazur")), lr="0.5")
     assert lines_with(report, "wrong") == set(PLANTED[name])
     for line, diagnosis in PLANTED[name].items():
         v = item_at(report, line).verdict
