@@ -249,6 +249,34 @@ def test_without_spec_the_inferred_network_is_printed_saved_and_used(run, tmp_pa
     assert "line   22 ✓ holds (update rule)" in out
 
 
+SEED001_STYLE = POSTS / "seed001_style.md"
+
+
+def test_network_inferred_from_seed001_style_forward_equations():
+    inferred = infer_network(read_post(SEED001_STYLE))
+    net = load_spec(tomllib.loads(inferred.toml()))
+    assert net.sizes == [2, 2, 2] and net.loss == "half_sse"
+    assert [(layer.activation, layer.bias) for layer in net.layers] == [("sigmoid", "neuron")] * 2
+    assert net.names["weights"] == [["V11", "V21", "V12", "V22"], ["W11", "W21", "W12", "W22"]]
+    assert net.names["pre_activations"] == [["H1", "H2"], ["Q1", "Q2"]]
+    assert net.names["targets"] == ["Y1", "Y2"] and net.names["loss"] == "E"
+    assert any("one bias per neuron" in a for a in inferred.assumptions)
+    report = check_post(read_post(SEED001_STYLE), net)
+    assert lines_with(report, "wrong") == set()
+    assert lines_with(report, "holds") == {12, 13, 14, 20, 21, 22, 29, 35, 41, 47}
+
+
+def test_seed001_style_post_without_spec_is_checked_against_the_inferred_network(run, tmp_path):
+    post, saved = tmp_path / "post.md", tmp_path / "inferred.toml"
+    text = SEED001_STYLE.read_text().replace(r"(1 - O_2) W_{12}\right)", r"(1 - O_2) W_{21}\right)")
+    post.write_text(text.replace("+ V_{22} X_2 + b_2", "+ V_{22} X_2 + b_1"))
+    code, out, _ = run("check-post", str(post), "--save-spec", str(saved))
+    assert code == 1
+    assert "layer 1: b1, one bias shared by the layer" in out
+    assert "line   41 ✗ WRONG" in out and "W21 is written where W12 belongs (its indices are swapped)" in out
+    assert load_spec(str(saved)).layers[0].bias == "shared"
+
+
 def test_a_post_that_does_not_state_its_network_is_refused(run):
     code, _, err = run("check-post", str(POSTS / "seed002.md"))
     assert code == 2 and "cannot infer the network" in err and err.count("\n") == 1
