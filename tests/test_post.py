@@ -296,6 +296,26 @@ def test_two_claims_on_one_row_are_both_checked():
     assert lines_with(check_post(post, net, notation="nielsen"), "wrong") == {2}
 
 
+GENERAL = str(POSTS.parent / "handwritten" / "seed000_general.toml")
+
+
+@pytest.mark.parametrize("notation, spec, held", [
+    ("symbp", GENERAL, {5, 6, 7, 8, 9}), ("nielsen", GENERAL, {7, 8, 9, 10}),
+    ("ng", "seed004", {5, 6, 7}), ("cs231n", GENERAL, {5, 6, 7}),
+])
+def test_a_post_in_each_notation_checks_clean(notation, spec, held):
+    report = check_post(read_post(POSTS / "notation" / f"{notation}.md"), load_spec(spec), notation=notation)
+    assert lines_with(report, "wrong") == set() and lines_with(report, "holds") == held
+
+
+def test_cs231n_preset_reads_row_major_gradients_and_finds_the_wrong_order():
+    post, net = read_post(POSTS / "cs231n.md"), load_spec(GENERAL)
+    report = check_post(post, net, notation="cs231n")
+    assert lines_with(report, "holds") == {7, 14, 15}  # out = X W + b, dX = dout W^T, dW = X^T dout
+    assert lines_with(report, "wrong") == {22}  # dW = dout X^T
+    assert lines_with(check_post(post, net), "holds") == set()  # symbp's notation has no dout, X
+
+
 def test_ng_preset_numbers_the_input_as_layer_1(run):
     code, out, _ = run("check-post", str(POSTS / "ng.md"), "--spec", "seed004", "--notation", "ng")
     assert code == 1
