@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from symbp.doc_notation import NOTATIONS
+from symbp.notation import PRESETS
 from symbp.pdf import compile_pdf
 from symbp.post import MAX_DEPTH, parse_post, read_post
 from symbp.post_annotate import annotate
@@ -306,6 +308,10 @@ GENERAL = str(POSTS.parent / "handwritten" / "seed000_general.toml")
 def test_a_post_in_each_notation_checks_clean(notation, spec, held):
     report = check_post(read_post(POSTS / "notation" / f"{notation}.md"), load_spec(spec), notation=notation)
     assert lines_with(report, "wrong") == set() and lines_with(report, "holds") == held
+
+
+def test_check_post_and_derive_offer_the_same_notations():
+    assert list(PRESETS) == list(NOTATIONS) == ["symbp", "nielsen", "ng", "cs231n"]
 
 
 def test_cs231n_preset_reads_row_major_gradients_and_finds_the_wrong_order():
