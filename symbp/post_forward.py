@@ -24,6 +24,7 @@ from .post_claims import clean, split_claims, split_equals
 
 MAX_EQUATIONS = 400  # equations read from one post to find its network
 INDEXED = re.compile(r"([A-Za-z]+)_([0-9_]+)")
+PRODUCT_OPS = ("juxt", "mul")  # a weight times its input: V_{11} X_1, V_{11} \cdot X_1, V_{11} * X_1
 
 
 class ForwardError(SymbpError):
@@ -121,8 +122,8 @@ def _weighted_sum(rhs: Node) -> tuple[list[tuple[str, str]], str | None] | None:
         if sign != "+":
             return None
         if isinstance(term, Product) and len(term.factors) == 2:
-            (_, f), (_, g) = term.factors
-            if name_of(f) is None or name_of(g) is None:
+            (_, f), (op, g) = term.factors
+            if op not in PRODUCT_OPS or name_of(f) is None or name_of(g) is None:
                 return None
             pairs.append((f, g))
         elif isinstance(term, (Name, Script)) and name_of(term) is not None and bias is None:

@@ -14,6 +14,7 @@ from symbp.pdf import compile_pdf
 from symbp.post import MAX_DEPTH, parse_post, read_post
 from symbp.post_annotate import annotate
 from symbp.post_check import check_post
+from symbp.post_forward import read_equations
 from symbp.post_infer import infer_network
 from symbp.spec import load_spec
 from tests.test_documents import katex
@@ -266,6 +267,14 @@ def test_network_inferred_from_seed001_style_forward_equations():
     report = check_post(read_post(SEED001_STYLE), net)
     assert lines_with(report, "wrong") == set()
     assert lines_with(report, "holds") == {12, 13, 14, 20, 21, 22, 29, 35, 41, 47}
+
+
+def test_forward_equations_are_weighted_sums_of_products_not_quotients():
+    post = parse_post("$$\nH_1 = X_1 \\cdot V_{11} + V_{21} * X_2 + b_1 \\\\\n"
+                      "H_2 = V_{12} / X_1 + V_{22} X_2 + b_2\n$$\n", "markdown")
+    forward = read_equations(post)
+    assert forward.sums == {"H1": ([("V11", "X1"), ("V21", "X2")], "b1")}
+    assert [name for name, _, _ in forward.others] == ["H2"]
 
 
 def test_seed001_style_post_without_spec_is_checked_against_the_inferred_network(run, tmp_path):
