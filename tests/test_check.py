@@ -85,6 +85,15 @@ def test_mistakes_are_diagnosed_by_the_mutation_that_reproduces_them(mazur, text
     assert report.diagnosis == diagnosis
 
 
+@pytest.mark.parametrize("spec, text, n", [
+    (str(DATA.parent / "posts" / "mean_net.toml"), "dE/da_o1 = -2*(t1 - a_o1)", 3),
+    ("tanh_mse", "delta[L] = 2*(a[L] - y)", 3),  # matrix level: 1/S_L on the 2-3-2-3 instantiation
+], ids=["neuron", "matrix"])
+def test_a_missing_mean_factor_is_named(spec, text, n):
+    report = check_claim(spec, text)
+    assert report.diagnosis == f"the mean's factor 1/{n} is missing (the loss averages over the {n} outputs)"
+
+
 def test_textbook_names_V11_P1_O1_are_the_users_own_names():
     named = str(DATA / "named_v.toml")
     right = "dE/dV11 = ((O1 - T1)*O1*(1 - O1)*W11 + (O2 - T2)*O2*(1 - O2)*W21)*P1*(1 - P1)*X1"
@@ -187,6 +196,14 @@ def test_missing_activation_derivative_in_the_recurrence_is_named():
     assert report.diagnosis == "the factor ∂a[1]/∂z[1] = g'(z[1]) is missing"
     assert report.correct == "delta[l] = W[l+1]^T delta[l+1] * a[l]*(1 - a[l])"
     assert "W[1] = [[" in report.counterexample.inputs
+
+
+def test_a_quantity_at_the_wrong_layer_is_named_with_the_corrected_claim():
+    report = check_claim(GENERAL, "delta^{l} = (W^{l+1})^T delta^{l+1} * a^{l}*(1 - a^{l+1})")
+    assert report.verdict == "does not hold"
+    assert report.diagnosis == "a^{l+1} is at layer 'l+1', but the left side is at layer 'l': write a^{l}"
+    assert report.correct_latex == "delta^{l} = (W^{l+1})^T delta^{l+1} * a^{l}*(1 - a^{l})"
+    assert check_claim(GENERAL, report.correct_latex).holds
 
 
 @pytest.mark.parametrize("text, words", [

@@ -8,6 +8,7 @@ pdflatex and KaTeX are test-time tools that ``tests/run`` installs when they are
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import itertools
 import json
@@ -271,6 +272,35 @@ def test_updated_parameters_table_labels_the_values_before_and_after_the_step():
 
 
 # -- Markdown renders in KaTeX --------------------------------------------------------------------
+
+NOTATION_LINES = {  # a line of the matrix level of DEEP's document in each notation
+    "symbp": r"\delta^{2} &= \left(W^{3}\right)^{T} \delta^{3} \odot",
+    "nielsen": r"\frac{\partial C}{\partial w^{4}} &= \sum_{n=1}^{B} \delta^{4}_{n} "
+               r"\left(a^{3}_{n}\right)^{T}",
+    "ng": r"\delta^{(3)} &= \left(\Theta^{(3)}\right)^{T} \delta^{(4)} \odot",
+    "cs231n": r"dW^{3} &= \sum_{n=1}^{B} \left(a^{2}_{n}\right)^{T} dz^{3}_{n}",
+}
+
+
+@pytest.mark.parametrize("notation", sorted(NOTATION_LINES))
+def test_a_document_in_each_notation_compiles_and_renders(tmp_path, notation):
+    doc = dataclasses.replace(derivation(symbp.Network.from_dict(DEEP)), notation=notation)
+    tex, md = doc.latex(), doc.markdown()
+    line = NOTATION_LINES[notation]
+    assert line in tex and line.replace("&", "") in md.replace("&", "")
+    assert compile_pdf(tex, runs=1).startswith(b"%PDF")
+    (tmp_path / "doc.md").write_text(md, "utf-8")
+    report = katex([tmp_path / "doc.md"])
+    assert report["returncode"] == 0 and not report["errors"], report["errors"][:3]
+
+
+def test_derive_notation_is_in_the_documents_command_and_refused_for_text(tmp_path, capsys):
+    out = tmp_path / "mazur.tex"
+    assert run_cli(["derive", "mazur", "--notation", "ng", "-o", str(out)]) == 0
+    assert "--notation ng" in out.read_text() and r"z^{(2)} &= \Theta^{(1)} a^{(1)}" in out.read_text()
+    assert run_cli(["derive", "mazur", "--notation", "ng", "--format", "text"]) == 2
+    assert "--notation applies to --format latex or markdown" in capsys.readouterr().err
+
 
 def test_every_math_span_of_every_markdown_document_renders_in_katex(tmp_path):
     paths = []

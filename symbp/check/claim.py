@@ -32,7 +32,19 @@ from ..core import activations as act
 from ..core.errors import DerivationError
 from ..core.files import read_text
 from ..core.spec import Network, load_spec
-from .claims import Accent, BigSum, Claim, ClaimError, Index, Name, Node, Script, Transpose, parse_claim
+from .claims import (
+    Accent,
+    BigSum,
+    Claim,
+    ClaimError,
+    Group,
+    Index,
+    Name,
+    Node,
+    Script,
+    Transpose,
+    parse_claim,
+)
 from .diagnosis import close, diagnose, show, value_at
 from .matrix import (
     LAST_LAYER,
@@ -147,8 +159,9 @@ def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimRep
     except ClaimError as exc:
         return ClaimReport(text, "bad input", error=exc)
     except _Shape as shape:
-        return ClaimReport(text, "does not hold", "matrix", f"the shapes do not fit: {shape.message}",
-                           correct=_matrix_correct(net, claim, numbering), notes=shape.notes)
+        report = ClaimReport(text, "does not hold", "matrix", f"the shapes do not fit: {shape.message}",
+                             correct=_matrix_correct(net, claim, numbering), notes=shape.notes)
+        return _name_wrong_layer(report, net, claim, numbering, seed)
     except DerivationError as exc:
         return ClaimReport(text, "bad input", error=ClaimError(str(exc)))
     if any(is_matrix(c.truth) or is_matrix(c.claimed) for c in comparisons):
@@ -158,6 +171,7 @@ def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimRep
     report.notes = notes + report.notes
     if level == "matrix" and report.verdict == "does not hold":
         report.correct = _matrix_correct(net, claim, numbering)
+        _name_wrong_layer(report, net, claim, numbering, seed)
     return report
 
 
@@ -253,6 +267,68 @@ def _matrix_comparisons(net: Network, claim: Claim, numbering: str) -> tuple[lis
     comparisons = [Comparison(e.system, e.truth, e.claimed, e.label, e.evaluator.generic_name)
                    for e in entries]
     return comparisons, notes
+
+
+# --------------------------------------------------------------------------- a wrong layer
+
+MAX_LAYER_REPAIRS = 6  # right-side quantities whose layer is tried as the left side's
+
+
+def _layer_scripts(text: str, node: Node) -> list[tuple[int, int, int]]:
+    """(start, superscript start, end) in ``text`` of every layered quantity with a braced layer
+    superscript under ``node`` (``z_i^{l l}``), in order."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Script) and isinstance(n.sup, Group) and n.sup.brace and \
+                (flatten(n.base) or "").partition("_")[0] in LAYERED:
+            end = _closing_brace(text, n.sup.pos)
+            if end is not None:
+                out.append((n.pos, n.sup.pos, end))
+        stack += _children(n)
+    return sorted(out)
+
+
+def _closing_brace(text: str, start: int) -> int | None:
+    depth = 0
+    for k in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[k], 0)
+        if depth == 0:
+            return k + 1
+    return None
+
+
+def _name_wrong_layer(report: ClaimReport, net: Network, claim: Claim, numbering: str,
+                      seed: int) -> ClaimReport:
+    """A right-side quantity at a layer where the left side's layer belongs (z_i^{l l} for
+    z_i^{n l}): if the claim holds with that one superscript replaced, say so, in the claim's
+    own notation, and give the corrected claim."""
+    text = claim.text
+    left = {text[s:e] for _, s, e in _layer_scripts(text, claim.lhs)}
+    if len(left) != 1 or report.diagnosis:
+        return report
+    (layer,) = left
+    right = [(p, s, e) for p, s, e in _layer_scripts(text, claim.rhs) if text[s:e] != layer]
+    for p, s, e in right[:MAX_LAYER_REPAIRS]:
+        fixed = text[:s] + layer + text[e:]
+        if _holds_plainly(net, fixed, numbering, seed):
+            shown, sup = text[p:e], text[s:e]
+            report.reason = f"the layers do not match; {report.reason}"
+            report.diagnosis = (f"{shown} is at layer '{sup[1:-1].strip()}', but the left side is at "
+                                f"layer '{layer[1:-1].strip()}': write {shown.replace(sup, layer)}")
+            report.correct_latex = fixed
+            return report
+    return report
+
+
+def _holds_plainly(net: Network, text: str, numbering: str, seed: int) -> bool:
+    """Does the claim hold (checked without naming mistakes, so that a repair never recurses)?"""
+    try:
+        claim = parse_claim(text)
+        comparisons, _ = _matrix_comparisons(net, claim, numbering)
+    except (ClaimError, _Shape, DerivationError):
+        return False
+    return _decide(net, claim, "matrix", comparisons, seed).verdict == "holds"
 
 
 # --------------------------------------------------------------------------- deciding

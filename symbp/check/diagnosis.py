@@ -1,11 +1,12 @@
 """Naming the mistake in a false claim: mutate the truth the ways people go wrong.
 
 Each entry of ``MUTATIONS`` turns the true expression of the left side (a derivative's sum
-over chain-rule paths, or an intermediate's definition) into a plausibly wrong one: a sign, a
-factor of 2, a chain factor missing or repeated, σ' written with z instead of a, a path left
-out, paths multiplied instead of added, a neighbour's name or a whole neighbouring neuron where
-another belongs, a term dropped. ``diagnose`` evaluates each mutant at the points where the claim
-was evaluated; the first that reproduces the claimed value at every point is the diagnosis.
+over chain-rule paths, or an intermediate's definition) into a plausibly wrong one: a sign, the
+1/n of a mean over the outputs left out, a factor of 2, a chain factor missing or repeated, σ'
+written with z instead of a, a path left out, paths multiplied instead of added, a neighbour's
+name or a whole neighbouring neuron where another belongs, a term dropped. ``diagnose``
+evaluates each mutant at the points where the claim was evaluated; the first that reproduces the
+claimed value at every point is the diagnosis.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import mpmath
 import sympy as sp
 
 from ..backprop.neuron import Factor
+from ..core import losses
 from .system import DIGITS, System, UndefinedValueError, numeric
 
 AGREE = mpmath.mpf(10) ** -30  # relative agreement that counts as equal at a point
@@ -209,9 +211,19 @@ def term_missing(s, ref, namer):
             yield f"the term {show(term)} is missing", expr - term
 
 
-MUTATIONS: list[Mutation] = [sign_flipped, factor_of_two, missing_factor, extra_factor,
-                             derivative_of_z, path_missing, paths_multiplied, wrong_name, one_occurrence,
-                             wrong_neuron, term_missing]
+def mean_factor_missing(s, ref, namer):
+    """The 1/n of a loss that averages over its n outputs (the mean squared error) left out: every
+    term of the loss, and so of each of its derivatives, carries it."""
+    if losses.N_OUT not in s.network.loss_entry().term.free_symbols:
+        return
+    n = s.network.layers[-1].size
+    yield (f"the mean's factor 1/{n} is missing (the loss averages over the {n} outputs)",
+           n * s.definitions[ref])
+
+
+MUTATIONS: list[Mutation] = [sign_flipped, mean_factor_missing, factor_of_two, missing_factor,
+                             extra_factor, derivative_of_z, path_missing, paths_multiplied, wrong_name,
+                             one_occurrence, wrong_neuron, term_missing]
 
 
 def diagnose(s: System, ref: sp.Expr, claimed: sp.Expr, envs: list[dict], namer: Namer) -> str | None:

@@ -31,18 +31,35 @@ from .system import system_for
 
 @dataclass(frozen=True)
 class Preset:
-    """A textbook's notation: how it numbers layers, and its symbols rewritten (pattern -> text)."""
+    """A textbook's notation: how it numbers layers, its symbols rewritten (pattern -> text), and
+    its words (a whole name, not part of a longer one) read as symbp's layer-l quantities."""
 
     numbering: str
     rewrites: tuple[tuple[str, str], ...]
     description: str
+    words: tuple[tuple[str, str], ...] = ()
 
+
+def _row_of(quantity: str) -> str:
+    """A quantity of one sample written as CS231n's row of a batch: (column)^T, parenthesised so
+    that the post's own ^T applies to it as a whole."""
+    return rf"\left(\left({quantity}\right)^{{T}}\right)"
+
+
+# CS231n's affine layer: a batch is the rows of X (N, D), W is (D, M), out = X W + b, and the
+# gradients of the loss are dout, dx, dW, db; for one sample each is the transpose of symbp's
+# column-vector quantity of layer l (X = (a^{l-1})^T, W = (W^l)^T, dout = (delta^l)^T, …).
+CS231N_WORDS = tuple((word, _row_of(q)) for words, q in (
+    (("dout",), r"\delta^{l}"), (("dx", "dX"), "da^{l-1}"), (("dW", "dw"), "dW^{l}"), (("db",), "db^{l}"),
+    (("out",), "z^{l}"), (("X", "x"), "a^{l-1}"), (("W", "w"), "W^{l}"), (("b",), "b^{l}")) for word in words)
 
 PRESETS = {
     "symbp": Preset("from0", (), "symbp's own: a^0 = x, W[l] (out, in), delta[l] = dJ/dz[l]"),
     "nielsen": Preset("from0", ((r"\\nabla_\s*\{?\s*a\s*\}?\s*C", r"\frac{\partial C}{\partial a^L}"),),
                       "Nielsen: w^l_{jk} from neuron k into neuron j, delta^l = dC/dz^l, BP1-BP4"),
     "ng": Preset("from1", (), "Ng: Theta^{(l)}, a^{(l)}, delta^{(l)}, the input is layer 1"),
+    "cs231n": Preset("from0", (), "CS231n: a batch as the rows of X (N, D), W (D, M), out = X W + b, "
+                     "dW = X^T dout, dx = dout W^T (dout, dx, dW, db the gradients)", CS231N_WORDS),
 }
 # A superscript before a subscript: ^{l}_{jk} -> _{jk}^{l}.
 SCRIPTS = re.compile(r"(\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))\s*(_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))")
@@ -151,11 +168,22 @@ def table_name(name: str, net: Network) -> tuple[str, list[str]]:
     return name, []
 
 
+def _words(text: str, preset: Preset) -> str:
+    """The preset's words replaced in one pass (a replacement is never read again)."""
+    if not preset.words:
+        return text
+    table = dict(preset.words)
+    words = "|".join(sorted(map(re.escape, table), key=len, reverse=True))
+    pattern = r"(?<![A-Za-z\\])(" + words + r")(?![A-Za-z_])"
+    return re.sub(pattern, lambda m: table[m.group(1)], text)
+
+
 def rewrite(text: str, net: Network, *, left: bool = False,
             preset: Preset = PRESETS["symbp"]) -> tuple[str, list[str]]:
     """One side of a line in the spec's notation, and a note for each rule that fired."""
     for pattern, replacement in preset.rewrites:
         text = re.sub(pattern, lambda m, r=replacement: r, text)
+    text = _words(text, preset)
     text = SCRIPTS.sub(lambda m: m.group(2) + m.group(1), text)
     text, notes = rename_prefixes(text)
     if left:

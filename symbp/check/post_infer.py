@@ -13,8 +13,10 @@ import re
 from dataclasses import dataclass, field
 
 from ..core.errors import SymbpError
+from .claims import ClaimError, parse_expression
 from .post import Post
 from .post_claims import UPDATED, clean, split_equals, table_cell
+from .post_forward import ForwardError, Layered, layered, name_of, read_equations
 
 # What a post's math shows of its activation and loss: (pattern, spec value), first match wins.
 ACTIVATION_SIGNS = ((re.compile(r"\\frac\s*\{\s*1\s*\}\s*\{\s*1\s*\+\s*e\s*\^\s*\{\s*-"), "sigmoid"),
@@ -46,11 +48,14 @@ class Inferred:
                     f'bias = "{layer["bias"]}"', f"train_bias = {str(layer['train_bias']).lower()}", ""]
         out.append("[names]")
         out += [f"{k} = {_toml(v)}" for k, v in s["names"].items()]
-        out += ["", "[example]"]
-        if "learning_rate" in s["example"]:
-            out.append(f"learning_rate = {s['example']['learning_rate']}")
-        values = ", ".join(f"{k} = {v}" for k, v in s["example"]["values"].items())
-        out.append(f"values = {{ {values} }}")
+        example = s.get("example", {})
+        if example:
+            out += ["", "[example]"]
+        if "learning_rate" in example:
+            out.append(f"learning_rate = {example['learning_rate']}")
+        if example.get("values"):
+            values = ", ".join(f"{k} = {v}" for k, v in example["values"].items())
+            out.append(f"values = {{ {values} }}")
         return "\n".join(out) + "\n"
 
 
@@ -61,7 +66,19 @@ def _toml(value) -> str:
 
 
 def infer_network(post: Post) -> Inferred:
-    """A spec for the post's network, or InferenceError naming what the post does not state."""
+    """A spec for the post's network, from its table of values (seed 000) or else from its
+    forward equations (seed 001); InferenceError naming what the post does not state."""
+    try:
+        return _from_table(post)
+    except InferenceError as table_error:
+        try:
+            return _from_equations(post)
+        except ForwardError as exc:
+            raise InferenceError(f"{str(table_error).removesuffix('; give --spec')}; nor do its "
+                                 f"equations define one ({exc}); give --spec") from None
+
+
+def _from_table(post: Post) -> Inferred:
     table = _table(post)
     inputs, weights = _indexed(table, "i"), _indexed(table, "w")
     biases = _indexed(table, "b")
@@ -104,6 +121,89 @@ def infer_network(post: Post) -> Inferred:
     return Inferred(spec, assumptions)
 
 
+def _from_equations(post: Post) -> Inferred:
+    """The network of the post's forward equations, in the post's own names."""
+    net = layered(read_equations(post))
+    math = "\n".join(s.text for s in post.spans)
+    activations = [_first(ACTIVATION_SIGNS, f, "activation", fallback=math) for f in net.formulas]
+    loss = _first(LOSS_SIGNS, net.loss_formula, "loss", fallback=math)
+    modes = [_bias_mode(b) for b in net.biases]
+    layers = [{"size": len(z), "activation": g, "bias": mode, "train_bias": mode != "none"}
+              for z, g, mode in zip(net.pre, activations, modes)]
+    names = _equation_names(net, modes)
+    spec = {"name": "post", "description": "inferred from the post's forward equations",
+            "inputs": len(net.inputs), "loss": loss, "reduction": "mean", "layers": layers, "names": names}
+    assumptions = _equation_assumptions(net, activations, loss, modes)
+    example = _example(post, names)
+    if example:
+        spec["example"] = example
+    if example.get("values"):
+        assumptions.append(f"values from the post's table: {', '.join(example['values'])}")
+    if "learning_rate" in example:
+        assumptions.append(f"learning rate {example['learning_rate']}, read from the post's update rule")
+    assumptions.append("one training example, so the mean over examples is the example's loss")
+    return Inferred(spec, assumptions)
+
+
+def _equation_names(net: Layered, modes: list[str]) -> dict:
+    """The spec's [names]: the post's own, weights row by row (neuron i, source j)."""
+    biases = [list(dict.fromkeys(b)) if mode != "none" else [] for b, mode in zip(net.biases, modes)]
+    return {"inputs": net.inputs, "weights": [[w for row in layer for w in row] for layer in net.weights],
+            "biases": biases, "pre_activations": net.pre, "activations": net.act,
+            "targets": net.targets, "loss": net.loss}
+
+
+def _equation_assumptions(net: Layered, activations: list[str], loss: str, modes: list[str]) -> list[str]:
+    sizes = [len(net.inputs)] + [len(layer) for layer in net.pre]
+    return [f"read from the forward equations: {'-'.join(map(str, sizes))}; activations "
+            f"{', '.join(activations)} by layer; loss {loss} ({net.loss})",
+            "in each product the weight is the factor with two indices (V_{11}) or the one that is "
+            "not an activation of the layer below",
+            f"targets {', '.join(net.targets)} belong to outputs {', '.join(net.act[-1])}, in the "
+            "order the loss writes them"] + \
+        [_bias_assumption(k, b, mode) for k, (b, mode) in enumerate(zip(net.biases, modes), 1)]
+
+
+def _bias_mode(biases: list[str | None]) -> str:
+    """none (no bias written), neuron (a name of its own in each sum) or shared (one name in all)."""
+    distinct = set(biases)
+    if distinct == {None}:
+        return "none"
+    if None not in distinct and len(distinct) == len(biases):
+        return "neuron"
+    if None not in distinct and len(distinct) == 1:
+        return "shared"
+    raise ForwardError("the sums of a layer must each add a bias of their own, or all the same one")
+
+
+def _bias_assumption(layer: int, biases: list[str | None], mode: str) -> str:
+    if mode == "none":
+        return f"layer {layer} has no bias (its sums add none)"
+    shown = ", ".join(dict.fromkeys(b for b in biases if b))
+    what = "one bias shared by the layer" if mode == "shared" else "one bias per neuron"
+    return f"layer {layer}: {shown}, {what}, trained like the weights (the post does not say otherwise)"
+
+
+def _example(post: Post, names: dict) -> dict:
+    """The values a table of the post gives for the network's free names, and the learning rate."""
+    table = _table(post)
+    free = set(names["inputs"]) | set(names["targets"]) | {w for layer in names["weights"] for w in layer} \
+        | {b for layer in names["biases"] for b in layer}
+    values = {}
+    for raw, value in table.items():
+        try:
+            name = name_of(parse_expression(raw))
+        except ClaimError:
+            continue
+        if name in free:
+            values[name] = value
+    example: dict = {"values": values} if values else {}
+    rate = _learning_rate(post, table)
+    if rate is not None:
+        example["learning_rate"] = rate
+    return example
+
+
 def _table(post: Post) -> dict[str, str]:
     out = {}
     for span in post.spans:
@@ -123,10 +223,12 @@ def _indexed(table: dict[str, str], letter: str) -> list[str]:
     return [found[k] for k in range(1, len(found) + 1)] if set(found) == set(range(1, len(found) + 1)) else []
 
 
-def _first(signs, math: str, what: str) -> str:
-    for pattern, value in signs:
-        if pattern.search(math):
-            return value
+def _first(signs, math: str, what: str, fallback: str = "") -> str:
+    """The spec value of the first sign found in ``math``, else in ``fallback`` (the whole post)."""
+    for text in (math, fallback):
+        for pattern, value in signs:
+            if pattern.search(text):
+                return value
     raise InferenceError(f"cannot infer the network: the post does not show its {what}; give --spec")
 
 

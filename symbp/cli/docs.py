@@ -25,6 +25,7 @@ from ..core.options import LEARNING_RATE, STEPS
 from ..core.spec import Network, load_spec
 from ..docs.document import FORMATS, LEVELS, Derivation, derivation
 from ..docs.example import example_settings, read_values
+from ..docs.notation import NOTATIONS
 
 SPEC_HELP = "a spec file (.toml/.json) or a bundled network name (default: mazur)"
 # Output file suffix -> the format written into it ("pdf": LaTeX compiled by pdflatex).
@@ -44,6 +45,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pdf", action="store_true", help="compile the LaTeX with pdflatex")
     p.add_argument("--fragment", action="store_true",
                    help="LaTeX body only, to \\input; Markdown without its title")
+    p.add_argument("--notation", choices=list(NOTATIONS), default="symbp",
+                   help="the matrix level's letters and layer numbers (LaTeX and Markdown): "
+                        + "; ".join(n.description for n in NOTATIONS.values()))
     _example_args(p)
     p.add_argument("--force", action="store_true", help="overwrite files symbp did not write")
     p.set_defaults(func=cmd_derive)
@@ -110,9 +114,14 @@ def cmd_derive(args: argparse.Namespace) -> int:
         raise SymbpError("--fragment applies to --format latex or markdown")
     if pdf and args.fragment:
         raise SymbpError("--pdf needs a complete document; leave out --fragment")
+    if args.notation != "symbp" and fmt == "text":
+        raise SymbpError("--notation applies to --format latex or markdown")
     net = load_spec(args.spec, graphs=True)
     if not isinstance(net, Network):
         from . import graph as commands
+
+        if args.notation != "symbp":
+            raise SymbpError("--notation applies to dense networks; a graph's document has its own")
 
         return commands.derive(args, net, fmt, pdf, _word(args))
     given = _given(args)
@@ -126,6 +135,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
     if args.optimizer:
         doc = dataclasses.replace(doc, optimizer=args.optimizer)
         command += f" --optimizer {args.optimizer}"
+    if args.notation != "symbp":
+        doc = dataclasses.replace(doc, notation=args.notation)
+        command += f" --notation {args.notation}"
     if args.fragment:
         command += " --fragment"
     if pdf:

@@ -13,17 +13,19 @@ from . import figure
 from .example_section import example_tables
 from .matrix_section import MatrixTex, softmax_ce_rows
 from .neuron_section import NeuronTex
+from .notation import NOTATIONS, DocNotation
 
 
 def _layers(net, m: MatrixTex) -> list[tuple[str, str, str, str, str]]:
-    """(layer, neurons, activation symbol, its name in the spec, bias) rows."""
-    rows = [("0 (input)", str(net.inputs), "", "", "")]
+    """(layer, neurons, activation symbol, its name in the spec, bias) rows, numbered as the
+    document's notation numbers them."""
+    rows = [(f"{m.n.layer(0)} (input)", str(net.inputs), "", "", "")]
     for l, layer in enumerate(net.layers, start=1):
         bias = {"neuron": "one per neuron", "shared": "one shared by the layer",
                 "none": "none"}[layer.bias]
         if layer.bias != "none" and not layer.train_bias:
             bias += ", not trained"
-        rows.append((str(l), str(layer.size), m.act_tex(l), layer.activation, bias))
+        rows.append((m.n.layer(l), str(layer.size), m.act_tex(l), layer.activation, bias))
     return rows
 
 
@@ -58,15 +60,27 @@ def matrix_context(m: MatrixTex) -> dict:
         "gradients_general": m.gradients_general(), "gradients": m.gradients(),
         "batch": m.batch_rows(), "mean": d.batch_factor != 1, "regularized": d.reg_coeff != 0,
         "algorithm": m.algorithm(),
-        "softmax_ce": softmax_ce_rows() if softmax_ce_applies(d) else None,
+        "softmax_ce": softmax_ce_rows(n=m.n) if softmax_ce_applies(d) else None,
         "depth": m.L,
     }
 
 
-def neuron_context(t: NeuronTex, lr: float | None) -> dict:
+def notation_context(n: DocNotation, m: MatrixTex) -> dict:
+    """The symbols the templates' sentences name, in the document's notation."""
+    return {
+        "lead": n.lead, "input_layer": n.layer(0), "vectors": n.vectors, "loss": n.loss,
+        "affine": f"{n.z('l')} = {m.affine('l')} + {n.b('l')}", "a_l": n.a("l"), "z_l": n.z("l"),
+        "delta_l": n.delta("l"), "delta_L": n.delta("L"), "W_l": n.W("l"), "b_l": n.b("l"),
+        "w_lij": n.w("l", "i", "j"), "grad_W": n.grad_inline(n.W("l")), "grad_b": n.grad_inline(n.b("l")),
+        "aL_i": n.a("L") + "_{i}", "aL_k": n.a("L") + "_{k}", "zL_i": n.z("L") + "_{i}",
+        "zL_k": n.z("L") + "_{k}",
+    }
+
+
+def neuron_context(t: NeuronTex, lr: float | None, n: DocNotation) -> dict:
     order = sorted(t.n.gradients, key=lambda g: -g.layer)  # output layer first, as seed 000
     return {
-        "loss": t.loss, "names": t.names_table(), "forward": t.forward(),
+        "loss": t.loss, "names": t.names_table(n), "forward": t.forward(),
         "loss_rows": t.loss_rows(), "deltas": t.deltas(),
         "gradients": [t.gradient(g, lr) for g in order],
         "frozen": [tex_name(b) for b in t.frozen_names()],
@@ -77,7 +91,8 @@ def neuron_context(t: NeuronTex, lr: float | None) -> dict:
 def document_context(doc, *, picture: bool) -> dict:
     """Everything the body template places; ``doc`` is a ``document.Derivation``."""
     net = doc.network
-    m = MatrixTex(build_plan(doc.matrix))
+    notation = NOTATIONS[doc.notation]
+    m = MatrixTex(build_plan(doc.matrix), notation)
     t = NeuronTex(doc.neuron, doc.example) if doc.neuron is not None else None
     lay = figure.layout(net, doc.neuron.names if doc.neuron is not None else None)
     ex = doc.example
@@ -90,7 +105,8 @@ def document_context(doc, *, picture: bool) -> dict:
         "figure_caption": figure.caption(lay),
         "show_matrix": doc.level != "neuron",
         "matrix": matrix_context(m) if doc.level != "neuron" else None,
-        "neuron": neuron_context(t, ex.learning_rate if ex else None) if t is not None else None,
+        "neuron": neuron_context(t, ex.learning_rate if ex else None, notation) if t is not None else None,
+        "notation": notation_context(notation, m),
         "note": doc.note,
         "example": example_tables(t, ex) if t is not None and ex is not None else None,
     }

@@ -71,6 +71,7 @@ class Derivation:
     example: ExampleNumbers | None = None
     note: str = ""  # why the neuron level is left out, if it is
     optimizer: str | None = None  # adds the optimiser's update rule (optimizer_doc)
+    notation: str = "symbp"  # the matrix level's letters and layer numbers (doc_notation)
 
     def _command(self, fmt: str, command: str | None) -> str:
         if command:

@@ -23,38 +23,34 @@ from ..core import losses, naming
 from ..core.sym import as_expr
 from ..core.texprint import partial, tex
 from .neuron_section import Row, equation
+from .notation import SYMBP, DocNotation
 
 a, y, x, s = losses.a, losses.y, losses.x, losses.S
 AI, AK = sp.Symbol("a_i", real=True), sp.Symbol("a_k", real=True)
 YI, YK = sp.Symbol("y_i", real=True), sp.Symbol("y_k", real=True)
 
 
-def sup(symbol: str, l: int | str) -> str:
-    return f"{symbol}^{{{l}}}"
-
-
-def unit_names(l: int | str, k: str = "k") -> dict[sp.Symbol, str]:
+def unit_names(l: int | str, k: str = "k", n: DocNotation = SYMBP) -> dict[sp.Symbol, str]:
     """Elementwise formulas at one unit: a → a^{l}_{k}, x → z^{l}_{k}, y → y_{k}."""
-    return {a: f"a^{{{l}}}_{{{k}}}", x: f"z^{{{l}}}_{{{k}}}", y: f"y_{{{k}}}",
-            losses.LOG_A: rf"\log a^{{{l}}}_{{{k}}}", B: "B"}
+    return {a: f"{n.a(l)}_{{{k}}}", x: f"{n.z(l)}_{{{k}}}", y: f"y_{{{k}}}",
+            losses.LOG_A: rf"\log {n.a(l)}_{{{k}}}", B: "B"}
 
 
-def vector_names(l: int | str) -> dict[sp.Symbol, str]:
+def vector_names(l: int | str, n: DocNotation = SYMBP) -> dict[sp.Symbol, str]:
     """The same formulas for whole layers: a → a^{l}, x → z^{l}, y → y (elementwise ⊙)."""
-    return {a: sup("a", l), x: sup("z", l), y: "y", losses.LOG_A: rf"\log a^{{{l}}}", s: "s",
-            B: "B"}
+    return {a: n.a(l), x: n.z(l), y: "y", losses.LOG_A: rf"\log {n.a(l)}", s: "s", B: "B"}
 
 
 VECTORS = frozenset({a, x, y, losses.LOG_A, s})
-ELL, DELTA = r"\ell", r"\delta"
+ELL = r"\ell"
 
 
-def vec(expr: sp.Expr, l: int | str) -> str:
-    return tex(expr, vector_names(l), vectors=VECTORS)
+def vec(expr: sp.Expr, l: int | str, n: DocNotation = SYMBP) -> str:
+    return tex(expr, vector_names(l, n), vectors=VECTORS)
 
 
-def unit(expr: sp.Expr, l: int | str, k: str = "k") -> str:
-    return tex(expr, unit_names(l, k))
+def unit(expr: sp.Expr, l: int | str, k: str = "k", n: DocNotation = SYMBP) -> str:
+    return tex(expr, unit_names(l, k, n))
 
 
 def _paren(text: str, expr: sp.Expr) -> str:
@@ -95,12 +91,18 @@ def summed(term: sp.Expr, names: dict[sp.Symbol, str], index: str = "k") -> str:
 
 
 class MatrixTex:
-    """LaTeX for the matrix-level sections of one derivation."""
+    """LaTeX for the matrix-level sections of one derivation, in one notation (symbp.docs.notation)."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, notation: DocNotation = SYMBP):
         self.plan, self.d = plan, plan.derivation
         self.net = self.d.network
         self.L = self.net.depth
+        self.n = notation
+
+    def affine(self, l: int | str) -> str:
+        """W^l a^{l-1}, or a^{l-1} W^l when a sample is a row."""
+        n, below = self.n, (l - 1 if isinstance(l, int) else f"{l}-1")
+        return f"{n.a(below)} {n.W(l)}" if n.rows else f"{n.W(l)} {n.a(below)}"
 
     def act_tex(self, l: int) -> str:
         return self.net.activation(l).latex
@@ -108,14 +110,15 @@ class MatrixTex:
     # -- forward and loss --------------------------------------------------------------------
     def bias_term(self, l: int) -> str:
         bias = self.net.layers[l - 1].bias
-        return {"neuron": f" + {sup('b', l)}", "shared": rf" + {sup('b', l)} \mathbf{{1}}",
-                "none": ""}[bias]
+        b = self.n.b(l)
+        return {"neuron": f" + {b}", "shared": rf" + {b} \mathbf{{1}}", "none": ""}[bias]
 
     def forward(self) -> list[Row]:
-        rows: list[Row] = [(sup("a", 0), "= x")]
+        n = self.n
+        rows: list[Row] = [(n.a(0), "= x")]
         for l in range(1, self.L + 1):
-            rows.append((sup("z", l), f"= {sup('W', l)} {sup('a', l - 1)}{self.bias_term(l)}"))
-            rows.append((sup("a", l), rf"= {self.act_tex(l)}\left({sup('z', l)}\right)"))
+            rows.append((n.z(l), f"= {self.affine(l)}{self.bias_term(l)}"))
+            rows.append((n.a(l), rf"= {self.act_tex(l)}\left({n.z(l)}\right)"))
         return rows
 
     def loss_term(self) -> sp.Expr:
@@ -123,15 +126,17 @@ class MatrixTex:
 
     def sample_loss(self) -> Row:
         """ℓ = Σ_k ℓ(a^L_k, y_k) for one sample."""
-        return ELL, "= " + summed(self.loss_term(), unit_names("L"))
+        return ELL, "= " + summed(self.loss_term(), unit_names("L", n=self.n))
 
     def total_loss(self, sample: str = r"\ell_n") -> list[Row]:
         """J = r Σ_n ℓ_n + c Σ_l ΣW²; ``sample`` is what stands for ℓ_n."""
-        r, c = self.d.batch_factor, self.d.reg_coeff
+        r, c, n = self.d.batch_factor, self.d.reg_coeff, self.n
         rhs = (rf"{tex(r) + ' ' if r != 1 else ''}\sum_{{n=1}}^{{B}} {sample}")
         if c != 0:
-            rhs += rf" + {tex(c)} \sum_{{l=1}}^{{{self.L}}} \sum_{{i,j}} \left(w^{{l}}_{{ij}}\right)^{{2}}"
-        return [("J", "= " + rhs)]
+            first, last = n.layer(1, weight=True), n.layer(self.L, weight=True)
+            rhs += (rf" + {tex(c)} \sum_{{l={first}}}^{{{last}}} \sum_{{i,j}} "
+                    rf"\left({n.w('l', 'i', 'j')}\right)^{{2}}")
+        return [(n.loss, "= " + rhs)]
 
     # -- derivatives of the activations --------------------------------------------------------
     def activation_rows(self) -> list[dict]:
@@ -165,81 +170,95 @@ class MatrixTex:
     # -- the output error ----------------------------------------------------------------------
     def delta_out(self) -> list[Row]:
         """δ^L, step by step: the chain rule at one output unit, the factors, the product."""
-        out, L = self.d.output, "L"
+        out, L, n = self.d.output, "L", self.n
         if out.activation_derivative is None:
-            return softmax_delta_rows(self.d.loss, self.net.layers[-1].size)
-        lhs = rf"\delta^{{L}}_{{k}} = {partial(ELL, 'z^{L}_{k}')}"
+            return softmax_delta_rows(self.d.loss, self.net.layers[-1].size, n)
+        a_k, z_k = n.a(L) + "_{k}", n.z(L) + "_{k}"
+        lhs = rf"{n.delta(L)}_{{k}} = {partial(ELL, z_k)}"
         u, gp = out.dJ_da, out.activation_derivative
-        product = unit(u, L) if gp == 1 else _factor(unit(u, L), u) + " " + _paren(unit(gp, L), gp)
-        return equation(lhs, [
-            partial(ELL, "a^{L}_{k}") + " " + partial("a^{L}_{k}", "z^{L}_{k}"),
-            product, unit(tidy(out.expr), L)])
+        product = unit(u, L, n=n) if gp == 1 else \
+            _factor(unit(u, L, n=n), u) + " " + _paren(unit(gp, L, n=n), gp)
+        return equation(lhs, [partial(ELL, a_k) + " " + partial(a_k, z_k), product,
+                              unit(tidy(out.expr), L, n=n)])
 
     def delta_out_vector(self) -> list[Row]:
         """δ^L for a whole layer (one sample): ∂ℓ/∂a^L ⊙ g'(z^L) for an elementwise g."""
-        out = self.d.output
-        rhs = [vec(tidy(out.expr), "L") + self.rowsum("L")]
+        out, n = self.d.output, self.n
+        rhs = [vec(tidy(out.expr), "L", n) + self.rowsum("L")]
         if out.activation_derivative is not None:
-            rhs.insert(0, partial(r"\ell", "a^{L}") + r" \odot g_L'\left(z^{L}\right)")
-        return equation(r"\delta^{L}", rhs)
+            rhs.insert(0, partial(r"\ell", n.a("L")) + rf" \odot g_L'\left({n.z('L')}\right)")
+        return equation(n.delta("L"), rhs)
 
     def delta_out_final(self) -> list[Row]:
         """δ^L = its simplified form on one row, left side included (for Jupyter's summary)."""
-        return [(r"\delta^{L}", "= " + vec(tidy(self.d.output.expr), "L") + self.rowsum("L"))]
+        return [(self.n.delta("L"), "= " + vec(tidy(self.d.output.expr), "L", self.n) + self.rowsum("L"))]
 
     def rowsum(self, l: int | str) -> str:
         out = self.d.output
         if out.rowsum is None:
             return ""
-        return rf", \quad s = \sum_{{k}} {unit(out.rowsum, l)}"
+        return rf", \quad s = \sum_{{k}} {unit(out.rowsum, l, n=self.n)}"
 
     # -- recurrence and gradients -------------------------------------------------------------
     def recurrence_general(self) -> list[Row]:
-        return equation(r"\delta^{l}_{i} = " + partial("J", "z^{l}_{i}"), [
-            r"\sum_{j=1}^{S_{l+1}} " + partial("J", "z^{l+1}_{j}") + " "
-            + partial("z^{l+1}_{j}", "a^{l}_{i}") + " " + partial("a^{l}_{i}", "z^{l}_{i}"),
-            r"\sum_{j=1}^{S_{l+1}} \delta^{l+1}_{j} w^{l+1}_{ji} \, g_l'\left(z^{l}_{i}\right)"]) + [
-            (r"\delta^{l}", r"= \left(W^{l+1}\right)^{T} \delta^{l+1} \odot g_l'\left(z^{l}\right)")]
+        n, J = self.n, self.n.loss
+        z_i, a_i, z_up = n.z("l") + "_{i}", n.a("l") + "_{i}", n.z("l+1") + "_{j}"
+        return equation(f"{n.delta('l')}_{{i}} = " + partial(J, z_i), [
+            r"\sum_{j=1}^{S_{l+1}} " + partial(J, z_up) + " " + partial(z_up, a_i) + " " + partial(a_i, z_i),
+            rf"\sum_{{j=1}}^{{S_{{l+1}}}} {n.delta('l+1')}_{{j}} {n.w('l+1', 'j', 'i')} \, "
+            rf"g_l'\left({z_i}\right)"]) + [
+            (n.delta("l"), rf"= {self.back_product('l+1')} \odot g_l'\left({n.z('l')}\right)")]
+
+    def back_product(self, up: int | str) -> str:
+        """(W^{l+1})ᵀ δ^{l+1}, or δ^{l+1} (W^{l+1})ᵀ when a sample is a row."""
+        n = self.n
+        w_t = n.transpose(n.W(up))
+        return f"{n.delta(up)} {w_t}" if n.rows else f"{w_t} {n.delta(up)}"
 
     def gprime(self, l: int) -> sp.Expr:
         return self.d.layers[l - 1].derivative.expr
 
     def back(self, l: int, g: sp.Expr) -> str:
         """(W^{l+1})ᵀ δ^{l+1} ⊙ g_l'(z^l), the ⊙ dropped when g' = 1."""
-        back = rf"\left({sup('W', l + 1)}\right)^{{T}} {sup(DELTA, l + 1)}"
-        return back if g == 1 else rf"{back} \odot {_paren(vec(g, l), g)}"
+        back = self.back_product(l + 1)
+        return back if g == 1 else rf"{back} \odot {_paren(vec(g, l, self.n), g)}"
 
     def recurrence(self) -> list[Row]:
         """δ^l for each hidden layer of this network, with g_l' as derived."""
         rows = []
         for l in range(self.L - 1, 0, -1):
-            rows.append((sup(DELTA, l), "= " + self.back(l, self.gprime(l))))
+            rows.append((self.n.delta(l), "= " + self.back(l, self.gprime(l))))
         return rows
 
     def gradients_general(self) -> list[Row]:
+        n, J = self.n, self.n.loss
+        w, z_i, d_i = n.w("l", "i", "j"), n.z("l") + "_{i}", n.delta("l") + "_{i}"
         return [
-            (partial("J", "w^{l}_{ij}"), "= " + partial("J", "z^{l}_{i}") + " "
-             + partial("z^{l}_{i}", "w^{l}_{ij}") + r" = \delta^{l}_{i} a^{l-1}_{j}"),
-            (partial("J", "b^{l}_{i}"), "= " + partial("J", "z^{l}_{i}") + r" = \delta^{l}_{i}"),
+            (partial(J, w), "= " + partial(J, z_i) + " " + partial(z_i, w) + f" = {d_i} {n.a('l-1')}_{{j}}"),
+            (partial(J, n.b("l") + "_{i}"), "= " + partial(J, z_i) + f" = {d_i}"),
         ]
 
     def reg_term(self, l: int) -> str:
         c2 = self.d.reg_grad_coeff
         if self.d.reg_coeff == 0:
             return ""
-        return f" + {tex(c2)} {sup('W', l)}" if c2 != 1 else f" + {sup('W', l)}"
+        return f" + {tex(c2)} {self.n.W(l)}" if c2 != 1 else f" + {self.n.W(l)}"
+
+    def outer(self, l: int, sample: str) -> str:
+        """δ^l (a^{l-1})ᵀ of one sample, or (a^{l-1})ᵀ δ^l when a sample is a row."""
+        n = self.n
+        d, a_t = f"{n.delta(l)}_{{{sample}}}", n.transpose(f"{n.a(l - 1)}_{{{sample}}}")
+        return f"{a_t} {d}" if n.rows else f"{d} {a_t}"
 
     def gradients(self) -> list[Row]:
-        rows = []
+        rows, n = [], self.n
         for l in range(self.L, 0, -1):
-            rows.append((partial("J", sup("W", l)),
-                         rf"= \sum_{{n=1}}^{{B}} \delta^{{{l}}}_{{n}} \left(a^{{{l - 1}}}_{{n}}\right)^{{T}}"
-                         + self.reg_term(l)))
+            rows.append((n.grad(n.W(l)), rf"= \sum_{{n=1}}^{{B}} {self.outer(l, 'n')}" + self.reg_term(l)))
             layer = self.net.layers[l - 1]
             if layer.trains_bias:
-                total = (r"\sum_{n=1}^{B} \sum_{i} " + rf"\delta^{{{l}}}_{{n,i}}"
-                         if layer.bias == "shared" else rf"\sum_{{n=1}}^{{B}} \delta^{{{l}}}_{{n}}")
-                rows.append((partial("J", sup("b", l)), "= " + total))
+                total = (rf"\sum_{{n=1}}^{{B}} \sum_{{i}} {n.delta(l)}_{{n,i}}"
+                         if layer.bias == "shared" else rf"\sum_{{n=1}}^{{B}} {n.delta(l)}_{{n}}")
+                rows.append((n.grad(n.b(l)), "= " + total))
         return rows
 
     def batch_rows(self) -> list[Row]:
@@ -255,26 +274,25 @@ class MatrixTex:
 
     # -- the algorithm -------------------------------------------------------------------------
     def step_math(self, step: Step) -> str:
-        l, L = step.layer, self.L
+        l, L, n = step.layer, self.L, self.n
         if step.kind == "affine":
-            return f"{sup('z', l)} = {sup('W', l)} {sup('a', l - 1)}{self.bias_term(l)}"
+            return f"{n.z(l)} = {self.affine(l)}{self.bias_term(l)}"
         if step.kind == "activate":
-            return rf"{sup('a', l)} = {self.act_tex(l)}\left({sup('z', l)}\right)"
+            return rf"{n.a(l)} = {self.act_tex(l)}\left({n.z(l)}\right)"
         if step.kind == "loss":
-            sample = summed(self.loss_term(), unit_names(L))
+            sample = summed(self.loss_term(), unit_names(L, n=n))
             if self.d.batch_factor != 1 or sample.startswith("-"):
                 sample = rf"\left({sample}\right)"
-            return "J " + self.total_loss(sample)[0][1]
+            return f"{n.loss} " + self.total_loss(sample)[0][1]
         if step.kind == "delta_out":
-            return rf"\delta^{{{L}}} = {vec(tidy(step.formula), L)}{self.rowsum(L)}"
+            return rf"{n.delta(L)} = {vec(tidy(step.formula), L, n)}{self.rowsum(L)}"
         if step.kind == "grad_W":
-            return (rf"{partial('J', sup('W', l))} = \sum_{{n}} \delta^{{{l}}}_{{n}} "
-                    rf"\left(a^{{{l - 1}}}_{{n}}\right)^{{T}}{self.reg_term(l)}")
+            return rf"{n.grad(n.W(l))} = \sum_{{n}} {self.outer(l, 'n')}{self.reg_term(l)}"
         if step.kind == "grad_b":
             inner = r"\sum_{i} " if self.net.layers[l - 1].bias == "shared" else ""
-            return rf"{partial('J', sup('b', l))} = \sum_{{n}} {inner}\delta^{{{l}}}_{{n}}"
+            return rf"{n.grad(n.b(l))} = \sum_{{n}} {inner}{n.delta(l)}_{{n}}"
         if step.kind == "delta_hidden":
-            return f"{sup(DELTA, l)} = {self.back(l, step.formula)}"
+            return f"{n.delta(l)} = {self.back(l, step.formula)}"
         raise ValueError(step.kind)
 
     def algorithm(self) -> list[dict]:
@@ -285,27 +303,28 @@ class MatrixTex:
 
     def symbols(self) -> list[tuple[str, str, str]]:
         """(math, code names, shape) for every array of the algorithm."""
-        layers = range(1, self.L + 1)
+        layers, n = range(1, self.L + 1), self.n
 
         def names(make) -> str:
             return ", ".join(make(l) for l in layers)
 
         w_shape = r"(S_{l}, S_{l-1})" if self.net.weight_layout == "out_in" else r"(S_{l-1}, S_{l})"
         return [
-            (r"a^{0} = x", naming.A(0), r"(B, S_{0})"),
-            (sup("W", "l"), names(naming.W), w_shape),
-            (sup("b", "l"), names(naming.b), r"(S_{l}) \text{ or a scalar if shared}"),
-            (sup("z", "l"), names(naming.Z), r"(B, S_{l})"),
-            (sup("a", "l"), names(naming.A), r"(B, S_{l})"),
-            (r"\delta^{l} = \partial J / \partial z^{l}", names(naming.delta), r"(B, S_{l})"),
-            (r"\partial J / \partial W^{l}", names(naming.dW), w_shape),
-            (r"\partial J / \partial b^{l}", names(naming.db), r"(S_{l}) \text{ or a scalar if shared}"),
+            (f"{n.a(0)} = x", naming.A(0), r"(B, S_{0})"),
+            (n.W("l"), names(naming.W), w_shape),
+            (n.b("l"), names(naming.b), r"(S_{l}) \text{ or a scalar if shared}"),
+            (n.z("l"), names(naming.Z), r"(B, S_{l})"),
+            (n.a("l"), names(naming.A), r"(B, S_{l})"),
+            (rf"{n.delta('l')} = \partial {n.loss} / \partial {n.z('l')}", names(naming.delta),
+             r"(B, S_{l})"),
+            (n.grad_inline(n.W("l")), names(naming.dW), w_shape),
+            (n.grad_inline(n.b("l")), names(naming.db), r"(S_{l}) \text{ or a scalar if shared}"),
             ("y", "Y", r"(B, S_{L})"),
-            ("J", "J", r"\text{a scalar}"),
+            (n.loss, "J", r"\text{a scalar}"),
         ]
 
 
-def softmax_delta_rows(loss: losses.Loss, n_out: int) -> list[Row]:
+def softmax_delta_rows(loss: losses.Loss, n_out: int, n: DocNotation = SYMBP) -> list[Row]:
     """δ^L for a softmax output, through its Jacobian, as seed 000 derives it by hand:
 
     δ_i = Σ_k ∂ℓ/∂a_k ∂a_k/∂z_i = a_i (u_i − Σ_k u_k a_k) with u = ∂ℓ/∂a,
@@ -314,15 +333,16 @@ def softmax_delta_rows(loss: losses.Loss, n_out: int) -> list[Row]:
     out = losses.output_delta(loss, None, n_out)
     diag, off = act.softmax_jacobian()
     u = out.dJ_da
-    names = {AI: "a^{L}_{i}", AK: "a^{L}_{k}", YI: "y_{i}", YK: "y_{k}"}
+    a_i, a_k, z_i = n.a("L") + "_{i}", n.a("L") + "_{k}", n.z("L") + "_{i}"
+    names = {AI: a_i, AK: a_k, YI: "y_{i}", YK: "y_{k}"}
     ui, uk = u.subs({a: AI, y: YI}), u.subs({a: AK, y: YK})
     h = sp.cancel(u * a)
     hk = h.subs({a: AK, y: YK})
-    sum_h = (rf"+ a^{{L}}_{{i}} \sum_{{k}} {_paren(tex(-hk, names), -hk)}"
+    sum_h = (rf"+ {a_i} \sum_{{k}} {_paren(tex(-hk, names), -hk)}"
              if hk.could_extract_minus_sign()
-             else rf"- a^{{L}}_{{i}} \sum_{{k}} {_paren(tex(hk, names), hk)}")
+             else rf"- {a_i} \sum_{{k}} {_paren(tex(hk, names), hk)}")
     rhs = [
-        r"\sum_{k} " + partial(r"\ell", "a^{L}_{k}") + " " + partial("a^{L}_{k}", "z^{L}_{i}"),
+        r"\sum_{k} " + partial(r"\ell", a_k) + " " + partial(a_k, z_i),
         rf"{_factor(tex(ui, names), ui)} {_paren(tex(diag, names), diag)} + \sum_{{k \neq i}} "
         rf"{_factor(tex(uk, names), uk)} \left({tex(off, names)}\right)",
         rf"{tex(sp.expand(ui * diag), names)} + \sum_{{k \neq i}} {tex(sp.expand(uk * off), names)}",
@@ -334,10 +354,11 @@ def softmax_delta_rows(loss: losses.Loss, n_out: int) -> list[Row]:
     else:
         rowsum = tex(out.rowsum.subs({a: AK, y: YK}), names)
         rhs.append(rf"{final}, \quad s = \sum_{{k}} {rowsum}")
-    return equation(r"\delta^{L}_{i} = " + partial(r"\ell", "z^{L}_{i}"), rhs)
+    return equation(f"{n.delta('L')}_{{i}} = " + partial(r"\ell", z_i), rhs)
 
 
-def softmax_ce_rows(n_out: int = 3) -> dict:
+def softmax_ce_rows(n_out: int = 3, n: DocNotation = SYMBP) -> dict:
     """The softmax + cross-entropy case on its own, for documents of other networks."""
     loss = losses.REGISTRY["softmax_ce"]
-    return {"loss": r"\ell = -\sum_{k} y_{k} \log a^{L}_{k}", "rows": softmax_delta_rows(loss, n_out)}
+    return {"loss": rf"\ell = -\sum_{{k}} y_{{k}} \log {n.a('L')}_{{k}}",
+            "rows": softmax_delta_rows(loss, n_out, n)}

@@ -24,6 +24,7 @@ from ..core import losses
 from ..core.sym import as_expr
 from ..core.texprint import number, partial, tex, tex_name, tex_number
 from .example import ExampleNumbers
+from .notation import SYMBP, DocNotation
 
 Row = tuple[str, str]
 WRAP = 90  # a chain of equalities longer than this (in LaTeX characters) continues on new lines
@@ -207,29 +208,30 @@ class NeuronTex:
         return " + ".join(self.delta_tex[z] + ("" if v == 1 else " " + self.sym(v))
                           for z, v in firsts.items())
 
-    def names_table(self) -> list[tuple[str, str, str]]:
-        """(name, the matrix entry it is, the array element in the generated code) for every
-        named quantity: the neuron level and the matrix level are the same numbers."""
-        n, net = self.n, self.n.network
+    def names_table(self, notation: DocNotation = SYMBP) -> list[tuple[str, str, str]]:
+        """(name, the matrix entry it is in ``notation``, the array element in the generated
+        code) for every named quantity: the neuron level and the matrix level are the same numbers."""
+        n, net, m = self.n, self.n.network, notation
         sep = "," if max(net.sizes) >= 10 else ""  # W^{2}_{12}, or W^{2}_{1,12} when ambiguous
-        rows = [(tex_name(x), f"x_{{{j + 1}}} = a^{{0}}_{{{j + 1}}}", f"X[:, {j}]")
+        rows = [(tex_name(x), f"x_{{{j + 1}}} = {m.a(0)}_{{{j + 1}}}", f"X[:, {j}]")
                 for j, x in enumerate(n.names.inputs)]
         for l in range(1, net.depth + 1):
             for i, row in enumerate(n.names.weights[l - 1]):
                 for j, w in enumerate(row):
                     code = f"W{l}[{i}, {j}]" if net.weight_layout == "out_in" else f"W{l}[{j}, {i}]"
-                    rows.append((tex_name(w), f"W^{{{l}}}_{{{i + 1}{sep}{j + 1}}}", code))
+                    entry = f"{j + 1}{sep}{i + 1}" if m.rows else f"{i + 1}{sep}{j + 1}"
+                    rows.append((tex_name(w), f"{m.W(l)}_{{{entry}}}", code))
             layer = net.layers[l - 1]
             for i, b in enumerate(n.names.biases[l - 1]):
                 if layer.bias == "shared":
-                    rows.append((tex_name(b), f"b^{{{l}}}", f"b{l}"))
+                    rows.append((tex_name(b), m.b(l), f"b{l}"))
                 else:
-                    rows.append((tex_name(b), f"b^{{{l}}}_{{{i + 1}}}", f"b{l}[{i}]"))
-            for kind, letter, code in (("pre_activations", "z", "Z"), ("activations", "a", "A")):
+                    rows.append((tex_name(b), f"{m.b(l)}_{{{i + 1}}}", f"b{l}[{i}]"))
+            for kind, symbol, code in (("pre_activations", m.z, "Z"), ("activations", m.a, "A")):
                 for i, name in enumerate(getattr(n.names, kind)[l - 1]):
-                    rows.append((tex_name(name), f"{letter}^{{{l}}}_{{{i + 1}}}", f"{code}{l}[:, {i}]"))
+                    rows.append((tex_name(name), f"{symbol(l)}_{{{i + 1}}}", f"{code}{l}[:, {i}]"))
             for i, z in enumerate(n.names.pre_activations[l - 1]):
-                rows.append((self.delta_tex[z], rf"\delta^{{{l}}}_{{{i + 1}}}", f"delta{l}[:, {i}]"))
+                rows.append((self.delta_tex[z], f"{m.delta(l)}_{{{i + 1}}}", f"delta{l}[:, {i}]"))
         rows += [(tex_name(t), f"y_{{{k + 1}}}", f"Y[:, {k}]") for k, t in enumerate(n.names.targets)]
         rows.append((self.loss, r"\ell", "J"))
         return rows

@@ -9,6 +9,7 @@ import pytest
 
 from symbp.check.post import parse_post
 from symbp.check.post_check import check_post
+from symbp.check.post_infer import InferenceError, infer_network
 from symbp.core.spec import load_spec
 
 from .tally import count
@@ -54,4 +55,29 @@ def test_a_post_with_too_many_distinct_claims_stops_proving_at_the_limit():
     report = check_post(parse_post(text, "markdown"), load_spec("mazur"))
     reasons = [r.items[0].verdict.reason for r in report.spans]
     assert sum("distinct claims" in reason for reason in reasons) == 5
+    count("hostile_strings")
+
+
+# Forward equations that feed themselves, form a cycle, or are many: the network inferred from a
+# post (check-post without --spec) is read in bounded time, or refused with what is missing.
+HOSTILE_EQUATIONS = {
+    "self-fed sum": "$$H_1 = V_{11} H_1 + b_1$$ $$P_1 = \\frac{1}{1+e^{-H_1}}$$",
+    "cycle of two layers": "$$H_1 = V_{11} O_1$$ $$P_1 = \\sigma(H_1)$$ $$Q_1 = W_{11} P_1$$ "
+                           "$$O_1 = \\sigma(Q_1)$$ $$E = \\frac{1}{2}(Y_1 - O_1)^2$$",
+    "many sums": "".join(f"$$H_{{{k}}} = V_{{1{k}}} X_1 + b_{{{k}}}$$\n" for k in range(3_000)),
+    "deep chain": "$$H_0 = V_{10} X_1$$ " + "".join(
+        f"$$P_{{{k}}} = \\sigma(H_{{{k}}})$$ $$H_{{{k + 1}}} = V_{{1{k + 1}}} P_{{{k}}}$$ "
+        for k in range(300)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_POSTS) + sorted(HOSTILE_EQUATIONS))
+def test_inferring_the_network_of_a_hostile_post_is_bounded_or_refused(name):
+    text = HOSTILE_POSTS.get(name) or HOSTILE_EQUATIONS[name]
+    start = time.perf_counter()
+    try:
+        infer_network(parse_post(text, "markdown"))
+    except InferenceError as exc:
+        assert str(exc).startswith("cannot infer the network") and "\n" not in str(exc)
+    assert time.perf_counter() - start < 60, name
     count("hostile_strings")
