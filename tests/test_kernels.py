@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import symbp
 from symbp.core.spec import bundled_names
-from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
+from symbp.verify.kernel import _directional_fd, check_kernel, load_module, random_params, sample_data
 
 from .conftest import ELEMENTWISE, SWISH, allowed_pairs, kernel_for
 
@@ -189,3 +189,22 @@ def test_check_kernel_fails_a_module_whose_forward_or_loss_is_wrong(function):
     right = getattr(module, function)
     setattr(module, function, lambda *args: right(*args) * (1 + 1e-6))
     assert not check_kernel(net, module).passed()
+
+
+class _Kinked:
+    """A module whose loss Σ|w − c| has a kink 3e-6 from w = 0 along every direction."""
+
+    c = np.full((2, 2), 3e-6)
+
+    @classmethod
+    def loss(cls, params, X, Y):
+        return float(np.sum(np.abs(params["W"] - cls.c)))
+
+
+def test_finite_differences_do_not_fail_a_right_gradient_next_to_a_kink():
+    """relu at 0 within the step of p: the larger steps straddle the kink, the smallest does not."""
+    params = {"W": np.zeros((2, 2))}
+    right = {"W": -np.ones((2, 2))}  # ∂Σ|w − c|/∂w at w = 0 < c
+    assert _directional_fd(_Kinked, params, right, None, None, seed=0, floor=0.0) <= 1e-6
+    wrong = {"W": np.ones((2, 2))}
+    assert _directional_fd(_Kinked, params, wrong, None, None, seed=0, floor=0.0) > 0.5
