@@ -22,8 +22,9 @@ from .formula_op import formula_op, parse_index_formula
 from .graph import build
 from .ir import Graph
 from .ops import OPS, OpDef
+from .recurrent import CELLS as CELL_KINDS
 
-TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "ops"}
+TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "time_reduction", "ops"}
 COMMON = {"type", "id", "from", "activation"}
 # The fields each built-in op takes besides COMMON (the op's keyword arguments).
 FIELDS: dict[str, set[str]] = {
@@ -31,8 +32,14 @@ FIELDS: dict[str, set[str]] = {
     "maxpool2d": {"kernel", "stride"}, "avgpool2d": {"kernel", "stride"},
     "batchnorm": {"eps"}, "layernorm": {"eps"}, "dropout": {"rate"},
     "add": set(), "concat": set(), "flatten": set(),
+    "embedding": {"vocab", "size"}, "rnn": {"size", "return"}, "lstm": {"size", "return"},
+    "gru": {"size", "return"},
 }
-MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps"}
+SEQUENCE_OPS = {"embedding", "rnn", "lstm", "gru"}  # a layer of these makes a sequence spec
+NO_ACTIVATION = {"lstm", "gru"}  # their gates fix their functions
+RETURNS = ("sequence", "last")
+MAX_VOCAB = 1_000_000
+MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps", "vocab", "return"}
 OP_KEYS = {"formula", "inputs", "params"}
 MAX_EXTENT = 4096  # channels, features, image sides, kernel sides
 MAX_LAYERS = 256
@@ -105,6 +112,8 @@ def _padding(value: Any, kernel: int | list[int], stride: int | list[int], where
 def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     """The op's keyword arguments, checked and with conventions applied."""
     out: dict[str, Any] = {}
+    if kind in SEQUENCE_OPS:
+        return _sequence_fields(kind, data, where)
     if kind == "dense":
         if "size" not in data:
             raise _fail(f"{where}.size", "is missing")
@@ -130,6 +139,30 @@ def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     if kind == "dropout":
         out["rate"] = _number(data.get("rate", 0.5), f"{where}.rate", 0.0, 1.0)
     return out
+
+
+def _sequence_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
+    """embedding: vocab and size; rnn, lstm, gru: size and return (as the op's ``returns``)."""
+    from symbp.spec import _choice
+
+    for key in sorted(FIELDS[kind] - {"return"}):
+        if key not in data:
+            raise _fail(f"{where}.{key}", "is missing")
+    out = {"size": _int(data["size"], f"{where}.size")}
+    if kind == "embedding":
+        out["vocab"] = _int(data["vocab"], f"{where}.vocab", high=MAX_VOCAB)
+    else:
+        out["returns"] = _choice(data.get("return", "sequence"), f"{where}.return", RETURNS)
+    return out
+
+
+def _cell_activation(kind: str, act: Any, where: str) -> str:
+    """An rnn's own g (elementwise, from the registry); lstm and gru take none."""
+    from symbp.spec import _choice
+
+    if kind in NO_ACTIVATION:
+        raise _fail(where, f"{kind} has fixed gate functions (sigmoid, tanh); remove activation")
+    return _choice(act, where, [k for k, e in activations.REGISTRY.items() if not e.vector])
 
 
 def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> list[str] | None:
@@ -159,20 +192,26 @@ def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], 
     where = f"layers[{index}]"
     if not isinstance(data, dict):
         raise _fail(where, "must be a table such as {type = \"conv2d\", channels = 6, kernel = 5}")
+    from symbp.spec import _did_you_mean
+
     kind = data.get("type", "dense")
     if kind not in registry or kind in ("loss", "activation", "softmax"):
-        allowed = ", ".join(k for k in registry if k not in ("loss", "activation", "softmax"))
-        raise _fail(f"{where}.type", f"unknown layer type {kind!r:.40}; known: {allowed}")
+        known = [k for k in registry if k not in ("loss", "activation", "softmax")]
+        raise _fail(f"{where}.type", f"unknown layer type {kind!r:.40}; known: {', '.join(known)}"
+                                     f"{_did_you_mean(kind, known)}")
     allowed_keys = COMMON | FIELDS.get(kind, set())
     extra = sorted(str(k) for k in set(data) - allowed_keys)
     if extra:
         raise _fail(f"{where}.{extra[0]:.40}", f"unknown field for {kind}; expected one of "
-                                               f"{', '.join(sorted(allowed_keys))}")
+                                               f"{', '.join(sorted(allowed_keys))}"
+                                               f"{_did_you_mean(extra[0], sorted(allowed_keys))}")
     out = {"type": kind, **_op_fields(kind, data, where)}
     sources = _sources(data, where, ids, kind, registry[kind])
     if sources is not None:
         out["from"] = sources
-    if "activation" in data:
+    if "activation" in data and kind in CELL_KINDS:
+        out["activation"] = _cell_activation(kind, data["activation"], f"{where}.activation")
+    elif "activation" in data:
         act = data["activation"]
         if act not in activations.REGISTRY:
             raise _fail(f"{where}.activation", f"must be one of {', '.join(activations.REGISTRY)}; "
@@ -253,6 +292,12 @@ class GraphSpec:
     ops: dict[str, dict] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    time_reduction: str = "mean"
+
+    @property
+    def sequence(self) -> bool:
+        """Whether the spec has sequence layers (its inputs are (steps,) ids or (steps, features))."""
+        return any(d["type"] in SEQUENCE_OPS for d in self.layers)
 
     def registry(self) -> dict[str, OpDef]:
         """The user ops as registry entries."""
@@ -261,7 +306,7 @@ class GraphSpec:
     def graph(self, batch: int) -> Graph:
         """The engine graph for ``batch`` samples (X is (batch, *inputs))."""
         return build((batch, *self.inputs), [dict(d) for d in self.layers], self.loss, self.reduction,
-                     ops=self.registry())
+                     ops=self.registry(), time_reduction=self.time_reduction)
 
     def spec_hash(self) -> str:
         blob = json.dumps(self.source, sort_keys=True, separators=(",", ":"))
@@ -304,6 +349,23 @@ def _check_builds(spec: GraphSpec) -> None:
     raise _fail("loss", str(failure)) from None
 
 
+def _check_sequence(spec: GraphSpec) -> None:
+    """A sequence spec: [steps] token ids read by an embedding first, or [steps, features]
+    floats; a chain of layers (the kernel runs each recurrent layer as one loop over steps)."""
+    ids = spec.layers[0]["type"] == "embedding"
+    if len(spec.inputs) == 3 or (len(spec.inputs) == 1) != ids:
+        shape = "[steps] token ids need an embedding as the first layer" if len(spec.inputs) == 1 else \
+            "an embedding reads [steps] token ids" if ids and len(spec.inputs) == 2 else \
+            "a sequence spec has inputs [steps] (token ids) or [steps, features]"
+        raise _fail("inputs", f"{shape}; got {list(spec.inputs)}")
+    for k, d in enumerate(spec.layers):
+        if k and d["type"] == "embedding":
+            raise _fail(f"layers[{k}].type", "an embedding reads the token ids: it must be the first layer")
+        if "from" in d or "id" in d:
+            raise _fail(f"layers[{k}].{'from' if 'from' in d else 'id'}",
+                        "sequence specs are chains of layers: each reads the previous one")
+
+
 def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     """Validate a graph spec given as plain data (what TOML or JSON parse to)."""
     from symbp.spec import _description, _network_name
@@ -334,7 +396,16 @@ def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     reduction = data.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise _fail("reduction", f"must be one of mean, sum; got {reduction!r:.40}")
+    time_reduction = data.get("time_reduction", "mean")
+    if time_reduction not in ("mean", "sum"):
+        from symbp.spec import _did_you_mean
+
+        raise _fail("time_reduction", f"must be one of mean, sum; got {time_reduction!r:.40}"
+                                      f"{_did_you_mean(time_reduction, ['mean', 'sum'])}")
     spec = GraphSpec(_network_name(data.get("name", default_name)), _inputs(data.get("inputs")),
-                     tuple(layers), loss, reduction, ops, _description(data.get("description", "")), data)
+                     tuple(layers), loss, reduction, ops, _description(data.get("description", "")), data,
+                     time_reduction)
+    if spec.sequence:
+        _check_sequence(spec)
     _check_builds(spec)
     return spec
