@@ -91,8 +91,7 @@ class GraphDerivation:
         return self.derived.spec.name
 
     def sections(self) -> list[tuple[str, list[Compute]]]:
-        return [("Forward pass (as the spec defines it)", self.derived.graph.computes),
-                ("Backward pass (derived over the index algebra)", self.derived.computes)]
+        return self.derived.sections()
 
     def _intro(self) -> list[str]:
         spec = self.derived.spec
