@@ -110,7 +110,8 @@ class GraphDerivation:
         info = {"version": __version__, "template": template, "network": one_line(spec.name),
                 "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
                 "command": one_line(command)}
-        sections = [{"title": title, "equations": [show(c) for c in computes]}
+        sections = [{"title": title, "equations": [show(c) if isinstance(c, Compute) else c  # c: LaTeX
+                                                   for c in computes]}
                     for title, computes in self.sections()]
         return environment().get_template(template).render(
             info=info, title=escape(f"{self.name}: the derivation at the index level"),

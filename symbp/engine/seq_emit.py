@@ -11,6 +11,7 @@ from math import prod
 from .codegen import BATCH, formula, statement
 from .ir import Compute
 from .scan import Scan, Segment, stages
+from .seq_document import equations
 from .spec import GraphSpec
 
 TEMPLATE = "seq_module.py.j2"
@@ -44,10 +45,10 @@ class SeqDerived:
                 forward.append((f"Layer {l} ({stage.kind}): one step, run for t = 0, ..., {T - 1} "
                                 f"(pt{l} is the projection at step t; the previous states are zero at t = 0)",
                                 stage.graph.computes[:-1]))
-                backward.append((f"Layer {l} ({stage.kind}): backward through one step, run for t = {T - 1}, "
-                                 f"..., 0 (the upstream gradients are dJ/dh_t from the layers above plus "
-                                 f"grad_hprev{l} of step t + 1; grad_Wh{l} is summed over t)",
-                                 stage.backward.computes))
+                backward.append((f"Layer {l} ({stage.kind}): backward through one step, run for "
+                                 f"t = {T - 1}, ..., 0 (gh{l} is dJ/dh at step t: from the layers above "
+                                 f"plus what step t + 1 sends back as hprev{l}'s gradient; Wh{l}'s "
+                                 "gradient sums over t)", stage.backward.computes))
             else:
                 end = "the loss" if stage.upstream is None else "the next recurrent layer's projection"
                 forward.append((f"Forward pass from {stage.source} to {end}", stage.graph.computes[:-1]))
@@ -55,7 +56,10 @@ class SeqDerived:
                                  + (f" ({stage.upstream} is dJ/dP, collected by the loop over steps)"
                                     if stage.upstream else ""), stage.backward.computes))
         last = self.stages[-1].graph.computes[-1]
-        return [*forward, ("The loss", [last]), *reversed(backward)]
+        matrix = [(f"Layer {s.position} ({s.kind}): backpropagation through time at the matrix level "
+                   "(one sample's vectors, recognised from the derived step below; weight gradients "
+                   "also sum over the batch)", equations(s)) for s in self.stages if isinstance(s, Scan)]
+        return [*forward, ("The loss", [last]), *matrix, *reversed(backward)]
 
 
 def _position(param: str) -> int:
