@@ -107,3 +107,20 @@ def test_time_mean_divides_by_batch_times_steps_as_flattened_cross_entropy():
     J_mean = numeric.run(mean.computes, values)[mean.output]
     J_sum = numeric.run(total.computes, values)[total.output]
     assert J_sum == pytest.approx(4 * J_mean, rel=1e-14)
+
+
+def test_validation_builds_a_long_sequence_for_two_steps_and_counts_every_step(monkeypatch):
+    """The unrolled graph grows with the steps; validation builds it for two and scales the
+    per-sample sizes, so 4000 steps of a GRU of 1000 are refused by their size, not built."""
+    from symbp.engine.spec import GraphSpec
+
+    built = []
+    original = GraphSpec.graph
+    monkeypatch.setattr(GraphSpec, "graph",
+                        lambda self, batch: built.append(self.inputs) or original(self, batch))
+    spec = from_dict({"inputs": [400, 8], "loss": "mse",
+                      "layers": [{"type": "gru", "size": 4}, {"size": 2}]})
+    assert spec.inputs == (400, 8) and built and all(shape[0] <= 2 for shape in built)
+    with pytest.raises(SpecError, match="a layer holds 12,000,000 values per sample"):
+        from_dict({"inputs": [4000, 8], "loss": "mse",
+                   "layers": [{"type": "gru", "size": 1000}, {"size": 2}]})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
@@ -319,24 +319,32 @@ class GraphSpec:
         return f"{'x'.join(map(str, self.inputs))}: {kinds}; loss {self.loss}"
 
 
-def _check_sizes(graph: Graph) -> None:
-    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them)."""
+def _check_sizes(graph: Graph, steps: float = 1) -> None:
+    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them);
+    ``steps`` scales sequence tensors (rank 3) of a graph built for fewer steps."""
     from symbp.spec import MAX_PARAMS
 
     n_params = sum(prod(s) for s in graph.params.values())
     if n_params > MAX_PARAMS:
         raise _fail("layers", f"the network has {n_params:,} parameters; at most {MAX_PARAMS:,} "
                               "are supported")
-    largest = max(prod(c.shape[1:]) for c in graph.computes if c.shape)
+    largest = int(max(prod(c.shape[1:]) * (steps if len(c.shape) == 3 else 1)
+                      for c in graph.computes if c.shape))
     if largest > MAX_SAMPLE:
         raise _fail("layers", f"a layer holds {largest:,} values per sample; at most {MAX_SAMPLE:,} "
                               "are supported")
 
 
 def _check_builds(spec: GraphSpec) -> None:
-    """Build the graph for a batch of 2; an error names the first layer that cannot be built."""
+    """Build the graph for a batch of 2; an error names the first layer that cannot be built.
+
+    A sequence spec is built for at most 2 steps (its unrolled graph grows with the steps; shapes
+    and parameters do not depend on them)."""
+    steps = spec.inputs[0] / min(spec.inputs[0], 2) if spec.sequence else 1
+    if spec.sequence and spec.inputs[0] > 2:
+        spec = replace(spec, inputs=(2, *spec.inputs[1:]))
     try:
-        _check_sizes(spec.graph(2))
+        _check_sizes(spec.graph(2), steps)
         return
     except (DerivationError, FormulaError) as error:
         failure = error
