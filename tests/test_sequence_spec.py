@@ -53,6 +53,9 @@ BAD = {
     "layers[0].size": ({**CHAR, "layers": [{"type": "embedding", "vocab": 5}, {"size": 5}]}, "is missing"),
     "layers[0].type": ({**CHAR, "layers": [{"type": "embeding", "vocab": 5, "size": 3}, {"size": 5}]},
                        "did you mean embedding"),
+    "layers[2].type": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3},
+                                                  {"type": "dropout", "rate": 0.5})},
+                       "takes the layer types dense, embedding, gru, lstm, rnn, not dropout"),
     "layers[1].id": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3, "id": "h"})}, "chains of layers"),
 }
 

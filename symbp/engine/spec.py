@@ -36,6 +36,7 @@ FIELDS: dict[str, set[str]] = {
     "gru": {"size", "return"},
 }
 SEQUENCE_OPS = {"embedding", "rnn", "lstm", "gru"}  # a layer of these makes a sequence spec
+SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention"}  # what a sequence kernel runs
 NO_ACTIVATION = {"lstm", "gru"}  # their gates fix their functions
 RETURNS = ("sequence", "last")
 MAX_VOCAB = 1_000_000
@@ -367,6 +368,10 @@ def _check_sequence(spec: GraphSpec) -> None:
             "a sequence spec has inputs [steps] (token ids) or [steps, features]"
         raise _fail("inputs", f"{shape}; got {list(spec.inputs)}")
     for k, d in enumerate(spec.layers):
+        if d["type"] not in SEQUENCE_LAYERS:
+            known = ", ".join(sorted(t for t in SEQUENCE_LAYERS if t in OPS))
+            raise _fail(f"layers[{k}].type", f"a sequence spec takes the layer types {known}, "
+                                             f"not {d['type']}")
         if k and d["type"] == "embedding":
             raise _fail(f"layers[{k}].type", "an embedding reads the token ids: it must be the first layer")
         if "from" in d or "id" in d:
