@@ -33,6 +33,13 @@ Design note.
   sentinel size, so the printed kernel takes any batch; each compute is printed as one NumPy
   statement (``codegen``) into ``templates/graph_module.py.j2``; ``symbp emit``, ``run`` and
   ``derive`` dispatch here for graph specs. Dense chains still go through ``plan.py``.
+* **Sequences** (``recurrent``, ``scan``, ``seq_emit``, ``seq_document``, ``seq_verify``). An
+  rnn, lstm or gru is its input projection (all steps at once) and one step of its cell, as
+  index formulas. ``graph.build`` unrolls the steps with shared weights, so BPTT is the
+  reverse accumulation above (proofs, the reference in ``run``). The kernel cuts the layers at
+  each recurrent layer (``scan``): the engine derives each segment and one step of the cell
+  (a piece that does not end in the loss ends in Σ g·out, g its incoming gradient), and the
+  template runs the step's statements in a loop over t, backward in reverse time.
 """
 
 from .formula_op import formula_op

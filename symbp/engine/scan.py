@@ -80,7 +80,7 @@ def _close(graph: Graph, source: str, upstream: str | None = None) -> Segment:
     return Segment(graph, backward(graph, wrt), source, upstream)
 
 
-def _scan(layer: Layer, x: Tensor, entry: dict, stages: list) -> tuple[Graph, Tensor]:
+def _scan(layer: Layer, x: Tensor, entry: dict, done: list) -> tuple[Graph, Tensor]:
     """Cut the network at a recurrent layer: close the segment with its projection, add the
     step, and return the next segment's graph and its source."""
     kind, position, graph = layer.kind, layer.position, layer.graph
@@ -92,7 +92,7 @@ def _scan(layer: Layer, x: Tensor, entry: dict, stages: list) -> tuple[Graph, Te
     step_params = {k: t for k, t in params.items() if k in ("Wh", "bh")}
     for t in step_params.values():
         del graph.params[t.name]
-    stages.append(_close(graph, _source(stages), upstream.name))
+    done.append(_close(graph, _source(done), upstream.name))
     cg = Graph()
     cl = Layer(cg, kind, position)
     N, G = x.shape[0], P.shape[2]
@@ -108,15 +108,15 @@ def _scan(layer: Layer, x: Tensor, entry: dict, stages: list) -> tuple[Graph, Te
     nxt = Graph()
     shape = (N, x.shape[1], size) if returns == "sequence" else (N, size)
     out = Layer(nxt, kind, position).data("hseq" if returns == "sequence" else "hlast", shape)
-    stages.append(Scan(kind, position, x.shape[1], size, returns, cg, b, P.name, pt.name,
+    done.append(Scan(kind, position, x.shape[1], size, returns, cg, b, P.name, pt.name,
                        {s: t.name for s, t in prev.items()}, {s: t.name for s, t in new.items()},
                        {s: t.name for s, t in grads.items()}, out.name))
     return nxt, out
 
 
-def _source(stages: list) -> str:
+def _source(done: list) -> str:
     """The source of the segment being built: X, or the last scan's output."""
-    return next((s.output for s in reversed(stages) if isinstance(s, Scan)), "X")
+    return next((s.output for s in reversed(done) if isinstance(s, Scan)), "X")
 
 
 def stages(inputs: Sequence[int], layers: Sequence[dict], loss: str, reduction: str = "mean",

@@ -89,7 +89,8 @@ def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
     return f"(rng.standard_normal({shape}) * np.sqrt(2.0 / {max(1, prod(shape[1:]))})).astype(dtype)"
 
 
-def _scan_context(scan: Scan, shapes: dict) -> dict:
+def _scan_context(scan: Scan, before: Segment, shapes: dict) -> dict:
+    """A recurrent layer's loops: ``before`` is the segment whose pseudo-loss reads dJ/dP."""
     forward = scan.graph.computes[:-1]  # the last is the pseudo-loss
     grads = scan.backward.grads
     return {
@@ -101,7 +102,7 @@ def _scan_context(scan: Scan, shapes: dict) -> dict:
         "upstream": list(scan.upstream.items()), "output": scan.output,
         "grad_pt": grads[scan.pt], "grad_prev": {s: grads[n] for s, n in scan.prev.items()},
         "sums": tuple((grads[p], scan.graph.params[p]) for p in scan.params),
-        "gp": None,
+        "gp": before.upstream,
     }
 
 
@@ -115,8 +116,7 @@ def context(d: SeqDerived, command: str, version: str) -> dict:
     staged = []
     for k, stage in enumerate(d.stages):
         if isinstance(stage, Scan):
-            item = _scan_context(stage, shapes)
-            item["gp"] = d.stages[k - 1].upstream
+            item = _scan_context(stage, d.stages[k - 1], shapes)
         else:
             # the last compute, a pseudo-loss or the loss, is not part of the forward pass
             item = {"scan": False, "forward": _lines(stage.graph.computes[:-1], shapes),
