@@ -119,3 +119,16 @@ def test_token_ids_out_of_range_are_refused():
         module.loss(params, X + 4, Y)
     with pytest.raises(ValueError, match="integer array of token ids"):
         module.loss(params, X.astype(float), Y)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_saturated_gates_stay_finite_without_overflow(cell):
+    """Stable sigmoid and tanh: recurrent weights 1000 times too large saturate every gate, and
+    the kernel neither overflows nor produces a non-finite value."""
+    spec, module = kernel(spec_data(cell, 3, 2, 2, 4, "sequence", "softmax_ce", "mean"))
+    params, X, Y, _ = values_for(spec, 2, 7)
+    recurrent = {f"{stem}2" for stem in ("Wx", "Wh", "b", "bx", "bh")}  # layer 2: the cell
+    big = {k: v * 1000 if k in recurrent else v for k, v in params.items()}
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        J, grads = module.loss_and_grad(big, X, Y)
+    assert np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads.values())
