@@ -113,8 +113,10 @@ def _arrays(params, X, Y=None):
 
 def _forward(v, dtype, B, tapes):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
-    # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·{1 if v == X[n, t]; 0 otherwise}
-    v['embedding1_e'] = np.asarray(np.broadcast_to((_view(v['E1'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 65, ))[None, None, :, :])*np.where(((v['X'][:, :, None, None]) == np.arange(65, dtype=dtype)[None, None, None, :]), 1, 0), (B, 25, 32, 65, )).sum(axis=(3,)), dtype)
+    # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
+    v['embedding1_onehot'] = np.asarray(np.broadcast_to(np.where(((v['X'][:, :, None]) == np.arange(65, dtype=dtype)[None, None, :]), 1, 0), (B, 25, 65, )), dtype)
+    # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
+    v['embedding1_e'] = np.asarray(np.einsum('cd,abd->abc', _view(v['E1'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 65, )), v['embedding1_onehot'], optimize=True), dtype)
     # rnn2_P[n, t, g] = Σ_{k} Wx2[g, k]·embedding1_e[n, t, k] + b2[g]
     v['rnn2_P'] = np.asarray(np.broadcast_to(np.einsum('cd,abd->abc', v['Wx2'], v['embedding1_e'], optimize=True) + (v['b2'][None, None, :]), (B, 25, 128, )), dtype)
     # rnn layer 2: 25 steps of the cell, zero initial state
@@ -223,8 +225,8 @@ def loss_and_grad(params, X, Y):
     v['grad_embedding1_e'] = np.asarray(np.einsum('cd,abd->abc', _view(v['Wx2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 128, )), v['grad_rnn2_P'], optimize=True), dtype)
     # grad_b2[g] = Σ_{n,t} grad_rnn2_P[n, t, g]
     v['grad_b2'] = np.asarray(np.einsum('abc->a', _view(v['grad_rnn2_P'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (128, B, 25, )), optimize=True), dtype)
-    # grad_E1[v, d] = Σ_{n,t} grad_embedding1_e[n, t, d]·{1 if v == X[n, t]; 0 otherwise}
-    v['grad_E1'] = np.asarray(np.broadcast_to((_view(v['grad_embedding1_e'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (32, B, 25, ))[None, :, :, :])*np.where(((v['X'][None, None, :, :]) == np.arange(65, dtype=dtype)[:, None, None, None]), 1, 0), (65, 32, B, 25, )).sum(axis=(2, 3)), dtype)
+    # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
+    v['grad_E1'] = np.asarray(np.einsum('acd,bcd->ab', _view(v['embedding1_onehot'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (65, B, 25, )), _view(v['grad_embedding1_e'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (32, B, 25, )), optimize=True), dtype)
     return J, {
         "E1": v["grad_E1"],
         "Wx2": v["grad_Wx2"],

@@ -132,3 +132,11 @@ def test_saturated_gates_stay_finite_without_overflow(cell):
     with np.errstate(over="raise", invalid="raise", divide="raise"):
         J, grads = module.loss_and_grad(big, X, Y)
     assert np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+def test_the_embedding_and_its_gradient_are_one_product_each():
+    """e = onehot·E and ∂J/∂E = Σ_{n,t} onehot·δe print as einsum (GEMM), not as a grid over
+    (batch, steps, size, vocabulary)."""
+    spec, _ = kernel(spec_data("rnn", 2, 2, 2, 4, "sequence", "softmax_ce", "mean"))
+    lines = {x.split(" = ", 1)[0].strip(): x for x in emit_graph(spec).splitlines() if " = np." in x}
+    assert "np.einsum(" in lines["v['embedding1_e']"] and "np.einsum(" in lines["v['grad_E1']"]

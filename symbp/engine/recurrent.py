@@ -178,10 +178,12 @@ def unroll(kind: str) -> Callable[..., Tensor]:
 
 
 def embedding(layer: Layer, x: Tensor, *, vocab: int, size: int) -> Tensor:
-    """e[n, t, d] = Σ_v [X[n, t] = v]·E[v, d]: the row of E for each token id."""
+    """e[n, t, d] = Σ_v onehot[n, t, v]·E[v, d] with onehot[n, t, v] = [X[n, t] = v]: the row
+    of E for each token id, as one product (its gradient Σ_{n,t} onehot·δe is one too)."""
     if len(x.shape) != 2:
         raise DerivationError(f"embedding reads token ids (batch, steps), not shape {x.shape}")
     E = layer.param("E", (vocab, size))
     (n, t, d, v), R = index_set("ntdv", (*x.shape, size, vocab))
     hit = sp.Piecewise((1, sp.Eq(x[n, t], v)), (0, True))
-    return layer.compute("e", (*x.shape, size), (n, t, d), [Term(hit * E[v, d], (v,))], R)
+    onehot = layer.compute("onehot", (*x.shape, vocab), (n, t, v), [Term(hit)], R)
+    return layer.compute("e", (*x.shape, size), (n, t, d), [Term(onehot[n, t, v] * E[v, d], (v,))], R)
