@@ -69,6 +69,13 @@ def test_a_bad_sequence_spec_is_refused_in_one_line_naming_the_field(field):
     assert "\n" not in str(error.value)
 
 
+def test_an_unknown_lstm_field_lists_the_fields_an_lstm_takes():
+    layers = _layers({"type": "lstm", "size": 3, "retrun": "last"})
+    with pytest.raises(SpecError, match=r"^layers\[1\]\.retrun: unknown field for lstm; expected one of "
+                                        r"from, id, return, size, type; did you mean return\?$"):
+        from_dict({**CHAR, "layers": layers})
+
+
 def test_token_ids_without_an_embedding_are_refused_on_inputs():
     with pytest.raises(SpecError, match=r"^inputs: \[steps\] token ids need an embedding"):
         from_dict({"inputs": [4], "loss": "mse", "layers": [{"type": "rnn", "size": 3}, {"size": 2}]})

@@ -202,6 +202,8 @@ def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], 
                                      f"{_did_you_mean(kind, known)}")
     allowed_keys = COMMON | FIELDS.get(kind, set())
     extra = sorted(str(k) for k in set(data) - allowed_keys)
+    if kind in NO_ACTIVATION:  # refused with its own reason below, never suggested
+        allowed_keys = allowed_keys - {"activation"}
     if extra:
         raise _fail(f"{where}.{extra[0]:.40}", f"unknown field for {kind}; expected one of "
                                                f"{', '.join(sorted(allowed_keys))}"
