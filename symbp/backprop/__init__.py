@@ -39,6 +39,13 @@ elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), 
   ``docs/attention_section`` writes attention's backward pass at matrix level, each line checked
   against the derived tensors; ``check/slips`` checks a hand-written gradient function
   (``symbp verify``) and names the slip it makes.
+* **Sequences** (``recurrent``, ``scan``, ``seq_emit``, ``recurrence``, ``seq_verify``). An
+  rnn, lstm or gru is its input projection (all steps at once) and one step of its cell, as
+  index formulas. ``graph.build`` unrolls the steps with shared weights, so BPTT is the
+  reverse accumulation above (proofs, the reference in ``run``). The kernel cuts the layers at
+  each recurrent layer (``scan``): the engine derives each segment and one step of the cell
+  (a piece that does not end in the loss ends in Σ g·out, g its incoming gradient), and the
+  template runs the step's statements in a loop over t, backward in reverse time.
 """
 
 from ..core.formula_op import formula_op

@@ -17,6 +17,7 @@ from symbp.core.errors import DerivationError
 from ..core.graph_build import Layer, index_set
 from ..core.ir import Compute, Graph, Shape, Tensor, Term, read_name, reads
 from ..core.ops import OPS, OpDef
+from ..core.recurrent import CELLS
 from .adjoint import adjoint, max_share
 
 
@@ -103,7 +104,7 @@ def _finish(x: str, shape: Shape, parts: Sequence[str], out: list[Compute]) -> N
 
 
 def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean",
-          ops: Mapping[str, OpDef] | None = None) -> Graph:
+          ops: Mapping[str, OpDef] | None = None, time_reduction: str = "mean") -> Graph:
     """A graph from an input shape and layer entries ``{"type": …, "id": …, "from": […], …}``.
 
     As in the spec: a layer reads the previous one unless ``from`` names ids; ``activation``
@@ -117,7 +118,7 @@ def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduct
     for position, entry in enumerate(layers, start=1):
         entry = dict(entry)
         kind, name, sources = entry.pop("type", "dense"), entry.pop("id", None), entry.pop("from", None)
-        act = entry.pop("activation", None)
+        act = None if kind in CELLS else entry.pop("activation", None)  # a cell's own g
         op = registry.get(kind)
         if op is None:
             known = ", ".join(registry)
@@ -129,5 +130,6 @@ def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduct
         if name is not None:
             by_id[name] = x
     if loss is not None:
-        OPS["loss"].build(Layer(graph, "loss", len(layers) + 1), x, name=loss, reduction=reduction)
+        OPS["loss"].build(Layer(graph, "loss", len(layers) + 1), x, name=loss, reduction=reduction,
+                            time_reduction=time_reduction)
     return graph

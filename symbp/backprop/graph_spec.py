@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
@@ -21,9 +21,10 @@ from symbp.core.errors import DerivationError, FormulaError, SpecError
 from ..core.formula_op import formula_op, parse_index_formula
 from ..core.ir import Graph
 from ..core.ops import OPS, OpDef
+from ..core.recurrent import CELLS as CELL_KINDS
 from .graph import build
 
-TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "ops"}
+TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "time_reduction", "ops"}
 COMMON = {"type", "id", "from", "activation"}
 # The fields each built-in op takes besides COMMON (the op's keyword arguments).
 FIELDS: dict[str, set[str]] = {
@@ -31,8 +32,15 @@ FIELDS: dict[str, set[str]] = {
     "maxpool2d": {"kernel", "stride"}, "avgpool2d": {"kernel", "stride"},
     "batchnorm": {"eps"}, "layernorm": {"eps"}, "dropout": {"rate"},
     "add": set(), "concat": set(), "flatten": set(), "attention": {"causal"},
+    "embedding": {"vocab", "size"}, "rnn": {"size", "return"}, "lstm": {"size", "return"},
+    "gru": {"size", "return"},
 }
-MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps"}
+SEQUENCE_OPS = {"embedding", "rnn", "lstm", "gru"}  # a layer of these makes a sequence spec
+SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention"}  # what a sequence kernel runs
+NO_ACTIVATION = {"lstm", "gru"}  # their gates fix their functions
+RETURNS = ("sequence", "last")
+MAX_VOCAB = 1_000_000
+MARKERS = {"type", "id", "from", "channels", "kernel", "stride", "padding", "rate", "eps", "vocab", "return"}
 OP_KEYS = {"formula", "inputs", "params"}
 MAX_EXTENT = 4096  # channels, features, image sides, kernel sides
 MAX_LAYERS = 256
@@ -105,6 +113,8 @@ def _padding(value: Any, kernel: int | list[int], stride: int | list[int], where
 def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     """The op's keyword arguments, checked and with conventions applied."""
     out: dict[str, Any] = {}
+    if kind in SEQUENCE_OPS:
+        return _sequence_fields(kind, data, where)
     if kind == "dense":
         if "size" not in data:
             raise _fail(f"{where}.size", "is missing")
@@ -131,6 +141,30 @@ def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     if kind == "dropout":
         out["rate"] = _number(data.get("rate", 0.5), f"{where}.rate", 0.0, 1.0)
     return out
+
+
+def _sequence_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
+    """embedding: vocab and size; rnn, lstm, gru: size and return (as the op's ``returns``)."""
+    from symbp.core.spec import _choice
+
+    for key in sorted(FIELDS[kind] - {"return"}):
+        if key not in data:
+            raise _fail(f"{where}.{key}", "is missing")
+    out = {"size": _int(data["size"], f"{where}.size")}
+    if kind == "embedding":
+        out["vocab"] = _int(data["vocab"], f"{where}.vocab", high=MAX_VOCAB)
+    else:
+        out["returns"] = _choice(data.get("return", "sequence"), f"{where}.return", RETURNS)
+    return out
+
+
+def _cell_activation(kind: str, act: Any, where: str) -> str:
+    """An rnn's own g (elementwise, from the registry); lstm and gru take none."""
+    from symbp.core.spec import _choice
+
+    if kind in NO_ACTIVATION:
+        raise _fail(where, f"{kind} has fixed gate functions (sigmoid, tanh); remove activation")
+    return _choice(act, where, [k for k, e in activations.REGISTRY.items() if not e.vector])
 
 
 def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> list[str] | None:
@@ -160,20 +194,28 @@ def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], 
     where = f"layers[{index}]"
     if not isinstance(data, dict):
         raise _fail(where, "must be a table such as {type = \"conv2d\", channels = 6, kernel = 5}")
+    from symbp.core.spec import _did_you_mean
+
     kind = data.get("type", "dense")
     if kind not in registry or kind in ("loss", "activation", "softmax"):
-        allowed = ", ".join(k for k in registry if k not in ("loss", "activation", "softmax"))
-        raise _fail(f"{where}.type", f"unknown layer type {kind!r:.40}; known: {allowed}")
+        known = [k for k in registry if k not in ("loss", "activation", "softmax")]
+        raise _fail(f"{where}.type", f"unknown layer type {kind!r:.40}; known: {', '.join(known)}"
+                                     f"{_did_you_mean(kind, known)}")
     allowed_keys = COMMON | FIELDS.get(kind, set())
     extra = sorted(str(k) for k in set(data) - allowed_keys)
+    if kind in NO_ACTIVATION:  # refused with its own reason below, never suggested
+        allowed_keys = allowed_keys - {"activation"}
     if extra:
         raise _fail(f"{where}.{extra[0]:.40}", f"unknown field for {kind}; expected one of "
-                                               f"{', '.join(sorted(allowed_keys))}")
+                                               f"{', '.join(sorted(allowed_keys))}"
+                                               f"{_did_you_mean(extra[0], sorted(allowed_keys))}")
     out = {"type": kind, **_op_fields(kind, data, where)}
     sources = _sources(data, where, ids, kind, registry[kind])
     if sources is not None:
         out["from"] = sources
-    if "activation" in data:
+    if "activation" in data and kind in CELL_KINDS:
+        out["activation"] = _cell_activation(kind, data["activation"], f"{where}.activation")
+    elif "activation" in data:
         act = data["activation"]
         if act not in activations.REGISTRY:
             raise _fail(f"{where}.activation", f"must be one of {', '.join(activations.REGISTRY)}; "
@@ -254,6 +296,12 @@ class GraphSpec:
     ops: dict[str, dict] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     source: dict[str, Any] = field(default_factory=dict, hash=False, compare=False, repr=False)
+    time_reduction: str = "mean"
+
+    @property
+    def sequence(self) -> bool:
+        """Whether the spec has sequence layers (its inputs are (steps,) ids or (steps, features))."""
+        return any(d["type"] in SEQUENCE_OPS for d in self.layers)
 
     def registry(self) -> dict[str, OpDef]:
         """The user ops as registry entries."""
@@ -262,7 +310,7 @@ class GraphSpec:
     def graph(self, batch: int) -> Graph:
         """The engine graph for ``batch`` samples (X is (batch, *inputs))."""
         return build((batch, *self.inputs), [dict(d) for d in self.layers], self.loss, self.reduction,
-                     ops=self.registry())
+                     ops=self.registry(), time_reduction=self.time_reduction)
 
     def spec_hash(self) -> str:
         blob = json.dumps(self.source, sort_keys=True, separators=(",", ":"))
@@ -275,24 +323,32 @@ class GraphSpec:
         return f"{'x'.join(map(str, self.inputs))}: {kinds}; loss {self.loss}"
 
 
-def _check_sizes(graph: Graph) -> None:
-    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them)."""
+def _check_sizes(graph: Graph, steps: float = 1) -> None:
+    """Parameters and per-sample tensors within limits (a typo, not a network, beyond them);
+    ``steps`` scales sequence tensors (rank 3) of a graph built for fewer steps."""
     from symbp.core.spec import MAX_PARAMS
 
     n_params = sum(prod(s) for s in graph.params.values())
     if n_params > MAX_PARAMS:
         raise _fail("layers", f"the network has {n_params:,} parameters; at most {MAX_PARAMS:,} "
                               "are supported")
-    largest = max(prod(c.shape[1:]) for c in graph.computes if c.shape)
+    largest = int(max(prod(c.shape[1:]) * (steps if len(c.shape) == 3 else 1)
+                      for c in graph.computes if c.shape))
     if largest > MAX_SAMPLE:
         raise _fail("layers", f"a layer holds {largest:,} values per sample; at most {MAX_SAMPLE:,} "
                               "are supported")
 
 
 def _check_builds(spec: GraphSpec) -> None:
-    """Build the graph for a batch of 2; an error names the first layer that cannot be built."""
+    """Build the graph for a batch of 2; an error names the first layer that cannot be built.
+
+    A sequence spec is built for at most 2 steps (its unrolled graph grows with the steps; shapes
+    and parameters do not depend on them)."""
+    steps = spec.inputs[0] / min(spec.inputs[0], 2) if spec.sequence else 1
+    if spec.sequence and spec.inputs[0] > 2:
+        spec = replace(spec, inputs=(2, *spec.inputs[1:]))
     try:
-        _check_sizes(spec.graph(2))
+        _check_sizes(spec.graph(2), steps)
         return
     except (DerivationError, FormulaError) as error:
         failure = error
@@ -303,6 +359,27 @@ def _check_builds(spec: GraphSpec) -> None:
         except (DerivationError, FormulaError) as error:
             raise _fail(f"layers[{k - 1}]", str(error)) from None
     raise _fail("loss", str(failure)) from None
+
+
+def _check_sequence(spec: GraphSpec) -> None:
+    """A sequence spec: [steps] token ids read by an embedding first, or [steps, features]
+    floats; a chain of layers (the kernel runs each recurrent layer as one loop over steps)."""
+    ids = spec.layers[0]["type"] == "embedding"
+    if len(spec.inputs) == 3 or (len(spec.inputs) == 1) != ids:
+        shape = "[steps] token ids need an embedding as the first layer" if len(spec.inputs) == 1 else \
+            "an embedding reads [steps] token ids" if ids and len(spec.inputs) == 2 else \
+            "a sequence spec has inputs [steps] (token ids) or [steps, features]"
+        raise _fail("inputs", f"{shape}; got {list(spec.inputs)}")
+    for k, d in enumerate(spec.layers):
+        if d["type"] not in SEQUENCE_LAYERS:
+            known = ", ".join(sorted(t for t in SEQUENCE_LAYERS if t in OPS))
+            raise _fail(f"layers[{k}].type", f"a sequence spec takes the layer types {known}, "
+                                             f"not {d['type']}")
+        if k and d["type"] == "embedding":
+            raise _fail(f"layers[{k}].type", "an embedding reads the token ids: it must be the first layer")
+        if "from" in d or "id" in d:
+            raise _fail(f"layers[{k}].{'from' if 'from' in d else 'id'}",
+                        "sequence specs are chains of layers: each reads the previous one")
 
 
 def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
@@ -335,7 +412,16 @@ def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     reduction = data.get("reduction", "mean")
     if reduction not in ("mean", "sum"):
         raise _fail("reduction", f"must be one of mean, sum; got {reduction!r:.40}")
+    time_reduction = data.get("time_reduction", "mean")
+    if time_reduction not in ("mean", "sum"):
+        from symbp.core.spec import _did_you_mean
+
+        raise _fail("time_reduction", f"must be one of mean, sum; got {time_reduction!r:.40}"
+                                      f"{_did_you_mean(time_reduction, ['mean', 'sum'])}")
     spec = GraphSpec(_network_name(data.get("name", default_name)), _inputs(data.get("inputs")),
-                     tuple(layers), loss, reduction, ops, _description(data.get("description", "")), data)
+                     tuple(layers), loss, reduction, ops, _description(data.get("description", "")), data,
+                     time_reduction)
+    if spec.sequence:
+        _check_sequence(spec)
     _check_builds(spec)
     return spec

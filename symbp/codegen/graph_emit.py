@@ -10,6 +10,8 @@ from ..backprop.graph import backward
 from ..backprop.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 from .graph_code import BATCH, extent, formula, statement
+from .seq_emit import SeqDerived, derive_sequence
+from .seq_emit import render as render_sequence
 
 TEMPLATE = "graph_module.py.j2"
 
@@ -23,8 +25,16 @@ class Derived:
     computes: list[Compute]  # the backward pass
     grads: dict[str, str]
 
+    def sections(self) -> list[tuple[str, list[Compute]]]:
+        """(title, computes) for documents."""
+        return [("Forward pass (as the spec defines it)", self.graph.computes),
+                ("Backward pass (derived over the index algebra)", self.computes)]
 
-def derive_graph(spec: GraphSpec) -> Derived:
+
+def derive_graph(spec: GraphSpec) -> Derived | SeqDerived:
+    """The spec's derivation: a sequence spec as segments and loops over steps (``scan``)."""
+    if spec.sequence:
+        return derive_sequence(spec)
     graph = spec.graph(BATCH)
     b = backward(graph, list(graph.params))
     return Derived(spec, graph, b.computes, b.grads)
@@ -87,10 +97,13 @@ def context(d: Derived, command: str, version: str) -> dict:
     }
 
 
-def render(d: Derived, command: str) -> str:
+def render(d: Derived | SeqDerived, command: str) -> str:
     """The kernel module of a derived graph spec as text."""
     from symbp._version import __version__
     from symbp.codegen.emit import environment
+
+    if isinstance(d, SeqDerived):
+        return render_sequence(d, command)
 
     return environment().get_template(TEMPLATE).render(context(d, command, __version__))
 

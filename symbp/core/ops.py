@@ -18,6 +18,7 @@ from symbp.core.errors import DerivationError
 from .attention import attention
 from .graph_build import Layer, index_set
 from .ir import Tensor, Term
+from .recurrent import CELLS, embedding, unroll
 
 
 def pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
@@ -55,14 +56,15 @@ def _window(size: int, kernel: int, stride: int, pad: int, op: str) -> int:
 
 
 def dense(layer: Layer, x: Tensor, *, size: int, bias: bool = True) -> Tensor:
-    """z[n, c] = Σ_k W[c, k]·x[n, k] + b[c]."""
-    _rank(x, [2], "dense")
-    (n, c, k), R = index_set("nck", (x.shape[0], size, x.shape[1]))
-    W = layer.param("W", (size, x.shape[1]))
-    terms = [Term(W[c, k] * x[n, k], (k,))]
+    """z[n, c] = Σ_k W[c, k]·x[n, k] + b[c]; on a sequence (n, t, k) the same W, b at every step."""
+    _rank(x, [2, 3], "dense")
+    lead = x.shape[:-1]
+    (*outer, c, k), R = index_set("nt"[: len(lead)] + "ck", (*lead, size, x.shape[-1]))
+    W = layer.param("W", (size, x.shape[-1]))
+    terms = [Term(W[c, k] * x[(*outer, k)], (k,))]
     if bias:
         terms.append(Term(layer.param("b", (size,))[c]))
-    return layer.compute("z", (x.shape[0], size), (n, c), terms, R)
+    return layer.compute("z", (*lead, size), (*outer, c), terms, R)
 
 
 def conv2d(layer: Layer, x: Tensor, *, channels: int, kernel, stride=1, padding=0,
@@ -193,25 +195,33 @@ def softmax(layer: Layer, x: Tensor) -> Tensor:
 
     The shift m leaves a unchanged (proven in the tests), so no gradient flows through it.
     """
-    _rank(x, [2], "softmax")
-    (n, k), R = index_set("nk", x.shape)
-    m = layer.compute("shift", x.shape[:1], (n,), [Term(x[n, k], (k,), "max")], R, differentiable=False)
-    e = layer.compute("exp", x.shape, (n, k), [Term(sp.exp(x[n, k] - m[n]))], R)
-    s = layer.compute("total", x.shape[:1], (n,), [Term(e[n, k], (k,))], R)
-    return layer.compute("a", x.shape, (n, k), [Term(e[n, k] / s[n])], R)
+    _rank(x, [2, 3], "softmax")
+    (*n, k), R = index_set("nt"[: len(x.shape) - 1] + "k", x.shape)  # a sequence: per step
+    n, at = tuple(n), (*n, k)
+    m = layer.compute("shift", x.shape[:-1], n, [Term(x[at], (k,), "max")], R, differentiable=False)
+    e = layer.compute("exp", x.shape, at, [Term(sp.exp(x[at] - m[n]))], R)
+    s = layer.compute("total", x.shape[:-1], n, [Term(e[at], (k,))], R)
+    return layer.compute("a", x.shape, at, [Term(e[at] / s[n])], R)
 
 
-def loss(layer: Layer, a: Tensor, *, name: str, reduction: str = "mean") -> Tensor:
-    """J = (1/N) Σ_{n,k} ℓ(a[n, k], Y[n, k]) with ℓ from the loss registry (sum: no 1/N)."""
-    _rank(a, [2], "loss")
+def loss(layer: Layer, a: Tensor, *, name: str, reduction: str = "mean",
+         time_reduction: str = "mean") -> Tensor:
+    """J = (1/N) Σ_{n,k} ℓ(a[n, k], Y[n, k]) with ℓ from the loss registry (sum: no 1/N).
+
+    On a sequence a[n, t, k] the terms of every step count, divided by T for a time mean.
+    """
+    _rank(a, [2, 3], "loss")
     entry = losses.REGISTRY.get(name)
     if entry is None:
         raise DerivationError(f"unknown loss {name!r}; known: {', '.join(losses.REGISTRY)}")
-    (n, k), R = index_set("nk", a.shape)
+    idx, R = index_set("nt"[: len(a.shape) - 1] + "k", a.shape)
+    at = tuple(idx)
     y = layer.data("Y", a.shape, numbered=False)
-    term = entry.term.subs(losses.N_OUT, a.shape[1]).xreplace({losses.a: a[n, k], losses.y: y[n, k]})
-    scale = sp.Rational(1, a.shape[0]) if reduction == "mean" else 1
-    out = layer.compute("J", (), (), [Term(term * scale, (n, k))], R, role="loss")
+    term = entry.term.subs(losses.N_OUT, a.shape[-1]).xreplace({losses.a: a[at], losses.y: y[at]})
+    scale = sp.Rational(1, a.shape[0]) if reduction == "mean" else sp.Integer(1)
+    if len(a.shape) == 3 and time_reduction == "mean":
+        scale /= a.shape[1]
+    out = layer.compute("J", (), (), [Term(term * scale, at)], R, role="loss")
     layer.graph.output = out.name
     return out
 
@@ -229,5 +239,6 @@ OPS: dict[str, OpDef] = {
     "avgpool2d": OpDef(avgpool2d), "batchnorm": OpDef(batchnorm), "layernorm": OpDef(layernorm),
     "dropout": OpDef(dropout), "add": OpDef(add, None), "concat": OpDef(concat, None),
     "flatten": OpDef(flatten), "activation": OpDef(activation), "softmax": OpDef(softmax),
-    "loss": OpDef(loss), "attention": OpDef(attention),
+    "loss": OpDef(loss), "attention": OpDef(attention), "embedding": OpDef(embedding),
+    **{kind: OpDef(unroll(kind)) for kind in CELLS},
 }

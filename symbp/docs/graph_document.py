@@ -92,8 +92,7 @@ class GraphDerivation:
         return self.derived.spec.name
 
     def sections(self) -> list[tuple[str, list[Compute]]]:
-        return [("Forward pass (as the spec defines it)", self.derived.graph.computes),
-                ("Backward pass (derived over the index algebra)", self.derived.computes)]
+        return self.derived.sections()
 
     def _intro(self) -> list[str]:
         spec = self.derived.spec
@@ -112,7 +111,8 @@ class GraphDerivation:
         info = {"version": __version__, "template": template, "network": one_line(spec.name),
                 "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
                 "command": one_line(command)}
-        sections = [{"title": title, "equations": [show(c) for c in computes], "notes": []}
+        sections = [{"title": title, "equations": [show(c) if isinstance(c, Compute) else c  # c: LaTeX
+                                                   for c in computes], "notes": []}
                     for title, computes in self.sections()]
         sections += [{**s, "notes": [escape(n) for n in s["notes"]]}  # recognised matrix forms
                      for s in attention_doc.sections(spec, tex=fmt != "txt")]

@@ -42,6 +42,11 @@ def _sample(d: Derived, batch: int, seed: int):
 def check_graph_kernel(d: Derived, module: ModuleType, batch: int = 4, seed: int = 0) -> GraphReport:
     """Verify a graph kernel on one random batch (float64; dropout masks from a fixed seed)."""
     from ..backprop.graph import backward
+    from ..codegen.seq_emit import SeqDerived
+    from .seq import check_sequence_kernel
+
+    if isinstance(d, SeqDerived):
+        return check_sequence_kernel(d, module, batch, seed)
 
     graph, X, Y = _sample(d, batch, seed)
     rng = np.random.default_rng(seed + 1)
@@ -58,14 +63,21 @@ def check_graph_kernel(d: Derived, module: ModuleType, batch: int = 4, seed: int
     ref = numeric.run(graph.computes + b.computes, env)
     worst = max([_relative(np.asarray(J), np.asarray(ref[graph.output]))]
                 + [_relative(grads[k], ref[b.grads[k]]) for k in grads])
+    fd, step = differences(module, params, X, Y, grads, rng, lambda: {"rng": masks()})
+    return GraphReport(worst, fd, step)
+
+
+def differences(module: ModuleType, params: dict, X, Y, grads: dict, rng, extra) -> tuple[float, float]:
+    """(directional derivatives vs central differences, |sgd_step − (p − lr·g)|); ``extra()``
+    gives the keyword arguments of every call (the same dropout masks each time)."""
     h, fd = 1e-6, 0.0
     for name, grad in grads.items():
         u = rng.standard_normal(grad.shape)
         u /= np.linalg.norm(u)  # a step of length h: large layers would cross relu kinks otherwise
-        plus = module.loss({**params, name: params[name] + h * u}, X, Y, rng=masks())
-        minus = module.loss({**params, name: params[name] - h * u}, X, Y, rng=masks())
+        plus = module.loss({**params, name: params[name] + h * u}, X, Y, **extra())
+        minus = module.loss({**params, name: params[name] - h * u}, X, Y, **extra())
         slope = (plus - minus) / (2 * h)
         fd = max(fd, abs(slope - float(np.sum(grad * u))) / max(1.0, abs(slope)))
-    stepped = module.sgd_step(params, X, Y, 0.1, rng=masks())
+    stepped = module.sgd_step(params, X, Y, 0.1, **extra())
     step = max(float(np.max(np.abs(stepped[k] - (params[k] - 0.1 * grads[k])), initial=0.0)) for k in grads)
-    return GraphReport(worst, fd, step)
+    return fd, step
