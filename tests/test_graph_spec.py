@@ -12,7 +12,7 @@ LENET_HEAD = {"inputs": [1, 8, 8], "loss": "half_sse"}
 
 
 def test_bundled_graph_networks_load_as_graph_specs():
-    assert graph_names() == ["char_rnn", "cnn_bn", "gru_seq", "lenet5", "lstm_lm", "resmlp"]
+    assert graph_names() == ["char_rnn", "cnn_bn", "gru_seq", "lenet5", "lstm_lm", "resmlp", "tiny_attention"]
     for name in graph_names():
         spec = load_spec(name, graphs=True)
         assert isinstance(spec, GraphSpec) and spec.name == name

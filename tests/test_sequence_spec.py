@@ -55,7 +55,7 @@ BAD = {
                        "did you mean embedding"),
     "layers[2].type": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3},
                                                   {"type": "dropout", "rate": 0.5})},
-                       "takes the layer types dense, embedding, gru, lstm, rnn, not dropout"),
+                       "takes the layer types attention, dense, embedding, gru, lstm, rnn, not dropout"),
     "layers[1].id": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3, "id": "h"})}, "chains of layers"),
 }
 
