@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from .codegen import _batch_numbers, formula
+from . import norm_paths, tensor_level
+from .codegen import BATCH, _batch_numbers, formula
 from .emit import Derived, derive_graph
 from .ir import Compute, Term
 from .spec import GraphSpec
+from .tensor_level import Names, Statement
 
 _STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
 _PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
@@ -94,12 +97,27 @@ class GraphDerivation:
         return [("Forward pass (as the spec defines it)", self.derived.graph.computes),
                 ("Backward pass (derived over the index algebra)", self.derived.computes)]
 
+    @cached_property
+    def tensor_level(self) -> list[Statement]:
+        """The computes the recognisers know, restated as textbooks write them (see
+        ``tensor_level``); each normalisation's paths and their simplified sum replace the
+        sums of parts inside it."""
+        return tensor_statements(self.derived)
+
     def _intro(self) -> list[str]:
         spec = self.derived.spec
         return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
                 "B is the batch size; a read outside a tensor's range is 0; "
                 "grad_t (a bar over t in LaTeX) is dJ/dt; "
                 "a gradient read by several computes is the sum of its parts (fan-out)."]
+
+    def _sections(self, fmt: str, show) -> list[dict]:
+        out = [{"title": title, "note": "", "equations": [{"what": "", "eq": show(c)} for c in computes]}
+               for title, computes in self.sections()]
+        if self.tensor_level:
+            out.append({"title": "Tensor level (recognised from the derived formulas)", "note": TENSOR_NOTE,
+                        "equations": [{"what": s.what, "eq": s.show(fmt)} for s in self.tensor_level]})
+        return out
 
     def _render(self, fmt: str, command: str, escape, show) -> str:
         from symbp import __version__
@@ -111,14 +129,17 @@ class GraphDerivation:
         info = {"version": __version__, "template": template, "network": one_line(spec.name),
                 "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
                 "command": one_line(command)}
-        sections = [{"title": title, "equations": [show(c) for c in computes]}
-                    for title, computes in self.sections()]
+        sections = self._sections("text" if fmt == "txt" else "tex", show)
+        for section in sections:
+            section["note"] = escape(section["note"])
+            for item in section["equations"]:
+                item["what"] = escape(item["what"])
         return environment().get_template(template).render(
-            info=info, title=escape(f"{self.name}: the derivation at the index level"),
+            info=info, title=escape(f"{self.name}: the derivation at the index and tensor levels"),
             intro=[escape(p) for p in self._intro()], sections=sections)
 
     def latex(self, command: str = "") -> str:
-        return self._render("tex", command, _tex_text, equation)
+        return self._render("tex", command, _tex_prose, equation)
 
     def markdown(self, command: str = "") -> str:
         return self._render("md", command, lambda t: t, equation)
@@ -132,6 +153,43 @@ def _tex_text(text: str) -> str:
     table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
     return "".join(table.get(ch, ch) for ch in text)
+
+
+_SYMBOLS = {"δ": r"$\delta$", "∂": r"$\partial$", "°": r"$^\circ$", "⋆": r"$\star$", "⊙": r"$\odot$",
+            "·": r"$\cdot$", "σ": r"$\sigma$", "ε": r"$\varepsilon$", "√": r"$\surd$", "Σ": r"$\Sigma$",
+            "−": "$-$"}
+
+
+def _tex_prose(text: str) -> str:
+    """Prose for LaTeX: special characters escaped, the few Greek letters and operators the
+    documents use as inline math."""
+    return "".join(_SYMBOLS.get(ch, ch) for ch in _tex_text(text))
+
+
+TENSOR_NOTE = ("K ⋆ R is the correlation (K ⋆ R)[i, j] = Σ K[p, q]·R[i + p, j + q] over the kernel's p, q; "
+               "⋆ with a subscript s slides with stride s; pad_p adds p zeros on each side, "
+               "dil_s puts s − 1 zeros between entries, "
+               "rot180 turns a kernel by 180°. In the im2col view R_col has one column per output "
+               "position holding the window it sees, K_row one row per output channel, and col2im adds "
+               "the columns back into the windows they came from. mean(·) averages over the entries "
+               "that share a normalisation's statistics; ⊙ multiplies entry by entry.")
+
+
+def tensor_statements(derived: Derived) -> list[Statement]:
+    """The tensor level of a derived graph: the recognised computes in order, each
+    normalisation's paths and simplified sum in place of the sums of parts inside it."""
+    names = Names(tensor_tex)
+    generic = tensor_level.statements(derived.graph.computes + derived.computes, names, BATCH)
+    for norm in norm_paths.recognise(derived.graph):
+        found = norm_paths.paths(norm, derived.graph, derived.computes)
+        if found is None:
+            continue
+        inside = {part for part, _ in found.paths} | {found.gradient}
+        inside |= norm_paths.inside(norm, derived.computes)
+        at = next((k for k, s in enumerate(generic) if s.name in inside), len(generic))
+        generic = [s for s in generic[:at] if s.name not in inside] + norm_paths.statements(found, names) + \
+            [s for s in generic[at:] if s.name not in inside]
+    return generic
 
 
 def derive_document(spec: GraphSpec) -> GraphDerivation:
