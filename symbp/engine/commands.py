@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .document import GraphDerivation
 from .emit import derive_graph, render
+from .figure import figure_name
 from .spec import GraphSpec
 from .verify import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
 
@@ -59,8 +60,13 @@ def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word:
     if not args.output or args.output == "-":
         sys.stdout.write(text)
         return 0
-    write_outputs([(args.output, text)], force=args.force)
-    print(f"wrote {args.output}")
+    plan = [(Path(args.output), text)]
+    if fmt == "markdown":  # the figure it links, beside it (its header: short options, no "--")
+        figure = Path(args.output).with_name(figure_name(spec))
+        plan = [(Path(args.output), doc.markdown(command=command, figure=figure.name)),
+                (figure, doc.svg(command=f"symbp derive {word} -f markdown -o {args.output}"))]
+    for path in write_outputs(plan, force=args.force):
+        print(f"wrote {path}")
     return 0
 
 

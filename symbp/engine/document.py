@@ -14,6 +14,7 @@ from sympy.printing.latex import LatexPrinter
 from . import norm_paths, tensor_level
 from .codegen import BATCH, _batch_numbers, formula
 from .emit import Derived, derive_graph
+from .figure import figure_name, svg
 from .ir import Compute, Term
 from .spec import GraphSpec
 from .tensor_level import Names, Statement
@@ -119,7 +120,7 @@ class GraphDerivation:
                         "equations": [{"what": s.what, "eq": s.show(fmt)} for s in self.tensor_level]})
         return out
 
-    def _render(self, fmt: str, command: str, escape, show) -> str:
+    def _render(self, fmt: str, command: str, escape, show, figure: str = "") -> str:
         from symbp import __version__
         from symbp.emit import environment
         from symbp.spec import one_line
@@ -136,13 +137,19 @@ class GraphDerivation:
                 item["what"] = escape(item["what"])
         return environment().get_template(template).render(
             info=info, title=escape(f"{self.name}: the derivation at the index and tensor levels"),
-            intro=[escape(p) for p in self._intro()], sections=sections)
+            intro=[escape(p) for p in self._intro()], sections=sections, figure=figure)
 
     def latex(self, command: str = "") -> str:
         return self._render("tex", command, _tex_prose, equation)
 
-    def markdown(self, command: str = "") -> str:
-        return self._render("md", command, lambda t: t, equation)
+    def markdown(self, command: str = "", figure: str | None = None) -> str:
+        """Markdown (KaTeX), linking the SVG ``figure`` (default ``<name>_network.svg``)."""
+        figure = figure or figure_name(self.derived.spec)
+        return self._render("md", command, lambda t: t, equation, figure=figure)
+
+    def svg(self, command: str = "") -> str:
+        """The figure of the graph: layers as boxes with shapes, skip connections curved."""
+        return svg(self.derived.spec, command or f"symbp derive {self.name} -f markdown")
 
     def text(self, command: str = "") -> str:
         return self._render("txt", command, lambda t: t, formula)
