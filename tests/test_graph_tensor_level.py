@@ -4,6 +4,9 @@ fan-out sums), and the normalisations' three paths simplified by sympy to the co
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sympy as sp
@@ -140,3 +143,12 @@ def test_tensor_level_documents_fit_the_page_and_render_in_katex(spec, tmp_path)
     (tmp_path / "doc.md").write_text(doc.markdown(), "utf-8")
     report = katex([tmp_path / "doc.md"])
     assert report["returncode"] == 0 and not report["errors"], report["errors"][:3]
+
+
+def test_the_readmes_cnn_excerpts_are_what_derive_writes_for_lenet5():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    section = readme.split("### A CNN end to end", 1)[1].split("\n## ", 1)[0]
+    shown = [line for block in re.findall(r"```text\n(.*?)```", section, re.S) for line in block.splitlines()]
+    written = Path(__file__).resolve().parent.parent / "generated" / "lenet5_derivation.txt"
+    lines = {line.strip() for line in written.read_text("utf-8").splitlines()}
+    assert len(shown) >= 6 and [s for s in shown if s.strip() not in lines] == []
