@@ -98,3 +98,40 @@ def test_the_element_level_refuses_a_large_graph_in_one_line(capsys):
 def test_dense_example_flags_are_refused_for_a_graph_spec(capsys):
     assert main(["example", str(EXAMPLES / "conv3x3.toml"), "--lr", "0.1"]) == 2
     assert "--lr applies to dense specs" in capsys.readouterr().err
+
+
+def _claims(tmp_path: Path, rows: dict[str, str], name: str = "claims.toml") -> str:
+    path = tmp_path / name
+    path.write_text("".join(f'"{k}" = {v}\n' for k, v in rows.items()), "utf-8")
+    return str(path)
+
+
+def test_check_example_judges_claimed_entries_of_a_graph_spec(tmp_path, capsys):
+    spec = str(EXAMPLES / "conv3x3.toml")
+    good = {"conv2d1_z[0, 0, 0, 0]": "0.37", "grad_W1[0,0,0,0]": "-0.097280758",
+            "grad_X[0, 0, 1, 1]": "-0.0233"}
+    assert main(["check-example", spec, "--claimed", _claims(tmp_path, good)]) == 0
+    assert "verdict: all 3 values agree" in capsys.readouterr().out
+    bad = {**good, "grad_b1[0]": "-0.233473821"}  # the last digit is one too high
+    assert main(["check-example", spec, "--claimed", _claims(tmp_path, bad)]) == 1
+    out = capsys.readouterr().out
+    assert "verdict: 1 of 4 disagree: grad_b1[0]" in out and "8/9     DISAGREES" in out
+
+
+def test_check_example_for_a_graph_spec_takes_given_values_and_names_unknown_entries(tmp_path, capsys):
+    spec = str(EXAMPLES / "conv3x3.toml")
+    claims = _claims(tmp_path, {"grad_X[0, 0, 1, 1]": "-0.0233"})
+    values = _claims(tmp_path, {"W1[0, 0, 0, 0]": "0.2"}, "values.toml")
+    assert main(["check-example", spec, "--claimed", claims, "--values", values]) == 1
+    capsys.readouterr()
+    unknown = _claims(tmp_path, {"Q[0]": "0.2"}, "unknown.toml")
+    assert main(["check-example", spec, "--claimed", claims, "--values", unknown]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and "'Q[0]' is no given entry here" in err
+
+
+def test_symbp_example_takes_given_values_by_entry_name(tmp_path, capsys):
+    values = _claims(tmp_path, {"b1[0]": "1.5"}, "values.toml")
+    assert main(["example", str(EXAMPLES / "conv3x3.toml"), "--values", values]) == 0
+    out = capsys.readouterr().out
+    assert "\nb1[0] = 1.5\n" in out and f"--values {values}" in out

@@ -72,19 +72,22 @@ def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word:
 
 def example(args: argparse.Namespace, spec: GraphSpec, fmt: str, word: str) -> int:
     """The element level of a small graph spec: every entry with names and numbers."""
+    from symbp.check_example import read_table
     from symbp.errors import SymbpError
     from symbp.files import write_outputs
 
     from .element_doc import render as render_elements
     from .element_level import element_level
 
-    for flag, value in (("--values", args.values), ("--lr", args.lr), ("--steps", args.steps),
-                        ("--optimizer", args.optimizer)):
+    for flag, value in (("--lr", args.lr), ("--steps", args.steps), ("--optimizer", args.optimizer)):
         if value is not None:
-            raise SymbpError(f"{flag} applies to dense specs; a graph spec's example uses fixed small values")
-    command = f"symbp example {word} --format {fmt}" + (f" -o {args.output}" if args.output else "")
+            raise SymbpError(f"{flag} applies to dense specs; a graph spec's example takes no step")
+    command = f"symbp example {word} --format {fmt}"
+    for flag, value in (("--values", args.values), ("-o", args.output)):
+        command += f" {flag} {value}" if value else ""
+    given = read_table(args.values) if args.values else None
     suffix = {"latex": "tex", "markdown": "md", "text": "txt"}[fmt]
-    text = render_elements(element_level(spec), suffix, command)
+    text = render_elements(element_level(spec, given=given), suffix, command)
     if not args.output or args.output == "-":
         sys.stdout.write(text)
         return 0

@@ -51,6 +51,6 @@ def render(level: ElementLevel, fmt: str, command: str) -> str:
             "command": one_line(command)}
     return environment().get_template(TEMPLATE.format(fmt=fmt)).render(
         info=info, title=escape(f"{spec.name}: the element level, every entry with names and numbers"),
-        intro=[escape(p) for p in _intro(level)], sections=sections)
+        intro=[escape(p) for p in _intro(level)], sections=sections, figure="")
 
 

@@ -9,13 +9,17 @@ decimals drawn from a fixed seed, distinct within the input so that a max has on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from math import prod
 
 import numpy as np
 import sympy as sp
 
 from symbp.errors import SpecError
+from symbp.textprint import text as plain
 
 from . import exact
 from .graph import backward
@@ -101,8 +105,38 @@ def _run(computes: list[Compute], names: dict, values: dict) -> list[Entry]:
     return out
 
 
-def element_level(spec: GraphSpec, batch: int | None = None) -> ElementLevel:
-    """Every entry of the graph for ``batch`` samples (default: ``example_batch``)."""
+def entry_key(text: str) -> str:
+    """An entry's name without spaces: ``grad_W1[0, 0, 1, 1]`` and ``grad_W1[0,0,1,1]`` match."""
+    return "".join(text.split())
+
+
+def _override(values: dict[str, np.ndarray], given: Mapping[str, str]) -> None:
+    """Replace given entries (by name, ``W1[0, 0, 1, 1]``) with exact decimals."""
+    where = {entry_key(plain(r)): (n, pos) for n, v in values.items() for pos in np.ndindex(*v.shape)
+             for r in [named(n, v.shape)[pos]]}
+    for key, text in given.items():
+        if entry_key(key) not in where:
+            raise SpecError(f"values: {key!r} is no given entry here; names look like "
+                            f"{next(iter(where))}")
+        name, pos = where[entry_key(key)]
+        values[name][pos] = decimal(str(text), f"values: {key}")
+
+
+def decimal(text: str, where: str) -> sp.Rational:
+    """A finite decimal number written as text, exactly (read by ``Decimal``, never evaluated)."""
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        value = Decimal("nan")
+    if not value.is_finite() or abs(value.adjusted()) > 1000:
+        raise SpecError(f"{where}: {text[:40]!r} is not a finite decimal number")
+    return sp.Rational(*Fraction(value).as_integer_ratio())
+
+
+def element_level(spec: GraphSpec, batch: int | None = None,
+                  given: Mapping[str, str] | None = None) -> ElementLevel:
+    """Every entry of the graph for ``batch`` samples (default: ``example_batch``); ``given``
+    replaces some of the given values by name."""
     batch = batch or example_batch(spec)
     graph = spec.graph(batch)
     back = backward(graph, [*graph.params, "X"])  # the input too: a pool routes δ to it
@@ -111,6 +145,7 @@ def element_level(spec: GraphSpec, batch: int | None = None) -> ElementLevel:
         raise SpecError(f"{spec.name}: the element level writes every entry, {count} here; it is "
                         f"for small graphs (at most {MAX_ENTRIES}): use symbp derive for this one")
     values = given_values(graph)
+    _override(values, given or {})
     names = {n: named(n, s) for n, s in {**graph.inputs, **graph.params}.items()}
     given = [Entry(names[n][pos], None, v[pos]) for n, v in values.items() for pos in np.ndindex(*v.shape)]
     forward = _run(graph.computes, names, values)
