@@ -49,7 +49,11 @@ def test_labels_fit_their_boxes_and_the_figure_is_deterministic():
 
 
 def test_derive_to_markdown_writes_the_figure_the_document_links(tmp_path, capsys):
-    out = tmp_path / "resmlp.md"
-    assert main(["derive", "resmlp", "-f", "markdown", "-o", str(out)]) == 0
-    assert "![The network resmlp](resmlp_network.svg)" in out.read_text("utf-8")
-    ET.fromstring((tmp_path / "resmlp_network.svg").read_text("utf-8"))
+    spec = tmp_path / "tiny_res.toml"
+    layers = ['id = "h"\nsize = 3', 'id = "f"\nsize = 3', 'type = "add"\nfrom = ["h", "f"]',
+              'size = 2\nactivation = "softmax"']
+    spec.write_text('inputs = 3\nloss = "softmax_ce"\n' + "".join(f"[[layers]]\n{t}\n" for t in layers))
+    out = tmp_path / "tiny.md"
+    assert main(["derive", str(spec), "-f", "markdown", "-o", str(out)]) == 0
+    assert "![The network tiny_res](tiny_res_network.svg)" in out.read_text("utf-8")
+    ET.fromstring((tmp_path / "tiny_res_network.svg").read_text("utf-8"))

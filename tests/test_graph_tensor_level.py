@@ -79,13 +79,22 @@ def test_the_dense_weight_gradient_is_delta_times_the_activation_transposed(lene
     assert shown == "grad_W7 = grad_dense7_zᵀ·act6_a   (one sample per column: grad_dense7_z·act6_aᵀ)"
 
 
+RESIDUAL = {"name": "tiny_res", "inputs": 3, "loss": "softmax_ce", "layers": [
+    {"id": "h", "size": 3, "activation": "relu"}, {"id": "f", "size": 3},
+    {"type": "add", "from": ["h", "f"]}, {"size": 2, "activation": "softmax"}]}
+
+
 def test_a_residual_fan_out_shows_the_sum_of_both_paths():
-    text = _text(load_spec("resmlp", graphs=True))
-    assert text["grad_act1_a"] == "grad_act1_a = grad_add4_sum + grad_dense2_z·W2"
+    text = _text(from_dict(RESIDUAL))
+    assert text["grad_act1_a"] == "grad_act1_a = grad_add3_sum + grad_dense2_z·W2"
 
 
-def _paths(spec) -> list[norm_paths.NormPaths]:
-    d = derive_graph(spec)
+@pytest.fixture(scope="module")
+def norms():
+    return derive_graph(from_dict(NORMS))
+
+
+def _paths(d) -> list[norm_paths.NormPaths]:
     return [norm_paths.paths(n, d.graph, d.computes) for n in norm_paths.recognise(d.graph)]
 
 
@@ -93,8 +102,8 @@ def _mean(e):
     return norm_paths.Mean(e)
 
 
-def test_batchnorms_three_paths_simplify_to_the_compact_form():
-    batch, layer = _paths(from_dict(NORMS))
+def test_batchnorms_three_paths_simplify_to_the_compact_form(norms):
+    batch, _ = _paths(norms)
     assert len(batch.paths) == 3
     dy, xhat, gamma = (sp.Symbol(n, real=True) for n in ("grad_batchnorm2_y", "batchnorm2_xhat", "gamma2"))
     compact = gamma / norm_paths.SIGMA * (dy - _mean(dy) - xhat * _mean(dy * xhat))
@@ -102,8 +111,8 @@ def test_batchnorms_three_paths_simplify_to_the_compact_form():
     assert sp.expand(sum(v for _, v in batch.paths) - compact) == 0
 
 
-def test_layernorms_compact_form_keeps_gamma_inside_the_means():
-    _, layer = _paths(from_dict(NORMS))
+def test_layernorms_compact_form_keeps_gamma_inside_the_means(norms):
+    _, layer = _paths(norms)
     dy, xhat, gamma = (sp.Symbol(n, real=True) for n in ("grad_layernorm4_y", "layernorm4_xhat", "gamma4"))
     g = gamma * dy
     compact = (g - _mean(g) - xhat * _mean(g * xhat)) / norm_paths.SIGMA
@@ -112,8 +121,7 @@ def test_layernorms_compact_form_keeps_gamma_inside_the_means():
 
 def test_the_compact_forms_equal_the_derived_gradients_in_numbers():
     """The oracle: the textbook's compact formulas in NumPy against the derived backward pass."""
-    spec = from_dict(NORMS)
-    graph = spec.graph(5)
+    graph = from_dict(NORMS).graph(5)
     rng = np.random.default_rng(3)
     env = {n: rng.standard_normal(s) for n, s in {**graph.inputs, **graph.params}.items()}
     b = backward(graph, list(graph.params))
@@ -126,22 +134,22 @@ def test_the_compact_forms_equal_the_derived_gradients_in_numbers():
         np.testing.assert_allclose(v[f"grad_{x}"], compact, rtol=1e-10, atol=1e-12)
 
 
-def test_the_paths_come_first_then_their_simplified_sum():
-    names = [s.what for s in tensor_statements(derive_graph(from_dict(NORMS)))]
+def test_the_paths_come_first_then_their_simplified_sum(norms):
+    names = [s.what for s in tensor_statements(norms)]
     first = next(k for k, w in enumerate(names) if w.startswith("path 1 into ∂J/∂dense1_z"))
     assert [w.split(",")[0] for w in names[first:first + 4]] == [
         "path 1 into ∂J/∂dense1_z", "path 2 into ∂J/∂dense1_z", "path 3 into ∂J/∂dense1_z",
         "the 3 paths summed and simplified by sympy"]
 
 
-@pytest.mark.parametrize("spec", [STRIDED, NORMS])
-def test_tensor_level_documents_fit_the_page_and_render_in_katex(spec, tmp_path):
-    doc = GraphDerivation(derive_graph(from_dict(spec)))
-    assert "Tensor level" in doc.latex()
-    _, overfull = pdflatex_run(doc.latex())
-    assert [w for w in overfull if w > 5] == []
-    (tmp_path / "doc.md").write_text(doc.markdown(), "utf-8")
-    report = katex([tmp_path / "doc.md"])
+def test_tensor_level_documents_fit_the_page_and_render_in_katex(norms, tmp_path):
+    docs = [GraphDerivation(derive_graph(from_dict(STRIDED))), GraphDerivation(norms)]
+    for k, doc in enumerate(docs):
+        assert "Tensor level" in doc.latex()
+        _, overfull = pdflatex_run(doc.latex())
+        assert [w for w in overfull if w > 5] == []
+        (tmp_path / f"doc{k}.md").write_text(doc.markdown(), "utf-8")
+    report = katex([tmp_path / f"doc{k}.md" for k in range(len(docs))])
     assert report["returncode"] == 0 and not report["errors"], report["errors"][:3]
 
 

@@ -208,8 +208,8 @@ def _wrap(fmt: str, op: str, arg: str, inner: str) -> str:
 
 _WHAT = {
     "stride": "a correlation of the input with the kernel",
-    "dilated": "a correlation of the input with δ as the kernel (δ dilated by the stride)",
-    "flipped": "a full correlation of δ with the kernel rotated by 180° (δ dilated by the stride)",
+    "dilated": "a correlation of the input with δ as the kernel",
+    "flipped": "a full correlation of δ with the kernel rotated by 180°",
 }
 _IM2COL = {  # the same sum as one matrix product over the im2col matrix of the sliding read
     "stride": (r"{k}_{{\mathrm{{row}}}} \cdot {r}_{{\mathrm{{col}}}}", "{k}_row·{r}_col"),
@@ -255,7 +255,9 @@ def correlation(c: Compute, names: Names) -> list[Statement]:
             for p, f in zip(_IM2COL[kind], FORMATS)}
     view_left = {"tex": names.show(c.name, (), "tex") + (r"_{\mathrm{row}}" if _ROW[kind] else ""),
                  "text": names.show(c.name, (), "text") + _ROW[kind]}
-    return [Statement(c.name, _WHAT[kind], left, right),
+    steps = _steps([w.step for w in windows])
+    what = _WHAT[kind] + (f" (δ dilated by the stride {steps})" if kind != "stride" and steps != "1" else "")
+    return [Statement(c.name, what, left, right),
             Statement(c.name, "the same sum as one matrix product (the im2col view)", view_left, view)]
 
 
