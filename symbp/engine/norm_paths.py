@@ -64,34 +64,39 @@ def _mean_of(c: Compute) -> str | None:
     return None
 
 
-def _read(computes: Mapping[str, Compute], name: str) -> sp.Expr | None:
-    c = computes.get(name)
-    return c.read() if c else None
+def _centers(c: Compute, x: str, mean: str) -> bool:
+    """Whether c is x − μ elementwise."""
+    body = _only(c)
+    if body is None or c.terms[0].reduce:
+        return False
+    rs = {read_name(r): r for r in reads(body)}
+    return set(rs) == {x, mean} and sp.expand(body - rs[x] + rs[mean]) == 0
+
+
+def _variance_of(k: Compute, centered: str) -> bool:
+    """Whether k is Σ c²/m over its reduced variables."""
+    body = _only(k)
+    if body is None or not k.terms[0].reduce or len(reads(body)) != 1:
+        return False
+    read = reads(body)[0]
+    return read_name(read) == centered and sp.simplify(body * _count(k) - read ** 2) == 0
 
 
 def recognise(graph: Graph) -> list[Norm]:
     """Every normalisation in the forward graph, from the shape of its four formulas."""
-    by_name = {c.name: c for c in graph.computes}
     found = []
     for m in graph.computes:
         x = _mean_of(m)
-        readers = [c for c in graph.computes if _only(c) is not None and not c.terms[0].reduce
-                   and any(read_name(r) == m.name for r in reads(_only(c)))]
-        for c in readers:
-            rs = {read_name(r): r for r in reads(_only(c))}
-            if x is None or set(rs) != {x, m.name} or sp.expand(_only(c) - rs[x] + rs[m.name]) != 0:
-                continue
-            norm = _finish(graph, by_name, x, m, c)
+        for c in (c for c in graph.computes if x is not None and _centers(c, x, m.name)):
+            norm = _finish(graph, x, m, c)
             if norm:
                 found.append(norm)
     return found
 
 
-def _finish(graph: Graph, by_name, x: str, m: Compute, c: Compute) -> Norm | None:
+def _finish(graph: Graph, x: str, m: Compute, c: Compute) -> Norm | None:
     """v = Σ c²/m and x̂ = c/√(v + ε) after μ and c, else None."""
-    v = next((k for k in graph.computes if _mean_of(k) is None and _only(k) is not None and k.terms[0].reduce
-              and len(reads(_only(k))) == 1 and read_name(reads(_only(k))[0]) == c.name
-              and sp.simplify(_only(k) * _count(k) - reads(_only(k))[0] ** 2) == 0), None)
+    v = next((k for k in graph.computes if _variance_of(k, c.name)), None)
     if v is None:
         return None
     for xh in graph.computes:
