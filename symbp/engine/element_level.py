@@ -142,8 +142,9 @@ def element_level(spec: GraphSpec, batch: int | None = None,
     back = backward(graph, [*graph.params, "X"])  # the input too: a pool routes δ to it
     count = sum(prod(c.shape) for c in graph.computes + back.computes)
     if count > MAX_ENTRIES:
-        raise SpecError(f"{spec.name}: the element level writes every entry, {count} here; it is "
-                        f"for small graphs (at most {MAX_ENTRIES}): use symbp derive for this one")
+        raise SpecError(f"{spec.name}: the element level of a graph spec writes every entry, "
+                        f"{count} here; it is for small graphs (at most {MAX_ENTRIES}): use symbp "
+                        "derive for this one")
     values = given_values(graph)
     _override(values, given or {})
     names = {n: named(n, s) for n, s in {**graph.inputs, **graph.params}.items()}
