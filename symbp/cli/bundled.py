@@ -2,8 +2,8 @@
 
 For each bundled dense network: the NumPy kernel (``<name>.py``), and the derivation as text
 (``<name>_derivation.txt``), LaTeX (``<name>.tex``), Markdown (``<name>.md``) and the figure the
-Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel and its
-index-level derivation (text, LaTeX, Markdown).
+Markdown links to (``<name>_network.svg``); for each bundled graph network, its kernel, its
+derivation at the index and tensor levels (text, LaTeX, Markdown) and the figure of its graph.
 ``symbp regenerate`` rewrites the folder; the test suite regenerates it into a temporary folder
 and fails on any byte of difference.
 """
@@ -49,6 +49,8 @@ def generated_files(folder: str = FOLDER) -> dict[str, str]:
         for suffix, fmt in (("_derivation.txt", "text"), (".tex", "latex"), (".md", "markdown")):
             path = f"{folder}/{name}{suffix}"
             files[path] = getattr(doc, fmt)(command=f"symbp derive {name} --format {fmt} -o {path}")
+        md = f"{folder}/{name}.md"
+        files[f"{folder}/{name}_network.svg"] = doc.svg(command=f"symbp derive {name} -f markdown -o {md}")
     return files
 
 

@@ -199,7 +199,11 @@ def cmd_example(args: argparse.Namespace) -> int:
     from ..docs.worked import worked_example
 
     fmt, _ = _format(args, ("text", "latex", "markdown"))
-    net = load_spec(args.spec)
+    net = load_spec(args.spec, graphs=True)
+    if not isinstance(net, Network):
+        from .engine import commands
+
+        return commands.example(args, net, fmt, _word(args))
     values, lr, steps = example_settings(net, _given(args), args.lr, args.steps)
     command = f"symbp example {_word(args)} --format {fmt}"
     for flag, value in (("--values", args.values), ("--lr", args.lr), ("--steps", args.steps),

@@ -11,6 +11,11 @@ from ..backprop.graph_spec import GraphSpec
 from ..codegen.graph_emit import derive_graph, render
 from ..docs.graph_document import GraphDerivation
 from ..verify.graph import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
+from .document import GraphDerivation
+from .emit import derive_graph, render
+from .figure import figure_name
+from .spec import GraphSpec
+from .verify import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
 
 
 def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
@@ -56,6 +61,37 @@ def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word:
         return 0
     command += f" -o {args.output}" if args.output else ""
     text = {"latex": doc.latex, "markdown": doc.markdown, "text": doc.text}[fmt](command=command)
+    if not args.output or args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    plan = [(Path(args.output), text)]
+    if fmt == "markdown":  # the figure it links, beside it (its header: short options, no "--")
+        figure = Path(args.output).with_name(figure_name(spec))
+        plan = [(Path(args.output), doc.markdown(command=command, figure=figure.name)),
+                (figure, doc.svg(command=f"symbp derive {word} -f markdown -o {args.output}"))]
+    for path in write_outputs(plan, force=args.force):
+        print(f"wrote {path}")
+    return 0
+
+
+def example(args: argparse.Namespace, spec: GraphSpec, fmt: str, word: str) -> int:
+    """The element level of a small graph spec: every entry with names and numbers."""
+    from symbp.check_example import read_table
+    from symbp.errors import SymbpError
+    from symbp.files import write_outputs
+
+    from .element_doc import render as render_elements
+    from .element_level import element_level
+
+    for flag, value in (("--lr", args.lr), ("--steps", args.steps), ("--optimizer", args.optimizer)):
+        if value is not None:
+            raise SymbpError(f"{flag} applies to dense specs; a graph spec's example takes no step")
+    command = f"symbp example {word} --format {fmt}"
+    for flag, value in (("--values", args.values), ("-o", args.output)):
+        command += f" {flag} {value}" if value else ""
+    given = read_table(args.values) if args.values else None
+    suffix = {"latex": "tex", "markdown": "md", "text": "txt"}[fmt]
+    text = render_elements(element_level(spec, given=given), suffix, command)
     if not args.output or args.output == "-":
         sys.stdout.write(text)
         return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -15,6 +16,13 @@ from ..codegen.graph_code import _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
 from ..core.ir import Compute, Term
 from . import attention_section as attention_doc
+from . import norm_paths, tensor_level
+from .codegen import BATCH, _batch_numbers, formula
+from .emit import Derived, derive_graph
+from .figure import figure_name, svg
+from .ir import Compute, Term
+from .spec import GraphSpec
+from .tensor_level import Names, Statement
 
 _STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
 _PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
@@ -94,6 +102,13 @@ class GraphDerivation:
     def sections(self) -> list[tuple[str, list[Compute]]]:
         return self.derived.sections()
 
+    @cached_property
+    def tensor_level(self) -> list[Statement]:
+        """The computes the recognisers know, restated as textbooks write them (see
+        ``tensor_level``); each normalisation's paths and their simplified sum replace the
+        sums of parts inside it."""
+        return tensor_statements(self.derived)
+
     def _intro(self) -> list[str]:
         spec = self.derived.spec
         return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
@@ -101,7 +116,17 @@ class GraphDerivation:
                 "grad_t (a bar over t in LaTeX) is dJ/dt; "
                 "a gradient read by several computes is the sum of its parts (fan-out)."]
 
-    def _render(self, fmt: str, command: str, escape, show) -> str:
+    def _sections(self, fmt: str, show) -> list[dict]:
+        """Index level (each compute, or LaTeX a recogniser wrote), then the tensor level."""
+        out = [{"title": title, "note": "", "notes": [],
+                "equations": [{"what": "", "eq": show(c) if isinstance(c, Compute) else c} for c in computes]}
+               for title, computes in self.sections()]
+        if self.tensor_level:
+            out.append({"title": "Tensor level (recognised from the derived formulas)", "note": TENSOR_NOTE,
+                        "notes": [], "equations": [{"what": s.what, "eq": s.show(fmt)} for s in self.tensor_level]})
+        return out
+
+    def _render(self, fmt: str, command: str, escape, show, figure: str = "") -> str:
         from symbp._version import __version__
         from symbp.codegen.emit import environment
         from symbp.core.spec import one_line
@@ -111,20 +136,30 @@ class GraphDerivation:
         info = {"version": __version__, "template": template, "network": one_line(spec.name),
                 "spec_hash": spec.spec_hash(), "description": one_line(spec.description or spec.name),
                 "command": one_line(command)}
-        sections = [{"title": title, "equations": [show(c) if isinstance(c, Compute) else c  # c: LaTeX
-                                                   for c in computes], "notes": []}
-                    for title, computes in self.sections()]
-        sections += [{**s, "notes": [escape(n) for n in s["notes"]]}  # recognised matrix forms
+        sections = self._sections("text" if fmt == "txt" else "tex", show)
+        sections += [{"title": s["title"], "note": "", "notes": s["notes"],  # recognised matrix forms
+                      "equations": [{"what": "", "eq": e} for e in s["equations"]]}
                      for s in attention_doc.sections(spec, tex=fmt != "txt")]
+        for section in sections:
+            section["note"] = escape(section["note"])
+            section["notes"] = [escape(n) for n in section["notes"]]
+            for item in section["equations"]:
+                item["what"] = escape(item["what"])
         return environment().get_template(template).render(
-            info=info, title=escape(f"{self.name}: the derivation at the index level"),
-            intro=[escape(p) for p in self._intro()], sections=sections)
+            info=info, title=escape(f"{self.name}: the derivation at the index and tensor levels"),
+            intro=[escape(p) for p in self._intro()], sections=sections, figure=figure)
 
     def latex(self, command: str = "") -> str:
-        return self._render("tex", command, _tex_text, equation)
+        return self._render("tex", command, _tex_prose, equation)
 
-    def markdown(self, command: str = "") -> str:
-        return self._render("md", command, lambda t: t, equation)
+    def markdown(self, command: str = "", figure: str | None = None) -> str:
+        """Markdown (KaTeX), linking the SVG ``figure`` (default ``<name>_network.svg``)."""
+        figure = figure or figure_name(self.derived.spec)
+        return self._render("md", command, lambda t: t, equation, figure=figure)
+
+    def svg(self, command: str = "") -> str:
+        """The figure of the graph: layers as boxes with shapes, skip connections curved."""
+        return svg(self.derived.spec, command or f"symbp derive {self.name} -f markdown")
 
     def text(self, command: str = "") -> str:
         return self._render("txt", command, lambda t: t, formula)
@@ -135,6 +170,43 @@ def _tex_text(text: str) -> str:
     table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
              "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
     return "".join(table.get(ch, ch) for ch in text)
+
+
+_SYMBOLS = {"δ": r"$\delta$", "∂": r"$\partial$", "°": r"$^\circ$", "⋆": r"$\star$", "⊙": r"$\odot$",
+            "·": r"$\cdot$", "σ": r"$\sigma$", "ε": r"$\varepsilon$", "√": r"$\surd$", "Σ": r"$\Sigma$",
+            "−": "$-$"}
+
+
+def _tex_prose(text: str) -> str:
+    """Prose for LaTeX: special characters escaped, the few Greek letters and operators the
+    documents use as inline math."""
+    return "".join(_SYMBOLS.get(ch, ch) for ch in _tex_text(text))
+
+
+TENSOR_NOTE = ("K ⋆ R is the correlation (K ⋆ R)[i, j] = Σ K[p, q]·R[i + p, j + q] over the kernel's p, q; "
+               "⋆ with a subscript s slides with stride s; pad_p adds p zeros on each side, "
+               "dil_s puts s − 1 zeros between entries, "
+               "rot180 turns a kernel by 180°. In the im2col view R_col has one column per output "
+               "position holding the window it sees, K_row one row per output channel, and col2im adds "
+               "the columns back into the windows they came from. mean(·) averages over the entries "
+               "that share a normalisation's statistics; ⊙ multiplies entry by entry.")
+
+
+def tensor_statements(derived: Derived) -> list[Statement]:
+    """The tensor level of a derived graph: the recognised computes in order, each
+    normalisation's paths and simplified sum in place of the sums of parts inside it."""
+    names = Names(tensor_tex)
+    generic = tensor_level.statements(derived.graph.computes + derived.computes, names, BATCH)
+    for norm in norm_paths.recognise(derived.graph):
+        found = norm_paths.paths(norm, derived.graph, derived.computes)
+        if found is None:
+            continue
+        inside = {part for part, _ in found.paths} | {found.gradient}
+        inside |= norm_paths.inside(norm, derived.computes)
+        at = next((k for k, s in enumerate(generic) if s.name in inside), len(generic))
+        generic = [s for s in generic[:at] if s.name not in inside] + norm_paths.statements(found, names) + \
+            [s for s in generic[at:] if s.name not in inside]
+    return generic
 
 
 def derive_document(spec: GraphSpec) -> GraphDerivation:
