@@ -16,8 +16,8 @@ import pytest
 import sympy as sp
 
 from symbp.backprop.graph import backward, build
+from symbp.codegen import exact
 from symbp.core.ir import Graph
-from symbp.verify import exact
 from symbp.verify.proof import is_zero
 
 IMAGE = (1, 1, 3, 3)  # seed-style: a one-channel 3×3 input

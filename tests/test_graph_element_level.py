@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symbp.cli import main
-from symbp.engine import numeric
-from symbp.engine.element_doc import render
-from symbp.engine.element_level import element_level, given_values
-from symbp.engine.graph import backward
-from symbp.engine.ir import read_index, read_name
-from symbp.spec import load_spec
-from symbp.textprint import text
+from symbp.backprop.graph import backward
+from symbp.cli.app import main
+from symbp.codegen import numeric
+from symbp.core.ir import read_index, read_name
+from symbp.core.spec import load_spec
+from symbp.core.textprint import text
+from symbp.docs.element_level import element_level, given_values
+from symbp.docs.element_section import render
 from tests.test_documents import katex, pdflatex_run
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from symbp.cli import main
-from symbp.engine.figure import CHAR, svg
-from symbp.spec import load_spec
+from symbp.cli.app import main
+from symbp.core.spec import load_spec
+from symbp.docs.graph_figure import CHAR, svg
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 

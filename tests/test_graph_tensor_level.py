@@ -11,12 +11,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.engine import norm_paths, numeric
-from symbp.engine.document import GraphDerivation, derive_document, tensor_statements
-from symbp.engine.emit import derive_graph
-from symbp.engine.graph import backward
-from symbp.engine.spec import from_dict
-from symbp.spec import load_spec
+from symbp.backprop import norm_paths
+from symbp.backprop.graph import backward
+from symbp.backprop.graph_spec import from_dict
+from symbp.codegen import numeric
+from symbp.codegen.graph_emit import derive_graph
+from symbp.core.spec import load_spec
+from symbp.docs.graph_document import GraphDerivation, derive_document, tensor_statements
 from tests.test_documents import katex, pdflatex_run
 
 STRIDED = {"name": "strided", "inputs": [1, 7, 7], "loss": "softmax_ce", "layers": [

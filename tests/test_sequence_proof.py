@@ -12,8 +12,8 @@ import pytest
 import sympy as sp
 
 from symbp.backprop.graph import backward, build
+from symbp.codegen import exact
 from symbp.core.ir import Term
-from symbp.verify import exact
 from tests.test_engine_proof import _point
 
 EMBED = dict(type="embedding", vocab=3, size=2)

@@ -126,13 +126,12 @@ def _verify_graph(args: argparse.Namespace, spec) -> int:
 
 def cmd_check_example(args: argparse.Namespace) -> int:
     from ..check.example import check_example, read_table
-    from .check_example import check_example, read_table
-    from .spec import Network, load_spec
+    from ..core.spec import Network, load_spec
 
     values = read_table(args.values) if args.values else None
     net = load_spec(args.spec, graphs=True)
     if not isinstance(net, Network):  # a graph spec: its element level
-        from .engine.check_example import check_graph_example
+        from ..check.graph_example import check_graph_example
 
         if args.lr is not None:
             raise SymbpError("--lr applies to dense specs; a graph spec's example takes no step")

@@ -201,7 +201,7 @@ def cmd_example(args: argparse.Namespace) -> int:
     fmt, _ = _format(args, ("text", "latex", "markdown"))
     net = load_spec(args.spec, graphs=True)
     if not isinstance(net, Network):
-        from .engine import commands
+        from . import graph as commands
 
         return commands.example(args, net, fmt, _word(args))
     values, lr, steps = example_settings(net, _given(args), args.lr, args.steps)

@@ -10,12 +10,8 @@ from pathlib import Path
 from ..backprop.graph_spec import GraphSpec
 from ..codegen.graph_emit import derive_graph, render
 from ..docs.graph_document import GraphDerivation
+from ..docs.graph_figure import figure_name
 from ..verify.graph import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
-from .document import GraphDerivation
-from .emit import derive_graph, render
-from .figure import figure_name
-from .spec import GraphSpec
-from .verify import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel
 
 
 def run(args: argparse.Namespace, spec: GraphSpec, word: str) -> int:
@@ -76,12 +72,12 @@ def derive(args: argparse.Namespace, spec: GraphSpec, fmt: str, pdf: bool, word:
 
 def example(args: argparse.Namespace, spec: GraphSpec, fmt: str, word: str) -> int:
     """The element level of a small graph spec: every entry with names and numbers."""
-    from symbp.check_example import read_table
-    from symbp.errors import SymbpError
-    from symbp.files import write_outputs
+    from symbp.check.example import read_table
+    from symbp.core.errors import SymbpError
+    from symbp.core.files import write_outputs
 
-    from .element_doc import render as render_elements
-    from .element_level import element_level
+    from .app.element_doc import render as render_elements
+    from .app.element_level import element_level
 
     for flag, value in (("--lr", args.lr), ("--steps", args.steps), ("--optimizer", args.optimizer)):
         if value is not None:

@@ -11,18 +11,14 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from ..backprop import norm_paths, tensor_level
 from ..backprop.graph_spec import GraphSpec
-from ..codegen.graph_code import _batch_numbers, formula
+from ..backprop.tensor_level import Names, Statement
+from ..codegen.graph_code import BATCH, _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
 from ..core.ir import Compute, Term
 from . import attention_section as attention_doc
-from . import norm_paths, tensor_level
-from .codegen import BATCH, _batch_numbers, formula
-from .emit import Derived, derive_graph
-from .figure import figure_name, svg
-from .ir import Compute, Term
-from .spec import GraphSpec
-from .tensor_level import Names, Statement
+from .graph_figure import figure_name, svg
 
 _STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
 _PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
@@ -123,7 +119,8 @@ class GraphDerivation:
                for title, computes in self.sections()]
         if self.tensor_level:
             out.append({"title": "Tensor level (recognised from the derived formulas)", "note": TENSOR_NOTE,
-                        "notes": [], "equations": [{"what": s.what, "eq": s.show(fmt)} for s in self.tensor_level]})
+                        "notes": [],
+                        "equations": [{"what": s.what, "eq": s.show(fmt)} for s in self.tensor_level]})
         return out
 
     def _render(self, fmt: str, command: str, escape, show, figure: str = "") -> str:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from symbp.texprint import number
-from symbp.textprint import text as plain
+from symbp.core.texprint import number
+from symbp.core.textprint import text as plain
 
-from .document import _LATEX, _tex_prose
 from .element_level import ElementLevel, Entry
+from .graph_document import _LATEX, _tex_prose
 
 TEMPLATE = "graph_derivation.{fmt}.j2"  # the same page layout as the derivation
 
@@ -35,9 +35,9 @@ def _intro(level: ElementLevel) -> list[str]:
 
 def render(level: ElementLevel, fmt: str, command: str) -> str:
     """The element level as a document: fmt is "txt", "tex" or "md"."""
-    from symbp import __version__
-    from symbp.emit import environment
-    from symbp.spec import one_line
+    from symbp._version import __version__
+    from symbp.codegen.emit import environment
+    from symbp.core.spec import one_line
 
     spec = level.spec
     escape = _tex_prose if fmt == "tex" else (lambda t: t)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .ir import Compute, Term, affine, index_vars, read_index, read_name, reads
+from ..core.ir import Compute, Term, affine, index_vars, read_index, read_name, reads
 
 FORMATS = ("tex", "text")
 

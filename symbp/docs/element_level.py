@@ -18,13 +18,13 @@ from math import prod
 import numpy as np
 import sympy as sp
 
-from symbp.errors import SpecError
-from symbp.textprint import text as plain
+from symbp.core.errors import SpecError
+from symbp.core.textprint import text as plain
 
-from . import exact
-from .graph import backward
-from .ir import Compute, Graph
-from .spec import GraphSpec
+from ..backprop.graph import backward
+from ..backprop.graph_spec import GraphSpec
+from ..codegen import exact
+from ..core.ir import Compute, Graph
 
 MAX_ENTRIES = 600  # entries over all tensors: beyond this the page is no longer readable
 DIGITS = 30

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from symbp.check_example import ExampleError, ExampleReport, Row, _short, judge
-from symbp.textprint import text as plain
+from symbp.check.example import ExampleError, ExampleReport, Row, _short, judge
+from symbp.core.textprint import text as plain
 
-from .element_level import decimal, element_level, entry_key
-from .spec import GraphSpec
+from ..backprop.graph_spec import GraphSpec
+from ..docs.element_level import decimal, element_level, entry_key
 
 
 def check_graph_example(spec: GraphSpec, claimed: Mapping[str, str], given: Mapping[str, str] | None = None,

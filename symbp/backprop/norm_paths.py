@@ -19,9 +19,9 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 
-from symbp.textprint import MINUS, TextPrinter
+from symbp.core.textprint import MINUS, TextPrinter
 
-from .ir import Compute, Graph, read_name, reads
+from ..core.ir import Compute, Graph, read_name, reads
 from .tensor_level import Names, Statement
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .spec import GraphSpec
+from ..backprop.graph_spec import GraphSpec
 
 BOX_HEIGHT, GAP, LEFT, TOP = 34, 22, 30, 20
 CHAR = 6.6  # width of one character at the label's font size (13 px), a safe over-estimate
@@ -90,9 +90,9 @@ def svg_context(spec: GraphSpec) -> dict:
 
 def svg(spec: GraphSpec, command: str) -> str:
     """The figure as a standalone SVG."""
-    from symbp import __version__
-    from symbp.emit import environment
-    from symbp.spec import one_line
+    from symbp._version import __version__
+    from symbp.codegen.emit import environment
+    from symbp.core.spec import one_line
 
     template = "graph_network.svg.j2"
     info = {"version": __version__, "template": template, "network": one_line(spec.name),
