@@ -92,6 +92,31 @@ def _view(arr, maps, extents):
     return as_strided(base, extents, strides, writeable=False)
 
 
+def _reduce(arr, n, op):
+    """op (np.add or np.maximum) over the last n axes of arr, one slice at a time."""
+    out = None
+    for at in np.ndindex(arr.shape[arr.ndim - n:]):
+        part = arr[(...,) + at]
+        out = np.array(part) if out is None else op(out, part, out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype):
+    """col2im: for each window offset w, parts[..., w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = np.zeros([n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[(...,) + w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
+
+
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
     """1 where (const + sum of coeffs * index) / scale is an integer in [0, bound), else 0."""
     total = np.asarray(const)
@@ -132,10 +157,10 @@ def _forward(v, dtype, B, training, stats, rng):
     else:  # the identity: x·keep/keep
         v["mask8"] = np.full((B, 256, ), 0.5, dtype)
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(np.tensordot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, )), axes=([1, 2, 3], [3, 4, 5])).transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
     if training or stats is None:
-        v['batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * ((1/256)/B), dtype)
+        v['batchnorm2_mean'] = np.asarray(v['conv2d1_z'].sum(axis=(0, 2, 3)) * ((1/256)/B), dtype)
     else:
         v["batchnorm2_mean"] = np.asarray(stats["mean2"], dtype)
     # batchnorm2_centered[n, c, h, w] = conv2d1_z[n, c, h, w] − batchnorm2_mean[c]
@@ -152,12 +177,12 @@ def _forward(v, dtype, B, training, stats, rng):
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
     v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, (v['batchnorm2_y'])), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d3_pool'] = np.asarray(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )), 2, np.maximum), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
-    v['conv2d4_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, )), optimize=True) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
+    v['conv2d4_z'] = np.asarray(np.broadcast_to(np.tensordot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, )), axes=([1, 2, 3], [3, 4, 5])).transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
     if training or stats is None:
-        v['batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * ((1/64)/B), dtype)
+        v['batchnorm5_mean'] = np.asarray(v['conv2d4_z'].sum(axis=(0, 2, 3)) * ((1/64)/B), dtype)
     else:
         v["batchnorm5_mean"] = np.asarray(stats["mean5"], dtype)
     # batchnorm5_centered[n, c, h, w] = conv2d4_z[n, c, h, w] − batchnorm5_mean[c]
@@ -174,19 +199,19 @@ def _forward(v, dtype, B, training, stats, rng):
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
     v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, (v['batchnorm5_y'])), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )), 2, np.maximum), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
     # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
     v['dropout8_y'] = np.asarray(np.broadcast_to(2*(v['flatten7_flat'])*(v['mask8']), (B, 256, )), dtype)
     # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
-    v['dense9_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W9'], v['dropout8_y'], optimize=True) + (v['b9'][None, :]), (B, 10, )), dtype)
+    v['dense9_z'] = np.asarray(np.broadcast_to(np.tensordot(v['dropout8_y'], v['W9'], axes=([1], [1])) + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
-    v['act9_shift'] = np.asarray(np.broadcast_to((v['dense9_z']), (B, 10, )).max(axis=(1,)), dtype)
+    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((v['dense9_z']), (B, 10, )), 1, np.maximum), dtype)
     # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
-    v['act9_total'] = np.asarray(np.einsum('ab->a', v['act9_exp'], optimize=True), dtype)
+    v['act9_total'] = np.asarray(v['act9_exp'].sum(axis=(1,)), dtype)
     # act9_a[n, k] = act9_exp[n, k]/act9_total[n]
     v['act9_a'] = np.asarray(np.broadcast_to((v['act9_exp'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
     if training and stats is not None:
@@ -226,7 +251,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act9_exp__act9_a_0_0[n, k] = grad_act9_a[n, k]/act9_total[n]
     v['grad_act9_exp__act9_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_a'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
     # grad_act9_total[n] = Σ_{k} −act9_exp[n, k]·grad_act9_a[n, k]/act9_total[n]²
-    v['grad_act9_total'] = np.asarray(np.broadcast_to((-(v['act9_exp'])*(v['grad_act9_a']))/((v['act9_total'][:, None])*(v['act9_total'][:, None])), (B, 10, )).sum(axis=(1,)), dtype)
+    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to((-(v['act9_exp'])*(v['grad_act9_a']))/((v['act9_total'][:, None])*(v['act9_total'][:, None])), (B, 10, )), 1, np.add), dtype)
     # grad_act9_exp__act9_total_0_0[n, k] = grad_act9_total[n]
     v['grad_act9_exp__act9_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
     # grad_act9_exp[a, b] = grad_act9_exp__act9_a_0_0[a, b] + grad_act9_exp__act9_total_0_0[a, b]
@@ -234,27 +259,27 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_dense9_z[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
     v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
     # grad_W9[c, k] = Σ_{n} dropout8_y[n, k]·grad_dense9_z[n, c]
-    v['grad_W9'] = np.asarray(np.einsum('bc,ac->ab', _view(v['dropout8_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, B, )), _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_W9'] = np.asarray(np.tensordot(v['grad_dense9_z'], v['dropout8_y'], axes=([0], [0])), dtype)
     # grad_dropout8_y[n, k] = Σ_{c} W9[c, k]·grad_dense9_z[n, c]
-    v['grad_dropout8_y'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W9'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, 10, )), v['grad_dense9_z'], optimize=True), dtype)
+    v['grad_dropout8_y'] = np.asarray(np.tensordot(v['grad_dense9_z'], v['W9'], axes=([1], [0])), dtype)
     # grad_b9[c] = Σ_{n} grad_dense9_z[n, c]
-    v['grad_b9'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_b9'] = np.asarray(v['grad_dense9_z'].sum(axis=(0,)), dtype)
     # grad_flatten7_flat[n, f] = 2·grad_dropout8_y[n, f]·mask8[n, f]
     v['grad_flatten7_flat'] = np.asarray(np.broadcast_to(2*(v['grad_dropout8_y'])*(v['mask8']), (B, 256, )), dtype)
     # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
     v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ))), (B, 16, 4, 4, )), dtype)
     # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d6_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )), 2, np.add), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
     # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act5_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, )))*np.where(((_view(v['maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, ))) == (v['act5_a'][:, :, :, :, None, None])), 1, 0), (B, 16, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][:, :, :, :, None, None])*np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
     v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*np.heaviside((v['act5_a']), 0), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
     v['grad_batchnorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :, None, None])*(v['grad_batchnorm5_y']), (B, 16, 8, 8, )), dtype)
     # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
-    v['grad_beta5'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
+    v['grad_beta5'] = np.asarray(v['grad_batchnorm5_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma5[c] = Σ_{n,h,w} batchnorm5_xhat[n, c, h, w]·grad_batchnorm5_y[n, c, h, w]
     v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
     # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
@@ -266,7 +291,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_batchnorm5_centered[a, b, c, d] = grad_batchnorm5_centered__batchnorm5_var_0_0[a, b, c, d] + grad_batchnorm5_centered__batchnorm5_xhat_0_0[a, b, c, d]
     v['grad_batchnorm5_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered__batchnorm5_var_0_0']) + (v['grad_batchnorm5_centered__batchnorm5_xhat_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_mean[c] = Σ_{n,h,w} −grad_batchnorm5_centered[n, c, h, w]
-    v['grad_batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * (-1), dtype)
+    v['grad_batchnorm5_mean'] = np.asarray(v['grad_batchnorm5_centered'].sum(axis=(0, 2, 3)) * (-1), dtype)
     # grad_conv2d4_z__batchnorm5_centered_0_1[n, c, h, w] = grad_batchnorm5_centered[n, c, h, w]
     v['grad_conv2d4_z__batchnorm5_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered']), (B, 16, 8, 8, )), dtype)
     # grad_conv2d4_z__batchnorm5_mean_0_0[n, c, h, w] = grad_batchnorm5_mean[c]/(64·B)
@@ -274,23 +299,23 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_conv2d4_z[a, b, c, d] = grad_conv2d4_z__batchnorm5_centered_0_1[a, b, c, d] + grad_conv2d4_z__batchnorm5_mean_0_0[a, b, c, d]
     v['grad_conv2d4_z'] = np.asarray(np.broadcast_to((v['grad_conv2d4_z__batchnorm5_centered_0_1']) + (v['grad_conv2d4_z__batchnorm5_mean_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
-    v['grad_W4'] = np.asarray(np.einsum('aefg,bcdefg->abcd', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, )), optimize=True), dtype)
+    v['grad_W4'] = np.asarray(np.tensordot(v['grad_conv2d4_z'], _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, )), axes=([0, 2, 3], [3, 4, 5])), dtype)
     # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
-    v['grad_maxpool2d3_pool'] = np.asarray(np.einsum('befg,acdefg->abcd', _view(v['W4'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, 16, 3, 3, )), _view(v['grad_conv2d4_z'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, -1, 0, ), 1), (1, (0, 0, 1, 0, 0, -1, ), 1), ), (B, 8, 8, 16, 3, 3, )), optimize=True), dtype)
+    v['grad_maxpool2d3_pool'] = _scatter(np.tensordot(v['W4'], v['grad_conv2d4_z'], axes=([0], [1])).transpose((3, 0, 4, 5, 1, 2)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype)
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
-    v['grad_b4'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
+    v['grad_b4'] = np.asarray(v['grad_conv2d4_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d3_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )), 2, np.add), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
     # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act2_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, )))*np.where(((_view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, ))) == (v['act2_a'][:, :, :, :, None, None])), 1, 0), (B, 8, 16, 16, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][:, :, :, :, None, None])*np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
     v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]
     v['grad_batchnorm2_xhat'] = np.asarray(np.broadcast_to((v['gamma2'][None, :, None, None])*(v['grad_batchnorm2_y']), (B, 8, 16, 16, )), dtype)
     # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]
-    v['grad_beta2'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_beta2'] = np.asarray(v['grad_batchnorm2_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma2[c] = Σ_{n,h,w} batchnorm2_xhat[n, c, h, w]·grad_batchnorm2_y[n, c, h, w]
     v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
     # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
@@ -302,7 +327,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_batchnorm2_centered[a, b, c, d] = grad_batchnorm2_centered__batchnorm2_var_0_0[a, b, c, d] + grad_batchnorm2_centered__batchnorm2_xhat_0_0[a, b, c, d]
     v['grad_batchnorm2_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered__batchnorm2_var_0_0']) + (v['grad_batchnorm2_centered__batchnorm2_xhat_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_mean[c] = Σ_{n,h,w} −grad_batchnorm2_centered[n, c, h, w]
-    v['grad_batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * (-1), dtype)
+    v['grad_batchnorm2_mean'] = np.asarray(v['grad_batchnorm2_centered'].sum(axis=(0, 2, 3)) * (-1), dtype)
     # grad_conv2d1_z__batchnorm2_centered_0_1[n, c, h, w] = grad_batchnorm2_centered[n, c, h, w]
     v['grad_conv2d1_z__batchnorm2_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered']), (B, 8, 16, 16, )), dtype)
     # grad_conv2d1_z__batchnorm2_mean_0_0[n, c, h, w] = grad_batchnorm2_mean[c]/(256·B)
@@ -310,9 +335,9 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_conv2d1_z[a, b, c, d] = grad_conv2d1_z__batchnorm2_centered_0_1[a, b, c, d] + grad_conv2d1_z__batchnorm2_mean_0_0[a, b, c, d]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_conv2d1_z__batchnorm2_centered_0_1']) + (v['grad_conv2d1_z__batchnorm2_mean_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 1, j + q − 1]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(np.einsum('bcdefg,aefg->abcd', _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, )), _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_W1'] = np.asarray(np.tensordot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, )), axes=([0, 2, 3], [3, 4, 5])), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
-    v['grad_b1'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {
         "W1": v["grad_W1"],
         "b1": v["grad_b1"],

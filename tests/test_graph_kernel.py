@@ -3,6 +3,8 @@ of the inputs; batchnorm statistics, dropout masks and the CLI for graph network
 
 from __future__ import annotations
 
+import re
+
 import autograd
 import numpy as np
 import pytest
@@ -35,7 +37,15 @@ def _with_parameters(shape, layers, loss):
 
 CASES = {**{k: _with_parameters(*v) for k, v in OP_CASES.items()},
          "user_depthwise": ((2, 3, 5, 6), [dict(type="depthwise"), dict(type="flatten"), dict(size=2)],
-                            "half_sse")}
+                            "half_sse"),
+         # windows whose gradient is summed back onto a computed tensor: strides, padding, overlap
+         "inner_windows": ((2, 2, 7, 6), [dict(type="conv2d", channels=2, kernel=1),
+                                          dict(type="conv2d", channels=3, kernel=[3, 2], stride=[2, 1],
+                                               padding=[1, 2], activation="tanh"),
+                                          dict(type="avgpool2d", kernel=2, stride=1),
+                                          dict(type="conv2d", channels=2, kernel=1),
+                                          dict(type="maxpool2d", kernel=[1, 2], stride=[1, 3]),
+                                          dict(type="flatten")], "half_sse")}
 _KERNELS: dict[str, tuple] = {}
 
 
@@ -137,6 +147,22 @@ def test_batchnorm_statistics_advance_in_training_and_serve_inference():
     before = {k: v.copy() for k, v in stats.items()}
     module.forward(params, X, training=False, stats=stats)
     assert all(np.array_equal(before[k], stats[k]) for k in stats)
+
+
+def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemms():
+    """The fast forms, printed from the computes: a conv's forward pass and weight gradient are
+    one tensordot (a GEMM on the im2col view), the gradient through a conv or pooling window is
+    summed back one window offset at a time (col2im), and pooling windows are reduced slice by
+    slice, so lenet5's kernel has no einsum and no NumPy reduction over window axes."""
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"v\['(\w+)'\] = .*", text)}
+    assert "np.tensordot(" in lines["conv2d1_z"] and "np.tensordot(" in lines["grad_W3"]
+    for name in ("grad_act1_a", "grad_maxpool2d2_pool", "grad_act3_a"):
+        assert lines[name].startswith(f"v['{name}'] = _scatter("), name
+    assert "_reduce(" in lines["maxpool2d2_pool"]
+    assert "np.einsum" not in text and ".max(axis=" not in text
+    inner = emit_graph(kernel("inner_windows")[0])
+    assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
 
 
 def test_a_square_in_a_denominator_is_printed_with_its_parentheses():

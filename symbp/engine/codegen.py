@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
+from math import prod
 
 import sympy as sp
 
@@ -19,7 +20,7 @@ from symbp.errors import DerivationError
 from symbp.printing import NumpyPrinter
 from symbp.textprint import text as plain
 
-from .ir import Compute, Shape, Term, affine, index_vars, read_index, read_name, reads
+from .ir import Compute, Scatter, Shape, Term, affine, bounds, index_vars, read_index, read_name, reads
 from .numeric import _integer_map
 
 BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: MAX_SAMPLE)
@@ -138,6 +139,71 @@ def _einsum(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
     return call if scale == 1 else f"{call} * ({_PRINTER.doprint(_batch_numbers(scale))})"
 
 
+def operand(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[str, Shape]):
+    """(code, axis variables) of a read: the stored array itself when its index is distinct bare
+    variables over whole axes (any order: the contraction takes the axes as they are), else a view."""
+    index = read_index(read)
+    bare = all(isinstance(e, sp.Symbol) for e in index) and len(set(index)) == len(index)
+    if bare and tuple(ranges[v] for v in index) == shapes[read_name(read)]:
+        return f"v[{read_name(read)!r}]", list(index)
+    return view(read, grid, ranges, shapes), _used(read, grid)
+
+
+def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+    """A sum over shared indices of (number)·A·B as one ``np.tensordot`` (a GEMM; its operand
+    order picked so the result needs no transpose where one order allows it), else None."""
+    order = [*free, *term.reduce]
+    factors = sp.Mul.make_args(term.body)
+    found = [f for f in factors if isinstance(f, sp.Indexed) and read_index(f)]
+    scale = sp.Mul(*(f for f in factors if f.is_Number))
+    if term.guards or len(found) != 2 or len(found) + sum(f.is_Number for f in factors) != len(factors):
+        return None
+    (ca, va), (cb, vb) = (operand(r, order, ranges, shapes) for r in found)
+    summed = list(term.reduce)
+    if set(va) & set(vb) != set(summed) or not set(free) <= set(va) | set(vb):
+        return None  # a batched product, or a sum over an index one read lacks: einsum's job
+    best = None
+    for (c1, v1), (c2, v2) in (((ca, va), (cb, vb)), ((cb, vb), (ca, va))):
+        kept = [v for v in v1 if v not in summed] + [v for v in v2 if v not in summed]
+        perm = tuple(kept.index(v) for v in free)
+        axes = ([v1.index(v) for v in summed], [v2.index(v) for v in summed])
+        code = f"np.tensordot({c1}, {c2}, axes=({axes[0]}, {axes[1]}))"
+        code += "" if perm == tuple(range(len(perm))) else f".transpose({perm})"
+        if best is None or len(code) < len(best):
+            best = code
+    return best if scale == 1 else f"{best} * ({_PRINTER.doprint(_batch_numbers(scale))})"
+
+
+def _summed(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+    """Σ over indices of (number)·one read: ``.sum`` over its axes, else None."""
+    factors = sp.Mul.make_args(term.body)
+    found = [f for f in factors if isinstance(f, sp.Indexed) and read_index(f)]
+    scale = sp.Mul(*(f for f in factors if f.is_Number))
+    if term.guards or len(found) != 1 or len(factors) - 1 != sum(f.is_Number for f in factors):
+        return None
+    code, used = operand(found[0], [*free, *term.reduce], ranges, shapes)
+    if set(used) != {*free, *term.reduce}:
+        return None
+    kept = [v for v in used if v in free]
+    code = f"{code}.sum(axis={tuple(used.index(v) for v in term.reduce)!r})"
+    perm = tuple(kept.index(v) for v in free)
+    code += "" if perm == tuple(range(len(perm))) else f".transpose({perm})"
+    return code if scale == 1 else f"{code} * ({_PRINTER.doprint(_batch_numbers(scale))})"
+
+
+SMALL_WINDOW = 64  # reduce at most this many entries per output one slice at a time
+
+
+def _reduce_code(body: str, shape: str, axes: tuple[int, ...], kind: str, window: int) -> str:
+    """Reduce the grid's trailing ``axes``: over a small window (a pooling or kernel window)
+    one slice at a time, which beats NumPy's reduction over small inner axes many times over."""
+    if window <= SMALL_WINDOW:
+        op = "np.maximum" if kind == "max" else "np.add"
+        return f"_reduce(np.broadcast_to({body}, {shape}), {len(axes)}, {op})"
+    reducer = "max" if kind == "max" else "sum"
+    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={axes!r})"
+
+
 def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     """Any term: its body on the grid of (free, reduced) variables, then reduced."""
     grid = [*free, *term.reduce]
@@ -154,16 +220,70 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     if not axes:
         return body
     shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
-    reducer = "max" if term.kind == "max" else "sum"
-    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={axes!r})"
+    window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
+    return _reduce_code(body, shape, axes, term.kind, window)
+
+
+def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
+    """One term as code: a GEMM, a sum or an einsum where the term is a product, else on its grid."""
+    code = None
+    if term.kind == "sum" and term.reduce:
+        code = (_tensordot(term, free, ranges, shapes) or _summed(term, free, ranges, shapes)
+                or _einsum(term, free, ranges, shapes))
+    return code if code is not None else _grid(term, free, ranges, shapes)
+
+
+def _windows(sc: Scatter) -> tuple[list[sp.Symbol], list[sp.Symbol]] | None:
+    """(kernel offsets, the other variables of the index in axis order) when every axis of the
+    scattered index is step·i + Σ offsets + constant with i its own variable, else None."""
+    used = [v for v in sc.ranges if any(v in e.free_symbols for e in sc.index)]
+    maps = _integer_map(sc.index, used)
+    offsets = [v for v in sc.reduce if any(v in m[1] and len(m[1]) > 1 for m in maps)]
+    axes = [[v for v in coeffs if v not in offsets] for _, coeffs, _ in maps]
+    if not offsets or any(scale != 1 for scale, _, _ in maps) or any(len(a) > 1 for a in axes):
+        return None
+    rest = [a[0] for a in axes if a]
+    if len(set(rest)) != len(rest) or any(m[1][a[0]] < 1 for m, a in zip(maps, axes) if a):
+        return None
+    return offsets, rest
+
+
+def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
+    """A gradient part that sums kernel or pooling windows back onto their input (the adjoint of
+    a windowed read) as col2im: its values on the forward grid (one GEMM where the body is a
+    product), then one strided slice added per window offset. None where that does not apply."""
+    sc = c.scatter
+    found = None if sc is None else _windows(sc)
+    window = 0 if found is None else prod(sc.ranges[v] for v in found[0])
+    if found is None or window > SMALL_WINDOW:
+        return None
+    offsets, rest = found
+    maps, pads = [], []
+    for e, n in zip(sc.index, c.shape):
+        (_, coeffs, const), = _integer_map([e], [v for v in sc.ranges if v in e.free_symbols])
+        low, high = bounds(e, sc.ranges)
+        pads.append((int(max(0, -low)), int(max(0, high - n + 1))))
+        axis = next((rest.index(v) for v in coeffs if v in rest), -1)
+        step = coeffs[rest[axis]] if axis >= 0 else 0
+        maps.append(f"({step}, {axis}, {tuple(coeffs.get(v, 0) for v in offsets)!r}, {const})")
+    if any(BATCH in p for p in pads):
+        return None
+    grid = [*rest, *offsets]
+    summed = tuple(v for v in sc.ranges if v not in grid)
+    parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
+    if not summed:
+        parts = f"np.broadcast_to({parts}, {_extents(grid, sc.ranges)})"
+    shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
+            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype)")
 
 
 def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
     """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor."""
-    parts = []
-    for term in c.terms:
-        code = _einsum(term, c.free, c.ranges, shapes) if term.kind == "sum" and term.reduce else None
-        parts.append(code if code is not None else _grid(term, c.free, c.ranges, shapes))
+    scattered = scatter_statement(c, shapes)
+    if scattered is not None:
+        return scattered
+    parts = [term_code(term, c.free, c.ranges, shapes) for term in c.terms]
     free_shape = "(" + "".join(f"{extent(c.ranges[v])}, " for v in c.free) + ")"
     value = " + ".join(parts)
     if len(parts) > 1 or not any(term.reduce for term in c.terms):
