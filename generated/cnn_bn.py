@@ -212,8 +212,10 @@ def _forward(v, dtype, B, training, stats, rng):
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
     v['act9_total'] = np.asarray(v['act9_exp'].sum(axis=(1,)), dtype)
-    # act9_a[n, k] = act9_exp[n, k]/act9_total[n]
-    v['act9_a'] = np.asarray(np.broadcast_to((v['act9_exp'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
+    # act9_log[n, k] = dense9_z[n, k] − log(act9_total[n]) − act9_shift[n]
+    v['act9_log'] = np.asarray(np.broadcast_to(-(v['act9_shift'][:, None]) + (v['dense9_z']) - np.log((v['act9_total'][:, None])), (B, 10, )), dtype)
+    # act9_a[n, k] = exp(act9_log[n, k])
+    v['act9_a'] = np.asarray(np.broadcast_to(np.exp((v['act9_log'])), (B, 10, )), dtype)
     if training and stats is not None:
         stats["mean2"] = 0.9 * stats["mean2"] + 0.1 * v["batchnorm2_mean"]
         stats["var2"] = 0.9 * stats["var2"] + 0.1 * v["batchnorm2_var"] * (B * 256) / (B * 256 - 1)
@@ -229,8 +231,8 @@ def forward(params, X, training=True, stats=None, rng=None):
 
 
 def _loss(v, dtype, B):
-    # loss10_J[] = Σ_{n,k} −Y[n, k]·log(act9_a[n, k])/B
-    v['loss10_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act9_a']))/B, (B, 10, )).sum(axis=(0, 1)), dtype)
+    # loss10_J[] = Σ_{n,k} −Y[n, k]·act9_log[n, k]/B
+    v['loss10_J'] = np.asarray(np.tensordot(v['Y'], v['act9_log'], axes=([0, 1], [0, 1])) * (-1/B), dtype)
     return v["loss10_J"]
 
 
@@ -246,18 +248,18 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
     # grad_loss10_J[] = 1
     v['grad_loss10_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act9_a[n, k] = −grad_loss10_J·Y[n, k]/(B·act9_a[n, k])
-    v['grad_act9_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/((v['act9_a'])*B), (B, 10, )), dtype)
-    # grad_act9_exp__act9_a_0_0[n, k] = grad_act9_a[n, k]/act9_total[n]
-    v['grad_act9_exp__act9_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_a'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
-    # grad_act9_total[n] = Σ_{k} −act9_exp[n, k]·grad_act9_a[n, k]/act9_total[n]²
-    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to((-(v['act9_exp'])*(v['grad_act9_a']))/((v['act9_total'][:, None])*(v['act9_total'][:, None])), (B, 10, )), 1, np.add), dtype)
-    # grad_act9_exp__act9_total_0_0[n, k] = grad_act9_total[n]
-    v['grad_act9_exp__act9_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
-    # grad_act9_exp[a, b] = grad_act9_exp__act9_a_0_0[a, b] + grad_act9_exp__act9_total_0_0[a, b]
-    v['grad_act9_exp'] = np.asarray(np.broadcast_to((v['grad_act9_exp__act9_a_0_0']) + (v['grad_act9_exp__act9_total_0_0']), (B, 10, )), dtype)
-    # grad_dense9_z[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
-    v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
+    # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
+    v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
+    # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
+    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act9_log'])/(v['act9_total'][:, None]), (B, 10, )), 1, np.add), dtype)
+    # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
+    v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
+    # grad_act9_exp[n, k] = grad_act9_total[n]
+    v['grad_act9_exp'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
+    # grad_dense9_z__act9_exp_0_1[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
+    v['grad_dense9_z__act9_exp_0_1'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
+    # grad_dense9_z[a, b] = grad_dense9_z__act9_exp_0_1[a, b] + grad_dense9_z__act9_log_0_2[a, b]
+    v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['grad_dense9_z__act9_exp_0_1']) + (v['grad_dense9_z__act9_log_0_2']), (B, 10, )), dtype)
     # grad_W9[c, k] = Σ_{n} dropout8_y[n, k]·grad_dense9_z[n, c]
     v['grad_W9'] = np.asarray(np.tensordot(v['grad_dense9_z'], v['dropout8_y'], axes=([0], [0])), dtype)
     # grad_dropout8_y[n, k] = Σ_{c} W9[c, k]·grad_dense9_z[n, c]

@@ -173,8 +173,10 @@ def _forward(v, dtype, B, training, stats, rng):
     v['act8_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act8_shift'][:, None]) + (v['dense8_z'])), (B, 10, )), dtype)
     # act8_total[n] = Σ_{k} act8_exp[n, k]
     v['act8_total'] = np.asarray(v['act8_exp'].sum(axis=(1,)), dtype)
-    # act8_a[n, k] = act8_exp[n, k]/act8_total[n]
-    v['act8_a'] = np.asarray(np.broadcast_to((v['act8_exp'])/(v['act8_total'][:, None]), (B, 10, )), dtype)
+    # act8_log[n, k] = dense8_z[n, k] − log(act8_total[n]) − act8_shift[n]
+    v['act8_log'] = np.asarray(np.broadcast_to(-(v['act8_shift'][:, None]) + (v['dense8_z']) - np.log((v['act8_total'][:, None])), (B, 10, )), dtype)
+    # act8_a[n, k] = exp(act8_log[n, k])
+    v['act8_a'] = np.asarray(np.broadcast_to(np.exp((v['act8_log'])), (B, 10, )), dtype)
     return v
 
 
@@ -185,8 +187,8 @@ def forward(params, X, training=True, stats=None, rng=None):
 
 
 def _loss(v, dtype, B):
-    # loss9_J[] = Σ_{n,k} −Y[n, k]·log(act8_a[n, k])/B
-    v['loss9_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act8_a']))/B, (B, 10, )).sum(axis=(0, 1)), dtype)
+    # loss9_J[] = Σ_{n,k} −Y[n, k]·act8_log[n, k]/B
+    v['loss9_J'] = np.asarray(np.tensordot(v['Y'], v['act8_log'], axes=([0, 1], [0, 1])) * (-1/B), dtype)
     return v["loss9_J"]
 
 
@@ -202,18 +204,18 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
     # grad_loss9_J[] = 1
     v['grad_loss9_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act8_a[n, k] = −grad_loss9_J·Y[n, k]/(B·act8_a[n, k])
-    v['grad_act8_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/((v['act8_a'])*B), (B, 10, )), dtype)
-    # grad_act8_exp__act8_a_0_0[n, k] = grad_act8_a[n, k]/act8_total[n]
-    v['grad_act8_exp__act8_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act8_a'])/(v['act8_total'][:, None]), (B, 10, )), dtype)
-    # grad_act8_total[n] = Σ_{k} −act8_exp[n, k]·grad_act8_a[n, k]/act8_total[n]²
-    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to((-(v['act8_exp'])*(v['grad_act8_a']))/((v['act8_total'][:, None])*(v['act8_total'][:, None])), (B, 10, )), 1, np.add), dtype)
-    # grad_act8_exp__act8_total_0_0[n, k] = grad_act8_total[n]
-    v['grad_act8_exp__act8_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act8_total'][:, None]), (B, 10, )), dtype)
-    # grad_act8_exp[a, b] = grad_act8_exp__act8_a_0_0[a, b] + grad_act8_exp__act8_total_0_0[a, b]
-    v['grad_act8_exp'] = np.asarray(np.broadcast_to((v['grad_act8_exp__act8_a_0_0']) + (v['grad_act8_exp__act8_total_0_0']), (B, 10, )), dtype)
-    # grad_dense8_z[n, k] = act8_exp[n, k]·grad_act8_exp[n, k]
-    v['grad_dense8_z'] = np.asarray(np.broadcast_to((v['act8_exp'])*(v['grad_act8_exp']), (B, 10, )), dtype)
+    # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
+    v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
+    # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
+    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act8_log'])/(v['act8_total'][:, None]), (B, 10, )), 1, np.add), dtype)
+    # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
+    v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
+    # grad_act8_exp[n, k] = grad_act8_total[n]
+    v['grad_act8_exp'] = np.asarray(np.broadcast_to((v['grad_act8_total'][:, None]), (B, 10, )), dtype)
+    # grad_dense8_z__act8_exp_0_1[n, k] = act8_exp[n, k]·grad_act8_exp[n, k]
+    v['grad_dense8_z__act8_exp_0_1'] = np.asarray(np.broadcast_to((v['act8_exp'])*(v['grad_act8_exp']), (B, 10, )), dtype)
+    # grad_dense8_z[a, b] = grad_dense8_z__act8_exp_0_1[a, b] + grad_dense8_z__act8_log_0_2[a, b]
+    v['grad_dense8_z'] = np.asarray(np.broadcast_to((v['grad_dense8_z__act8_exp_0_1']) + (v['grad_dense8_z__act8_log_0_2']), (B, 10, )), dtype)
     # grad_W8[c, k] = Σ_{n} act7_a[n, k]·grad_dense8_z[n, c]
     v['grad_W8'] = np.asarray(np.tensordot(v['grad_dense8_z'], v['act7_a'], axes=([0], [0])), dtype)
     # grad_act7_a[n, k] = Σ_{c} W8[c, k]·grad_dense8_z[n, c]

@@ -211,8 +211,10 @@ def _forward(v, dtype, B, training, stats, rng):
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
     # act10_total[n] = Σ_{k} act10_exp[n, k]
     v['act10_total'] = np.asarray(v['act10_exp'].sum(axis=(1,)), dtype)
-    # act10_a[n, k] = act10_exp[n, k]/act10_total[n]
-    v['act10_a'] = np.asarray(np.broadcast_to((v['act10_exp'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
+    # act10_log[n, k] = dense10_z[n, k] − log(act10_total[n]) − act10_shift[n]
+    v['act10_log'] = np.asarray(np.broadcast_to(-(v['act10_shift'][:, None]) + (v['dense10_z']) - np.log((v['act10_total'][:, None])), (B, 4, )), dtype)
+    # act10_a[n, k] = exp(act10_log[n, k])
+    v['act10_a'] = np.asarray(np.broadcast_to(np.exp((v['act10_log'])), (B, 4, )), dtype)
     return v
 
 
@@ -223,8 +225,8 @@ def forward(params, X, training=True, stats=None, rng=None):
 
 
 def _loss(v, dtype, B):
-    # loss11_J[] = Σ_{n,k} −Y[n, k]·log(act10_a[n, k])/B
-    v['loss11_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act10_a']))/B, (B, 4, )).sum(axis=(0, 1)), dtype)
+    # loss11_J[] = Σ_{n,k} −Y[n, k]·act10_log[n, k]/B
+    v['loss11_J'] = np.asarray(np.tensordot(v['Y'], v['act10_log'], axes=([0, 1], [0, 1])) * (-1/B), dtype)
     return v["loss11_J"]
 
 
@@ -240,18 +242,18 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
     # grad_loss11_J[] = 1
     v['grad_loss11_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act10_a[n, k] = −grad_loss11_J·Y[n, k]/(B·act10_a[n, k])
-    v['grad_act10_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/((v['act10_a'])*B), (B, 4, )), dtype)
-    # grad_act10_exp__act10_a_0_0[n, k] = grad_act10_a[n, k]/act10_total[n]
-    v['grad_act10_exp__act10_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_a'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
-    # grad_act10_total[n] = Σ_{k} −act10_exp[n, k]·grad_act10_a[n, k]/act10_total[n]²
-    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to((-(v['act10_exp'])*(v['grad_act10_a']))/((v['act10_total'][:, None])*(v['act10_total'][:, None])), (B, 4, )), 1, np.add), dtype)
-    # grad_act10_exp__act10_total_0_0[n, k] = grad_act10_total[n]
-    v['grad_act10_exp__act10_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_total'][:, None]), (B, 4, )), dtype)
-    # grad_act10_exp[a, b] = grad_act10_exp__act10_a_0_0[a, b] + grad_act10_exp__act10_total_0_0[a, b]
-    v['grad_act10_exp'] = np.asarray(np.broadcast_to((v['grad_act10_exp__act10_a_0_0']) + (v['grad_act10_exp__act10_total_0_0']), (B, 4, )), dtype)
-    # grad_dense10_z[n, k] = act10_exp[n, k]·grad_act10_exp[n, k]
-    v['grad_dense10_z'] = np.asarray(np.broadcast_to((v['act10_exp'])*(v['grad_act10_exp']), (B, 4, )), dtype)
+    # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
+    v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
+    # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
+    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act10_log'])/(v['act10_total'][:, None]), (B, 4, )), 1, np.add), dtype)
+    # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
+    v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
+    # grad_act10_exp[n, k] = grad_act10_total[n]
+    v['grad_act10_exp'] = np.asarray(np.broadcast_to((v['grad_act10_total'][:, None]), (B, 4, )), dtype)
+    # grad_dense10_z__act10_exp_0_1[n, k] = act10_exp[n, k]·grad_act10_exp[n, k]
+    v['grad_dense10_z__act10_exp_0_1'] = np.asarray(np.broadcast_to((v['act10_exp'])*(v['grad_act10_exp']), (B, 4, )), dtype)
+    # grad_dense10_z[a, b] = grad_dense10_z__act10_exp_0_1[a, b] + grad_dense10_z__act10_log_0_2[a, b]
+    v['grad_dense10_z'] = np.asarray(np.broadcast_to((v['grad_dense10_z__act10_exp_0_1']) + (v['grad_dense10_z__act10_log_0_2']), (B, 4, )), dtype)
     # grad_W10[c, k] = Σ_{n} grad_dense10_z[n, c]·layernorm9_y[n, k]
     v['grad_W10'] = np.asarray(np.tensordot(v['grad_dense10_z'], v['layernorm9_y'], axes=([0], [0])), dtype)
     # grad_layernorm9_y[n, k] = Σ_{c} W10[c, k]·grad_dense10_z[n, c]

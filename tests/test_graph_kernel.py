@@ -165,6 +165,23 @@ def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemm
     assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
 
 
+def test_softmax_cross_entropy_is_finite_where_probabilities_underflow():
+    """Logits ±1e3: exp(−2000) underflows to 0, yet J and every gradient come out finite and
+    equal to the log-sum-exp reference, as the loss reads the log-softmax, not log(softmax)."""
+    spec, module = kernel("softmax")
+    params = {"W1": np.eye(3, 4), "b1": np.zeros(3)}
+    X = 1e3 * np.array([[1, -1, -1, 0], [-1, 1, 1, 0], [1, 1, -1, 0]], dtype=float)
+    Y = np.eye(3)[[1, 0, 2]]  # each sample's true class has a logit of -1e3
+    J, grads = module.loss_and_grad(params, X, Y)
+    z = X[:, :3]
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    delta = (np.exp(log_p) - Y) / len(X)
+    assert np.isfinite(J) and np.isclose(J, -(Y * log_p).sum() / len(X), rtol=1e-13, atol=0)
+    assert np.allclose(grads["W1"], delta.T @ X, rtol=1e-13, atol=0)
+    assert np.allclose(grads["b1"], delta.sum(axis=0), rtol=1e-13, atol=0)
+
+
 def test_a_square_in_a_denominator_is_printed_with_its_parentheses():
     a, b = sp.symbols("a b", real=True)
     assert eval(numpy_code(a / b**2), {"np": np}, {"a": 3.0, "b": 2.0}) == 0.75  # noqa: S307 our own code
