@@ -93,16 +93,16 @@ def _view(arr, maps, extents):
 
 
 def _reduce(arr, n, op):
-    """op (np.add or np.maximum) over the last n axes of arr, one slice at a time."""
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = None
-    for at in np.ndindex(arr.shape[arr.ndim - n:]):
-        part = arr[(...,) + at]
+    for at in np.ndindex(arr.shape[:n]):
+        part = arr[at]
         out = np.array(part) if out is None else op(out, part, out=out)
     return out
 
 
 def _scatter(parts, windows, maps, shape, pads, dtype):
-    """col2im: for each window offset w, parts[..., w] added at step * i + offset(w) along each
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
@@ -112,8 +112,8 @@ def _scatter(parts, windows, maps, shape, pads, dtype):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
-            at.append(slice(start, start + step * (parts.shape[axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[(...,) + w]
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -175,9 +175,9 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm2_y[n, c, h, w] = gamma2[c]·batchnorm2_xhat[n, c, h, w] + beta2[c]
     v['batchnorm2_y'] = np.asarray(np.broadcast_to((v['batchnorm2_xhat'])*(v['gamma2'][None, :, None, None]) + (v['beta2'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, (v['batchnorm2_y'])), (B, 8, 16, 16, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm2_y']), 0), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )), 2, np.maximum), dtype)
+    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ))), (2, 2, B, 8, 8, 8, )), 2, np.maximum), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
     v['conv2d4_z'] = np.asarray(np.broadcast_to(np.tensordot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, )), axes=([1, 2, 3], [3, 4, 5])).transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
@@ -197,9 +197,9 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm5_y[n, c, h, w] = gamma5[c]·batchnorm5_xhat[n, c, h, w] + beta5[c]
     v['batchnorm5_y'] = np.asarray(np.broadcast_to((v['batchnorm5_xhat'])*(v['gamma5'][None, :, None, None]) + (v['beta5'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
-    v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, (v['batchnorm5_y'])), (B, 16, 8, 8, )), dtype)
+    v['act5_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm5_y']), 0), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )), 2, np.maximum), dtype)
+    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ))), (2, 2, B, 16, 4, 4, )), 2, np.maximum), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
     # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
@@ -207,7 +207,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
     v['dense9_z'] = np.asarray(np.broadcast_to(np.tensordot(v['dropout8_y'], v['W9'], axes=([1], [1])) + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
-    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((v['dense9_z']), (B, 10, )), 1, np.maximum), dtype)
+    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ))), (10, B, )), 1, np.maximum), dtype)
     # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
@@ -251,7 +251,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
     v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
-    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act9_log'])/(v['act9_total'][:, None]), (B, 10, )), 1, np.add), dtype)
+    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )))/(v['act9_total'][None, :]), (10, B, )), 1, np.add), dtype)
     # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
     v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
     # grad_act9_exp[n, k] = grad_act9_total[n]
@@ -271,13 +271,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
     v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ))), (B, 16, 4, 4, )), dtype)
     # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )), 2, np.add), dtype)
+    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ))) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), 2, np.add), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
     # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][:, :, :, :, None, None])*np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
+    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][None, None, :, :, :, :])*(((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ))) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
-    v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*np.heaviside((v['act5_a']), 0), (B, 16, 8, 8, )), dtype)
+    v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*((v['act5_a']) > 0).astype(dtype), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
     v['grad_batchnorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :, None, None])*(v['grad_batchnorm5_y']), (B, 16, 8, 8, )), dtype)
     # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
@@ -303,17 +303,17 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
     v['grad_W4'] = np.asarray(np.tensordot(v['grad_conv2d4_z'], _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, )), axes=([0, 2, 3], [3, 4, 5])), dtype)
     # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
-    v['grad_maxpool2d3_pool'] = _scatter(np.tensordot(v['W4'], v['grad_conv2d4_z'], axes=([0], [1])).transpose((3, 0, 4, 5, 1, 2)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype)
+    v['grad_maxpool2d3_pool'] = _scatter(np.tensordot(v['W4'], v['grad_conv2d4_z'], axes=([0], [1])).transpose((1, 2, 3, 0, 4, 5)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype)
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
     v['grad_b4'] = np.asarray(v['grad_conv2d4_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )), 2, np.add), dtype)
+    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ))) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), 2, np.add), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
     # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][:, :, :, :, None, None])*np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
+    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][None, None, :, :, :, :])*(((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ))) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
-    v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 8, 16, 16, )), dtype)
+    v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]
     v['grad_batchnorm2_xhat'] = np.asarray(np.broadcast_to((v['gamma2'][None, :, None, None])*(v['grad_batchnorm2_y']), (B, 8, 16, 16, )), dtype)
     # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]

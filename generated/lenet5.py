@@ -84,16 +84,16 @@ def _view(arr, maps, extents):
 
 
 def _reduce(arr, n, op):
-    """op (np.add or np.maximum) over the last n axes of arr, one slice at a time."""
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = None
-    for at in np.ndindex(arr.shape[arr.ndim - n:]):
-        part = arr[(...,) + at]
+    for at in np.ndindex(arr.shape[:n]):
+        part = arr[at]
         out = np.array(part) if out is None else op(out, part, out=out)
     return out
 
 
 def _scatter(parts, windows, maps, shape, pads, dtype):
-    """col2im: for each window offset w, parts[..., w] added at step * i + offset(w) along each
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
@@ -103,8 +103,8 @@ def _scatter(parts, windows, maps, shape, pads, dtype):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
-            at.append(slice(start, start + step * (parts.shape[axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[(...,) + w]
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -146,29 +146,29 @@ def _forward(v, dtype, B, training, stats, rng):
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 2, j + q − 2] + b1[c]
     v['conv2d1_z'] = np.asarray(np.broadcast_to(np.tensordot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, )), axes=([1, 2, 3], [3, 4, 5])).transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
     # act1_a[n, c, h, w] = max(0, conv2d1_z[n, c, h, w])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d1_z']) <= 0), 0, (v['conv2d1_z'])), (B, 6, 28, 28, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d1_z']), 0), (B, 6, 28, 28, )), dtype)
     # maxpool2d2_pool[n, c, i, j] = max_{p,q} act1_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d2_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))), (B, 6, 14, 14, 2, 2, )), 2, np.maximum), dtype)
+    v['maxpool2d2_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ))), (2, 2, B, 6, 14, 14, )), 2, np.maximum), dtype)
     # conv2d3_z[n, c, i, j] = Σ_{k,p,q} W3[c, k, p, q]·maxpool2d2_pool[n, k, i + p, j + q] + b3[c]
     v['conv2d3_z'] = np.asarray(np.broadcast_to(np.tensordot(v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, )), axes=([1, 2, 3], [3, 4, 5])).transpose((1, 0, 2, 3)) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
     # act3_a[n, c, h, w] = max(0, conv2d3_z[n, c, h, w])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d3_z']) <= 0), 0, (v['conv2d3_z'])), (B, 16, 10, 10, )), dtype)
+    v['act3_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d3_z']), 0), (B, 16, 10, 10, )), dtype)
     # maxpool2d4_pool[n, c, i, j] = max_{p,q} act3_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d4_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))), (B, 16, 5, 5, 2, 2, )), 2, np.maximum), dtype)
+    v['maxpool2d4_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ))), (2, 2, B, 16, 5, 5, )), 2, np.maximum), dtype)
     # flatten5_flat[n, 25·c + 5·h + w] = maxpool2d4_pool[n, c, h, w]
     v['flatten5_flat'] = _place((B, 400, ), np.broadcast_to((v['maxpool2d4_pool']), (B, 16, 5, 5, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), dtype)
     # dense6_z[n, c] = Σ_{k} W6[c, k]·flatten5_flat[n, k] + b6[c]
     v['dense6_z'] = np.asarray(np.broadcast_to(np.tensordot(v['flatten5_flat'], v['W6'], axes=([1], [1])) + (v['b6'][None, :]), (B, 120, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 120, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense6_z']), 0), (B, 120, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
     v['dense7_z'] = np.asarray(np.broadcast_to(np.tensordot(v['act6_a'], v['W7'], axes=([1], [1])) + (v['b7'][None, :]), (B, 84, )), dtype)
     # act7_a[n, f] = max(0, dense7_z[n, f])
-    v['act7_a'] = np.asarray(np.broadcast_to(np.where(((v['dense7_z']) <= 0), 0, (v['dense7_z'])), (B, 84, )), dtype)
+    v['act7_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense7_z']), 0), (B, 84, )), dtype)
     # dense8_z[n, c] = Σ_{k} W8[c, k]·act7_a[n, k] + b8[c]
     v['dense8_z'] = np.asarray(np.broadcast_to(np.tensordot(v['act7_a'], v['W8'], axes=([1], [1])) + (v['b8'][None, :]), (B, 10, )), dtype)
     # act8_shift[n] = max_{k} dense8_z[n, k]
-    v['act8_shift'] = np.asarray(_reduce(np.broadcast_to((v['dense8_z']), (B, 10, )), 1, np.maximum), dtype)
+    v['act8_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ))), (10, B, )), 1, np.maximum), dtype)
     # act8_exp[n, k] = exp(dense8_z[n, k] − act8_shift[n])
     v['act8_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act8_shift'][:, None]) + (v['dense8_z'])), (B, 10, )), dtype)
     # act8_total[n] = Σ_{k} act8_exp[n, k]
@@ -207,7 +207,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
     v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
-    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act8_log'])/(v['act8_total'][:, None]), (B, 10, )), 1, np.add), dtype)
+    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )))/(v['act8_total'][None, :]), (10, B, )), 1, np.add), dtype)
     # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
     v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
     # grad_act8_exp[n, k] = grad_act8_total[n]
@@ -223,7 +223,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_b8[c] = Σ_{n} grad_dense8_z[n, c]
     v['grad_b8'] = np.asarray(v['grad_dense8_z'].sum(axis=(0,)), dtype)
     # grad_dense7_z[n, f] = grad_act7_a[n, f]·[act7_a[n, f] > 0]
-    v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a'])*np.heaviside((v['act7_a']), 0), (B, 84, )), dtype)
+    v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a'])*((v['act7_a']) > 0).astype(dtype), (B, 84, )), dtype)
     # grad_W7[c, k] = Σ_{n} act6_a[n, k]·grad_dense7_z[n, c]
     v['grad_W7'] = np.asarray(np.tensordot(v['grad_dense7_z'], v['act6_a'], axes=([0], [0])), dtype)
     # grad_act6_a[n, k] = Σ_{c} W7[c, k]·grad_dense7_z[n, c]
@@ -231,7 +231,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_b7[c] = Σ_{n} grad_dense7_z[n, c]
     v['grad_b7'] = np.asarray(v['grad_dense7_z'].sum(axis=(0,)), dtype)
     # grad_dense6_z[n, f] = grad_act6_a[n, f]·[act6_a[n, f] > 0]
-    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*np.heaviside((v['act6_a']), 0), (B, 120, )), dtype)
+    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*((v['act6_a']) > 0).astype(dtype), (B, 120, )), dtype)
     # grad_W6[c, k] = Σ_{n} flatten5_flat[n, k]·grad_dense6_z[n, c]
     v['grad_W6'] = np.asarray(np.tensordot(v['grad_dense6_z'], v['flatten5_flat'], axes=([0], [0])), dtype)
     # grad_flatten5_flat[n, k] = Σ_{c} W6[c, k]·grad_dense6_z[n, c]
@@ -241,27 +241,27 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_maxpool2d4_pool[n, c, h, w] = grad_flatten5_flat[n, 25·c + 5·h + w]
     v['grad_maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten5_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), (B, 16, 5, 5, ))), (B, 16, 5, 5, )), dtype)
     # share_maxpool2d4_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d4_pool[n, c, i, j] == act3_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))) == (v['maxpool2d4_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 5, 5, 2, 2, )), 2, np.add), dtype)
+    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ))) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), 2, np.add), dtype)
     # share_maxpool2d4_pool[n, c, i, j] = grad_maxpool2d4_pool[n, c, i, j]/share_maxpool2d4_pool_ties[n, c, i, j]
     v['share_maxpool2d4_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d4_pool'])/(v['share_maxpool2d4_pool_ties']), (B, 16, 5, 5, )), dtype)
     # grad_act3_a[n, c, u, v] = Σ_{p,q} share_maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act3_a[n, c, u, v] == maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act3_a'] = _scatter(np.broadcast_to((v['share_maxpool2d4_pool'][:, :, :, :, None, None])*np.where(((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))) == (v['maxpool2d4_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 5, 5, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
+    v['grad_act3_a'] = _scatter(np.broadcast_to((v['share_maxpool2d4_pool'][None, None, :, :, :, :])*(((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ))) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_conv2d3_z[n, c, h, w] = grad_act3_a[n, c, h, w]·[act3_a[n, c, h, w] > 0]
-    v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*np.heaviside((v['act3_a']), 0), (B, 16, 10, 10, )), dtype)
+    v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*((v['act3_a']) > 0).astype(dtype), (B, 16, 10, 10, )), dtype)
     # grad_W3[c, k, p, q] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]·maxpool2d2_pool[n, k, i + p, j + q]
     v['grad_W3'] = np.asarray(np.tensordot(v['grad_conv2d3_z'], _view(v['maxpool2d2_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (6, 5, 5, B, 10, 10, )), axes=([0, 2, 3], [3, 4, 5])), dtype)
     # grad_maxpool2d2_pool[n, k, u, v] = Σ_{c,p,q} W3[c, k, p, q]·grad_conv2d3_z[n, c, u − p, v − q]
-    v['grad_maxpool2d2_pool'] = _scatter(np.tensordot(v['W3'], v['grad_conv2d3_z'], axes=([0], [1])).transpose((3, 0, 4, 5, 1, 2)), (5, 5, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), 0), (1, 3, (0, 1), 0), ), (B, 6, 14, 14, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
+    v['grad_maxpool2d2_pool'] = _scatter(np.tensordot(v['W3'], v['grad_conv2d3_z'], axes=([0], [1])).transpose((1, 2, 3, 0, 4, 5)), (5, 5, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), 0), (1, 3, (0, 1), 0), ), (B, 6, 14, 14, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_b3[c] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]
     v['grad_b3'] = np.asarray(v['grad_conv2d3_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d2_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d2_pool[n, c, i, j] == act1_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(np.broadcast_to(np.where(((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))) == (v['maxpool2d2_pool'][:, :, :, :, None, None])), 1, 0), (B, 6, 14, 14, 2, 2, )), 2, np.add), dtype)
+    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ))) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), 2, np.add), dtype)
     # share_maxpool2d2_pool[n, c, i, j] = grad_maxpool2d2_pool[n, c, i, j]/share_maxpool2d2_pool_ties[n, c, i, j]
     v['share_maxpool2d2_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d2_pool'])/(v['share_maxpool2d2_pool_ties']), (B, 6, 14, 14, )), dtype)
     # grad_act1_a[n, c, u, v] = Σ_{p,q} share_maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act1_a[n, c, u, v] == maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act1_a'] = _scatter(np.broadcast_to((v['share_maxpool2d2_pool'][:, :, :, :, None, None])*np.where(((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))) == (v['maxpool2d2_pool'][:, :, :, :, None, None])), 1, 0), (B, 6, 14, 14, 2, 2, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
+    v['grad_act1_a'] = _scatter(np.broadcast_to((v['share_maxpool2d2_pool'][None, None, :, :, :, :])*(((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ))) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype)
     # grad_conv2d1_z[n, c, h, w] = grad_act1_a[n, c, h, w]·[act1_a[n, c, h, w] > 0]
-    v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*np.heaviside((v['act1_a']), 0), (B, 6, 28, 28, )), dtype)
+    v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 6, 28, 28, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 2, j + q − 2]·grad_conv2d1_z[n, c, i, j]
     v['grad_W1'] = np.asarray(np.tensordot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (1, 5, 5, B, 28, 28, )), axes=([0, 2, 3], [3, 4, 5])), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]

@@ -96,16 +96,16 @@ def _view(arr, maps, extents):
 
 
 def _reduce(arr, n, op):
-    """op (np.add or np.maximum) over the last n axes of arr, one slice at a time."""
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = None
-    for at in np.ndindex(arr.shape[arr.ndim - n:]):
-        part = arr[(...,) + at]
+    for at in np.ndindex(arr.shape[:n]):
+        part = arr[at]
         out = np.array(part) if out is None else op(out, part, out=out)
     return out
 
 
 def _scatter(parts, windows, maps, shape, pads, dtype):
-    """col2im: for each window offset w, parts[..., w] added at step * i + offset(w) along each
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
@@ -115,8 +115,8 @@ def _scatter(parts, windows, maps, shape, pads, dtype):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
-            at.append(slice(start, start + step * (parts.shape[axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[(...,) + w]
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -158,11 +158,11 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense1_z[n, c] = Σ_{k} W1[c, k]·X[n, k] + b1[c]
     v['dense1_z'] = np.asarray(np.broadcast_to(np.tensordot(v['X'], v['W1'], axes=([1], [1])) + (v['b1'][None, :]), (B, 32, )), dtype)
     # act1_a[n, f] = max(0, dense1_z[n, f])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['dense1_z']) <= 0), 0, (v['dense1_z'])), (B, 32, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense1_z']), 0), (B, 32, )), dtype)
     # dense2_z[n, c] = Σ_{k} W2[c, k]·act1_a[n, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(np.tensordot(v['act1_a'], v['W2'], axes=([1], [1])) + (v['b2'][None, :]), (B, 32, )), dtype)
     # act2_a[n, f] = max(0, dense2_z[n, f])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['dense2_z']) <= 0), 0, (v['dense2_z'])), (B, 32, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense2_z']), 0), (B, 32, )), dtype)
     # dense3_z[n, c] = Σ_{k} W3[c, k]·act2_a[n, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(np.tensordot(v['act2_a'], v['W3'], axes=([1], [1])) + (v['b3'][None, :]), (B, 32, )), dtype)
     # act3_a[n, f] = dense3_z[n, f]
@@ -170,13 +170,13 @@ def _forward(v, dtype, B, training, stats, rng):
     # add4_sum[n, f] = act1_a[n, f] + act3_a[n, f]
     v['add4_sum'] = np.asarray(np.broadcast_to((v['act1_a']) + (v['act3_a']), (B, 32, )), dtype)
     # act4_a[n, f] = max(0, add4_sum[n, f])
-    v['act4_a'] = np.asarray(np.broadcast_to(np.where(((v['add4_sum']) <= 0), 0, (v['add4_sum'])), (B, 32, )), dtype)
+    v['act4_a'] = np.asarray(np.broadcast_to(np.maximum((v['add4_sum']), 0), (B, 32, )), dtype)
     # layernorm5_mean[n] = Σ_{f} act4_a[n, f]/32
     v['layernorm5_mean'] = np.asarray(v['act4_a'].sum(axis=(1,)) * (1/32), dtype)
     # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
     v['layernorm5_centered'] = np.asarray(np.broadcast_to((v['act4_a']) - (v['layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # layernorm5_var[n] = Σ_{f} layernorm5_centered[n, f]²/32
-    v['layernorm5_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(v['layernorm5_centered'])*(v['layernorm5_centered']), (B, 32, )), 1, np.add), dtype)
+    v['layernorm5_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ))), (32, B, )), 1, np.add), dtype)
     # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/√(layernorm5_var[n] + 1/100000)
     v['layernorm5_xhat'] = np.asarray(np.broadcast_to((v['layernorm5_centered'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm5_y[n, f] = beta5[f] + gamma5[f]·layernorm5_xhat[n, f]
@@ -184,7 +184,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense6_z[n, c] = Σ_{k} W6[c, k]·layernorm5_y[n, k] + b6[c]
     v['dense6_z'] = np.asarray(np.broadcast_to(np.tensordot(v['layernorm5_y'], v['W6'], axes=([1], [1])) + (v['b6'][None, :]), (B, 32, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 32, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense6_z']), 0), (B, 32, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
     v['dense7_z'] = np.asarray(np.broadcast_to(np.tensordot(v['act6_a'], v['W7'], axes=([1], [1])) + (v['b7'][None, :]), (B, 32, )), dtype)
     # act7_a[n, f] = dense7_z[n, f]
@@ -192,13 +192,13 @@ def _forward(v, dtype, B, training, stats, rng):
     # add8_sum[n, f] = act7_a[n, f] + layernorm5_y[n, f]
     v['add8_sum'] = np.asarray(np.broadcast_to((v['act7_a']) + (v['layernorm5_y']), (B, 32, )), dtype)
     # act8_a[n, f] = max(0, add8_sum[n, f])
-    v['act8_a'] = np.asarray(np.broadcast_to(np.where(((v['add8_sum']) <= 0), 0, (v['add8_sum'])), (B, 32, )), dtype)
+    v['act8_a'] = np.asarray(np.broadcast_to(np.maximum((v['add8_sum']), 0), (B, 32, )), dtype)
     # layernorm9_mean[n] = Σ_{f} act8_a[n, f]/32
     v['layernorm9_mean'] = np.asarray(v['act8_a'].sum(axis=(1,)) * (1/32), dtype)
     # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]
     v['layernorm9_centered'] = np.asarray(np.broadcast_to((v['act8_a']) - (v['layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # layernorm9_var[n] = Σ_{f} layernorm9_centered[n, f]²/32
-    v['layernorm9_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(v['layernorm9_centered'])*(v['layernorm9_centered']), (B, 32, )), 1, np.add), dtype)
+    v['layernorm9_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ))), (32, B, )), 1, np.add), dtype)
     # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/√(layernorm9_var[n] + 1/100000)
     v['layernorm9_xhat'] = np.asarray(np.broadcast_to((v['layernorm9_centered'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm9_y[n, f] = beta9[f] + gamma9[f]·layernorm9_xhat[n, f]
@@ -206,7 +206,7 @@ def _forward(v, dtype, B, training, stats, rng):
     # dense10_z[n, c] = Σ_{k} W10[c, k]·layernorm9_y[n, k] + b10[c]
     v['dense10_z'] = np.asarray(np.broadcast_to(np.tensordot(v['layernorm9_y'], v['W10'], axes=([1], [1])) + (v['b10'][None, :]), (B, 4, )), dtype)
     # act10_shift[n] = max_{k} dense10_z[n, k]
-    v['act10_shift'] = np.asarray(_reduce(np.broadcast_to((v['dense10_z']), (B, 4, )), 1, np.maximum), dtype)
+    v['act10_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ))), (4, B, )), 1, np.maximum), dtype)
     # act10_exp[n, k] = exp(dense10_z[n, k] − act10_shift[n])
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
     # act10_total[n] = Σ_{k} act10_exp[n, k]
@@ -245,7 +245,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
     v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
     # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
-    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(v['grad_act10_log'])/(v['act10_total'][:, None]), (B, 4, )), 1, np.add), dtype)
+    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, )))/(v['act10_total'][None, :]), (4, B, )), 1, np.add), dtype)
     # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
     v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
     # grad_act10_exp[n, k] = grad_act10_total[n]
@@ -269,7 +269,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm9_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(v['grad_layernorm9_xhat'])*(v['layernorm9_centered'])/((v['layernorm9_var'][:, None]) + 1/100000)**(3/2), (B, 32, )), 1, np.add), dtype)
+    v['grad_layernorm9_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))/((v['layernorm9_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add), dtype)
     # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
@@ -283,7 +283,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act8_a[a, b] = grad_act8_a__layernorm9_centered_0_0[a, b] + grad_act8_a__layernorm9_mean_0_0[a, b]
     v['grad_act8_a'] = np.asarray(np.broadcast_to((v['grad_act8_a__layernorm9_centered_0_0']) + (v['grad_act8_a__layernorm9_mean_0_0']), (B, 32, )), dtype)
     # grad_add8_sum[n, f] = grad_act8_a[n, f]·[act8_a[n, f] > 0]
-    v['grad_add8_sum'] = np.asarray(np.broadcast_to((v['grad_act8_a'])*np.heaviside((v['act8_a']), 0), (B, 32, )), dtype)
+    v['grad_add8_sum'] = np.asarray(np.broadcast_to((v['grad_act8_a'])*((v['act8_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_act7_a[n, f] = grad_add8_sum[n, f]
     v['grad_act7_a'] = np.asarray(np.broadcast_to((v['grad_add8_sum']), (B, 32, )), dtype)
     # grad_layernorm5_y__add8_sum_0_1[n, f] = grad_add8_sum[n, f]
@@ -297,7 +297,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_b7[c] = Σ_{n} grad_dense7_z[n, c]
     v['grad_b7'] = np.asarray(v['grad_dense7_z'].sum(axis=(0,)), dtype)
     # grad_dense6_z[n, f] = grad_act6_a[n, f]·[act6_a[n, f] > 0]
-    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*np.heaviside((v['act6_a']), 0), (B, 32, )), dtype)
+    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*((v['act6_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W6[c, k] = Σ_{n} grad_dense6_z[n, c]·layernorm5_y[n, k]
     v['grad_W6'] = np.asarray(np.tensordot(v['grad_dense6_z'], v['layernorm5_y'], axes=([0], [0])), dtype)
     # grad_layernorm5_y__dense6_z_0_1[n, k] = Σ_{c} W6[c, k]·grad_dense6_z[n, c]
@@ -315,7 +315,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm5_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(v['grad_layernorm5_xhat'])*(v['layernorm5_centered'])/((v['layernorm5_var'][:, None]) + 1/100000)**(3/2), (B, 32, )), 1, np.add), dtype)
+    v['grad_layernorm5_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )))/((v['layernorm5_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add), dtype)
     # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]
@@ -329,7 +329,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act4_a[a, b] = grad_act4_a__layernorm5_centered_0_0[a, b] + grad_act4_a__layernorm5_mean_0_0[a, b]
     v['grad_act4_a'] = np.asarray(np.broadcast_to((v['grad_act4_a__layernorm5_centered_0_0']) + (v['grad_act4_a__layernorm5_mean_0_0']), (B, 32, )), dtype)
     # grad_add4_sum[n, f] = grad_act4_a[n, f]·[act4_a[n, f] > 0]
-    v['grad_add4_sum'] = np.asarray(np.broadcast_to((v['grad_act4_a'])*np.heaviside((v['act4_a']), 0), (B, 32, )), dtype)
+    v['grad_add4_sum'] = np.asarray(np.broadcast_to((v['grad_act4_a'])*((v['act4_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_act1_a__add4_sum_0_0[n, f] = grad_add4_sum[n, f]
     v['grad_act1_a__add4_sum_0_0'] = np.asarray(np.broadcast_to((v['grad_add4_sum']), (B, 32, )), dtype)
     # grad_act3_a[n, f] = grad_add4_sum[n, f]
@@ -343,7 +343,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_b3[c] = Σ_{n} grad_dense3_z[n, c]
     v['grad_b3'] = np.asarray(v['grad_dense3_z'].sum(axis=(0,)), dtype)
     # grad_dense2_z[n, f] = grad_act2_a[n, f]·[act2_a[n, f] > 0]
-    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 32, )), dtype)
+    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W2[c, k] = Σ_{n} act1_a[n, k]·grad_dense2_z[n, c]
     v['grad_W2'] = np.asarray(np.tensordot(v['grad_dense2_z'], v['act1_a'], axes=([0], [0])), dtype)
     # grad_act1_a__dense2_z_0_1[n, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, c]
@@ -353,7 +353,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act1_a[a, b] = grad_act1_a__add4_sum_0_0[a, b] + grad_act1_a__dense2_z_0_1[a, b]
     v['grad_act1_a'] = np.asarray(np.broadcast_to((v['grad_act1_a__add4_sum_0_0']) + (v['grad_act1_a__dense2_z_0_1']), (B, 32, )), dtype)
     # grad_dense1_z[n, f] = grad_act1_a[n, f]·[act1_a[n, f] > 0]
-    v['grad_dense1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*np.heaviside((v['act1_a']), 0), (B, 32, )), dtype)
+    v['grad_dense1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W1[c, k] = Σ_{n} X[n, k]·grad_dense1_z[n, c]
     v['grad_W1'] = np.asarray(np.tensordot(v['grad_dense1_z'], v['X'], axes=([0], [0])), dtype)
     # grad_b1[c] = Σ_{n} grad_dense1_z[n, c]

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symbp.cli import main
+from symbp.engine.codegen import KernelPrinter
 from symbp.engine.emit import emit_graph
 from symbp.engine.spec import from_dict
 from symbp.printing import numpy_code
@@ -22,6 +23,7 @@ from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle
 from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error
 
+ZS = np.array([-1.5, 0.0, 0.5, 2.0], dtype=np.float32)
 DEPTHWISE = {"formula": "z[n,c,i,j] = sum(p,q) W[c,p,q] * x[n,c,i+p,j+q] + b[c]",
              "params": {"W": ["c", 2, 3], "b": ["c"]}}
 
@@ -163,6 +165,24 @@ def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemm
     assert "np.einsum" not in text and ".max(axis=" not in text
     inner = emit_graph(kernel("inner_windows")[0])
     assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
+
+
+def test_kernel_printer_writes_clamps_steps_and_indicators_as_one_pass_in_the_input_dtype():
+    """relu as np.maximum, a step and an arg-max test as a comparison cast to the kernel's dtype:
+    no np.where or np.heaviside (several times slower), and float32 stays float32."""
+    z, m = sp.Symbol("z", real=True), sp.Symbol("m", real=True)
+    printer = KernelPrinter({"standard": "python3"})
+    cases = {sp.Piecewise((0, z <= 0), (z, True)): ("np.maximum(z, 0)", np.maximum(ZS, 0)),
+             sp.Piecewise((z, z <= 1), (1, True)): ("np.minimum(z, 1)", np.minimum(ZS, 1)),
+             sp.Heaviside(z, 0): ("(z > 0).astype(dtype)", ZS > 0),
+             sp.Piecewise((1, sp.Eq(z, m)), (0, True)): ("((m == z)).astype(dtype)", ZS == 0.5)}
+    for expr, (code, expected) in cases.items():
+        got = printer.doprint(expr)
+        assert got == code
+        value = eval(got, {"np": np}, {"z": ZS, "m": np.float32(0.5), "dtype": ZS.dtype})  # noqa: S307
+        assert value.dtype == np.float32 and np.array_equal(value, expected)
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    assert "np.where" not in text and "np.heaviside" not in text
 
 
 def test_softmax_cross_entropy_is_finite_where_probabilities_underflow():

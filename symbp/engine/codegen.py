@@ -27,10 +27,42 @@ BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: 
 B = sp.Symbol("B", positive=True, integer=True)
 
 
+# a clamp: (relation of e to k, the branch taken where it holds) -> NumPy function; e.g. relu's
+# Piecewise((0, z <= 0), (z, True)) is np.maximum(z, 0)
+CLAMPS = {(sp.LessThan, "k"): "np.maximum", (sp.StrictLessThan, "k"): "np.maximum",
+          (sp.GreaterThan, "k"): "np.minimum", (sp.StrictGreaterThan, "k"): "np.minimum",
+          (sp.LessThan, "e"): "np.minimum", (sp.StrictLessThan, "e"): "np.minimum",
+          (sp.GreaterThan, "e"): "np.maximum", (sp.StrictGreaterThan, "e"): "np.maximum"}
+STEPS = {0: ">", 1: ">="}  # Heaviside(e, H0) as a comparison, by its value H0 at 0
+
+
 class KernelPrinter(NumpyPrinter):
-    """NumpyPrinter with the engine's piecewise forms (a max's arg-max test, relu) as np.where."""
+    """NumpyPrinter with the engine's piecewise forms: a clamp (relu) as np.maximum/np.minimum,
+    an indicator (a max's arg-max test, a step) as a comparison cast to the kernel's dtype,
+    anything else as np.where. Each is one pass, and none turns float32 into float64."""
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:  # noqa: N802
+        h0 = expr.args[1] if len(expr.args) == 2 else None
+        if h0 not in STEPS:
+            return super()._print_Heaviside(expr)
+        return f"({self._print(expr.args[0])} {STEPS[int(h0)]} 0).astype(dtype)"
+
+    def _clamp(self, expr: sp.Piecewise) -> str | None:
+        if len(expr.args) != 2 or not isinstance(expr.args[0].cond, tuple(k for k, _ in CLAMPS)):
+            return None
+        (value, cond), (other, _) = expr.args
+        e, k = cond.lhs, cond.rhs
+        taken = "k" if (value, other) == (k, e) else "e" if (value, other) == (e, k) else None
+        if taken is None or not k.is_Number:
+            return None
+        return f"{CLAMPS[type(cond), taken]}({self._print(e)}, {self._print(k)})"
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
+        clamp = self._clamp(expr)
+        if clamp is not None:
+            return clamp
+        if len(expr.args) == 2 and (expr.args[0].expr, expr.args[1].expr) == (1, 0):
+            return f"({self._print(expr.args[0].cond)}).astype(dtype)"
         out = self._print(expr.args[-1][0])
         for value, condition in reversed(expr.args[:-1]):
             out = f"np.where({self._print(condition)}, {self._print(value)}, {out})"
@@ -191,22 +223,16 @@ def _summed(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
     return code if scale == 1 else f"{code} * ({_PRINTER.doprint(_batch_numbers(scale))})"
 
 
-SMALL_WINDOW = 64  # reduce at most this many entries per output one slice at a time
-
-
-def _reduce_code(body: str, shape: str, axes: tuple[int, ...], kind: str, window: int) -> str:
-    """Reduce the grid's trailing ``axes``: over a small window (a pooling or kernel window)
-    one slice at a time, which beats NumPy's reduction over small inner axes many times over."""
-    if window <= SMALL_WINDOW:
-        op = "np.maximum" if kind == "max" else "np.add"
-        return f"_reduce(np.broadcast_to({body}, {shape}), {len(axes)}, {op})"
-    reducer = "max" if kind == "max" else "sum"
-    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={axes!r})"
+SMALL_WINDOW = 64  # windows (pooling, kernel offsets) up to this size go one slice at a time:
+# NumPy's reductions over small inner axes are many times slower than a loop of whole-array ops
 
 
 def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
-    """Any term: its body on the grid of (free, reduced) variables, then reduced."""
-    grid = [*free, *term.reduce]
+    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window's
+    variables come first, so that each of its slices is a whole array with long inner rows."""
+    window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
+    small = term.reduce and window <= SMALL_WINDOW
+    grid = [*term.reduce, *free] if small else [*free, *term.reduce]
     names = {}
     for r in reads(term.body):
         names[r] = sp.Symbol(f"({_on_grid(view(r, grid, ranges, shapes), _used(r, grid), grid)})")
@@ -216,12 +242,14 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     body = _PRINTER.doprint(_batch_numbers(term.body.xreplace(names)))
     for guard in term.guards:
         body = f"({body}) * {mask(guard, grid, ranges)}"
-    axes = tuple(range(len(free), len(grid)))
-    if not axes:
+    if not term.reduce:
         return body
     shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
-    window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
-    return _reduce_code(body, shape, axes, term.kind, window)
+    if small:
+        op = "np.maximum" if term.kind == "max" else "np.add"
+        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op})"
+    reducer = "max" if term.kind == "max" else "sum"
+    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
 
 def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
@@ -268,7 +296,7 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
         maps.append(f"({step}, {axis}, {tuple(coeffs.get(v, 0) for v in offsets)!r}, {const})")
     if any(BATCH in p for p in pads):
         return None
-    grid = [*rest, *offsets]
+    grid = [*offsets, *rest]
     summed = tuple(v for v in sc.ranges if v not in grid)
     parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
     if not summed:
