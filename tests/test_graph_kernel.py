@@ -153,18 +153,42 @@ def test_batchnorm_statistics_advance_in_training_and_serve_inference():
 
 def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemms():
     """The fast forms, printed from the computes: a conv's forward pass and weight gradient are
-    one tensordot (a GEMM on the im2col view), the gradient through a conv or pooling window is
-    summed back one window offset at a time (col2im), and pooling windows are reduced slice by
-    slice, so lenet5's kernel has no einsum and no NumPy reduction over window axes."""
+    one GEMM on the im2col view (``_dot``, tensordot's layout), the gradient through a conv or
+    pooling window is summed back one window offset at a time (col2im), and pooling windows are
+    reduced slice by slice, so lenet5's kernel has no einsum and no NumPy reduction over window
+    axes."""
     text = emit_graph(load_spec("lenet5", graphs=True))
     lines = {m.group(1): m.group(0) for m in re.finditer(r"v\['(\w+)'\] = .*", text)}
-    assert "np.tensordot(" in lines["conv2d1_z"] and "np.tensordot(" in lines["grad_W3"]
+    assert "_dot(" in lines["conv2d1_z"] and "_dot(" in lines["grad_W3"]
     for name in ("grad_act1_a", "grad_maxpool2d2_pool", "grad_act3_a"):
         assert lines[name].startswith(f"v['{name}'] = _scatter("), name
     assert "_reduce(" in lines["maxpool2d2_pool"]
     assert "np.einsum" not in text and ".max(axis=" not in text
     inner = emit_graph(kernel("inner_windows")[0])
     assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_workspace_reuses_its_arrays_and_changes_no_number(dtype):
+    """loss_and_grad(…, work=W): the same J and gradients as without, at any batch size; the
+    arrays are made once per batch size and dtype and reused, and returned gradients are the
+    caller's own (a later step does not overwrite them)."""
+    spec, module = kernel("inner_windows")
+    values = oracle.random_values(spec.graph(3), seed=4, dtype=dtype)
+    params = {k: values[k] for k in module.PARAM_SHAPES}
+    X, Y = values["X"], values["Y"]
+    work: dict = {}
+    for batch in (3, 2, 3):
+        J, grads = module.loss_and_grad(params, X[:batch], Y[:batch], work=work)
+        J_plain, plain = module.loss_and_grad(params, X[:batch], Y[:batch])
+        assert J == J_plain and all(np.array_equal(grads[k], plain[k]) for k in plain)
+        assert all(g.dtype == dtype for g in grads.values())
+    assert len(work) == 2
+    arrays = {key: id(a) for key, a in work[3, np.dtype(dtype).str].items()}
+    kept = {k: g.copy() for k, g in grads.items()}
+    module.loss_and_grad(params, 2 * X, Y, work=work)
+    assert {key: id(a) for key, a in work[3, np.dtype(dtype).str].items()} == arrays
+    assert all(np.array_equal(grads[k], kept[k]) for k in kept)
 
 
 def test_kernel_printer_writes_clamps_steps_and_indicators_as_one_pass_in_the_input_dtype():

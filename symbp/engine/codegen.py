@@ -1,8 +1,12 @@
 """Print a graph's computes (forward and derived backward) as NumPy statements for a kernel module.
 
-Each compute becomes one statement: a sum of products of reads is one ``np.einsum`` over strided
-views (``_view``: the im2col view without a copy, zero-padded and dilated as the index asks);
-any other term is its body printed elementwise on the grid of its index variables, then reduced.
+Each compute becomes one statement in the fast form its shape allows: a sum over shared indices
+of two reads is one GEMM (``_dot``, laid out as ``np.tensordot``) over strided views (``_view``:
+the im2col view, zero-padded and dilated as the index asks); other sums of products one
+``np.einsum``; the gradient through a window (a convolution's or a pooling's) is scattered back
+one window offset at a time (``_scatter``, col2im); any other term is its body printed
+elementwise on the grid of its index variables, then reduced (a small window slice by slice).
+Helpers take the workspace ``ws`` and a key per call, so a step with a workspace reuses its arrays.
 The batch size is the one extent the module learns at run time: the graph is built for a batch
 of ``BATCH`` samples, a number no other extent can take, and every number built from it is
 printed in terms of ``B`` (the batch's 1/N as ``1/B``).
@@ -128,7 +132,7 @@ def view(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[str, 
     whole = tuple(ranges[v] for v in used) == shapes[read_name(read)]
     if tuple(read_index(read)) == tuple(used) and whole:  # read where it is stored: the array itself
         return f"v[{name}]"
-    return f"_view(v[{name}], {_maps(read_index(read), used)}, {_extents(used, ranges)})"
+    return f"_view(v[{name}], {_maps(read_index(read), used)}, {_extents(used, ranges)}, ws, {SLOT!r})"
 
 
 def _on_grid(code: str, used: Sequence[sp.Symbol], grid: Sequence[sp.Symbol]) -> str:
@@ -199,7 +203,7 @@ def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | N
         kept = [v for v in v1 if v not in summed] + [v for v in v2 if v not in summed]
         perm = tuple(kept.index(v) for v in free)
         axes = ([v1.index(v) for v in summed], [v2.index(v) for v in summed])
-        code = f"np.tensordot({c1}, {c2}, axes=({axes[0]}, {axes[1]}))"
+        code = f"_dot({c1}, {c2}, ({axes[0]}, {axes[1]}), ws, {SLOT!r})"
         code += "" if perm == tuple(range(len(perm))) else f".transpose({perm})"
         if best is None or len(code) < len(best):
             best = code
@@ -247,7 +251,7 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
     if small:
         op = "np.maximum" if term.kind == "max" else "np.add"
-        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op})"
+        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op}, ws, {SLOT!r})"
     reducer = "max" if term.kind == "max" else "sum"
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
@@ -303,11 +307,25 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
         parts = f"np.broadcast_to({parts}, {_extents(grid, sc.ranges)})"
     shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
     return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
-            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype)")
+            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r})")
+
+
+SLOT = "@"  # stands for a helper call's own workspace key until ``statement`` numbers them
+
+
+def _slots(c: Compute, code: str) -> str:
+    """Each helper call of a statement gets its own workspace key: '<name>.<k>'."""
+    parts = code.split(repr(SLOT))
+    return "".join(p + (repr(f"{c.name}.{k}") if k < len(parts) - 1 else "") for k, p in enumerate(parts))
 
 
 def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
-    """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor."""
+    """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor.
+    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own."""
+    return _slots(c, _statement(c, shapes))
+
+
+def _statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
     scattered = scatter_statement(c, shapes)
     if scattered is not None:
         return scattered
