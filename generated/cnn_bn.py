@@ -60,16 +60,28 @@ def init_stats(dtype=np.float64):
     }
 
 
-def _dilate(arr, axis, factor):
+def _buffer(ws, key, shape, dtype, zero=False):
+    """An array for one helper call: the workspace's (made once per key), or a new one."""
+    if ws is not None:
+        buf = ws.get(key)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+    buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if ws is not None:
+        ws[key] = buf
+    return buf
+
+
+def _dilate(arr, axis, factor, ws, key):
     """factor - 1 zeros between neighbours along axis (a strided gradient's zeros)."""
     shape = list(arr.shape)
     shape[axis] = (shape[axis] - 1) * factor + 1
-    out = np.zeros(shape, arr.dtype)
+    out = _buffer(ws, key, shape, arr.dtype, zero=True)  # the zeros between stay zero
     out[(slice(None),) * axis + (slice(None, None, factor),)] = arr
     return out
 
 
-def _view(arr, maps, extents):
+def _view(arr, maps, extents, ws=None, key=""):
     """arr read at affine indices, one axis per index variable: a strided view (zero-padded
     where an index leaves the array, dilated where it has a denominator), no copy otherwise.
 
@@ -77,7 +89,7 @@ def _view(arr, maps, extents):
     """
     for axis, (scale, _, _) in enumerate(maps):
         if scale > 1:
-            arr = _dilate(arr, axis, scale)
+            arr = _dilate(arr, axis, scale, ws, f"{key}.dilate{axis}")
     pads, starts = [], []
     for axis, (_, coeffs, const) in enumerate(maps):
         low = const + sum(min(0, c * (n - 1)) for c, n in zip(coeffs, extents))
@@ -85,11 +97,69 @@ def _view(arr, maps, extents):
         pads.append((max(0, -low), max(0, high - arr.shape[axis] + 1)))
         starts.append(const + pads[-1][0])
     if any(lo or hi for lo, hi in pads):
-        arr = np.pad(arr, pads)
+        shape = [n + lo + hi for n, (lo, hi) in zip(arr.shape, pads)]
+        padded = _buffer(ws, f"{key}.pad", shape, arr.dtype, zero=True)  # the border stays zero
+        padded[tuple(slice(lo, lo + n) for n, (lo, _) in zip(arr.shape, pads))] = arr
+        arr = padded
     base = arr[tuple(slice(s, None) for s in starts)]
     strides = [sum(coeffs[k] * arr.strides[axis] for axis, (_, coeffs, _) in enumerate(maps))
                for k in range(len(extents))]
     return as_strided(base, extents, strides, writeable=False)
+
+
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
+    moved = arr.transpose(axes)
+    if moved.flags.c_contiguous:
+        return moved
+    out = _buffer(ws, key, moved.shape, arr.dtype)
+    np.copyto(out, moved)
+    return out
+
+
+def _dot(a, b, axes, ws=None, key=""):
+    """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
+    the copies and the product go into the workspace's arrays when there is one."""
+    keep_a = [k for k in range(a.ndim) if k not in axes[0]]
+    keep_b = [k for k in range(b.ndim) if k not in axes[1]]
+    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
+    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
+    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
+    out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
+    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    return out
+
+
+def _reduce(arr, n, op, ws=None, key=""):
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
+    out = _buffer(ws, key, arr.shape[n:], arr.dtype)
+    first = True
+    for at in np.ndindex(arr.shape[:n]):
+        if first:
+            np.copyto(out, arr[at])
+            first = False
+        else:
+            op(out, arr[at], out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    out.fill(0)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
@@ -125,24 +195,24 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, training, stats, rng):
+def _forward(v, dtype, B, training, stats, rng, ws=None):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
     if training and rng is not None:
         v["mask8"] = (rng.random((B, 256, )) < 0.5).astype(dtype)
     else:  # the identity: x·keep/keep
         v["mask8"] = np.full((B, 256, ), 0.5, dtype)
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, ), ws, 'conv2d1_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
     if training or stats is None:
-        v['batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * ((1/256)/B), dtype)
+        v['batchnorm2_mean'] = np.asarray(v['conv2d1_z'].sum(axis=(0, 2, 3)) * ((1/256)/B), dtype)
     else:
         v["batchnorm2_mean"] = np.asarray(stats["mean2"], dtype)
     # batchnorm2_centered[n, c, h, w] = conv2d1_z[n, c, h, w] − batchnorm2_mean[c]
     v['batchnorm2_centered'] = np.asarray(np.broadcast_to(-(v['batchnorm2_mean'][None, :, None, None]) + (v['conv2d1_z']), (B, 8, 16, 16, )), dtype)
     # batchnorm2_var[c] = Σ_{n,h,w} batchnorm2_centered[n, c, h, w]²/(256·B)
     if training or stats is None:
-        v['batchnorm2_var'] = np.asarray(np.broadcast_to((1/256)*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))/B, (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
+        v['batchnorm2_var'] = np.asarray(np.broadcast_to((1/256)*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'batchnorm2_var.0'))*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'batchnorm2_var.1'))/B, (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
     else:
         v["batchnorm2_var"] = np.asarray(stats["var2"], dtype)
     # batchnorm2_xhat[n, c, h, w] = batchnorm2_centered[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
@@ -150,21 +220,21 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm2_y[n, c, h, w] = gamma2[c]·batchnorm2_xhat[n, c, h, w] + beta2[c]
     v['batchnorm2_y'] = np.asarray(np.broadcast_to((v['batchnorm2_xhat'])*(v['gamma2'][None, :, None, None]) + (v['beta2'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm2_y']) <= 0), 0, (v['batchnorm2_y'])), (B, 8, 16, 16, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm2_y']), 0), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d3_pool'] = np.asarray(np.broadcast_to((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))), (B, 8, 8, 8, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0')), (2, 2, B, 8, 8, 8, )), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
-    v['conv2d4_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, )), optimize=True) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
+    v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
     if training or stats is None:
-        v['batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * ((1/64)/B), dtype)
+        v['batchnorm5_mean'] = np.asarray(v['conv2d4_z'].sum(axis=(0, 2, 3)) * ((1/64)/B), dtype)
     else:
         v["batchnorm5_mean"] = np.asarray(stats["mean5"], dtype)
     # batchnorm5_centered[n, c, h, w] = conv2d4_z[n, c, h, w] − batchnorm5_mean[c]
     v['batchnorm5_centered'] = np.asarray(np.broadcast_to(-(v['batchnorm5_mean'][None, :, None, None]) + (v['conv2d4_z']), (B, 16, 8, 8, )), dtype)
     # batchnorm5_var[c] = Σ_{n,h,w} batchnorm5_centered[n, c, h, w]²/(64·B)
     if training or stats is None:
-        v['batchnorm5_var'] = np.asarray(np.broadcast_to((1/64)*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))/B, (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
+        v['batchnorm5_var'] = np.asarray(np.broadcast_to((1/64)*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'batchnorm5_var.0'))*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'batchnorm5_var.1'))/B, (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
     else:
         v["batchnorm5_var"] = np.asarray(stats["var5"], dtype)
     # batchnorm5_xhat[n, c, h, w] = batchnorm5_centered[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
@@ -172,23 +242,25 @@ def _forward(v, dtype, B, training, stats, rng):
     # batchnorm5_y[n, c, h, w] = gamma5[c]·batchnorm5_xhat[n, c, h, w] + beta5[c]
     v['batchnorm5_y'] = np.asarray(np.broadcast_to((v['batchnorm5_xhat'])*(v['gamma5'][None, :, None, None]) + (v['beta5'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
-    v['act5_a'] = np.asarray(np.broadcast_to(np.where(((v['batchnorm5_y']) <= 0), 0, (v['batchnorm5_y'])), (B, 16, 8, 8, )), dtype)
+    v['act5_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm5_y']), 0), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))), (B, 16, 4, 4, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'maxpool2d6_pool.0')), (2, 2, B, 16, 4, 4, )), 2, np.maximum, ws, 'maxpool2d6_pool.1'), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
     # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
     v['dropout8_y'] = np.asarray(np.broadcast_to(2*(v['flatten7_flat'])*(v['mask8']), (B, 256, )), dtype)
     # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
-    v['dense9_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W9'], v['dropout8_y'], optimize=True) + (v['b9'][None, :]), (B, 10, )), dtype)
+    v['dense9_z'] = np.asarray(np.broadcast_to(_dot(v['dropout8_y'], v['W9'], ([1], [1]), ws, 'dense9_z.0') + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
-    v['act9_shift'] = np.asarray(np.broadcast_to((v['dense9_z']), (B, 10, )).max(axis=(1,)), dtype)
+    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act9_shift.0')), (10, B, )), 1, np.maximum, ws, 'act9_shift.1'), dtype)
     # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
-    v['act9_total'] = np.asarray(np.einsum('ab->a', v['act9_exp'], optimize=True), dtype)
-    # act9_a[n, k] = act9_exp[n, k]/act9_total[n]
-    v['act9_a'] = np.asarray(np.broadcast_to((v['act9_exp'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
+    v['act9_total'] = np.asarray(v['act9_exp'].sum(axis=(1,)), dtype)
+    # act9_log[n, k] = dense9_z[n, k] − log(act9_total[n]) − act9_shift[n]
+    v['act9_log'] = np.asarray(np.broadcast_to(-(v['act9_shift'][:, None]) + (v['dense9_z']) - np.log((v['act9_total'][:, None])), (B, 10, )), dtype)
+    # act9_a[n, k] = exp(act9_log[n, k])
+    v['act9_a'] = np.asarray(np.broadcast_to(np.exp((v['act9_log'])), (B, 10, )), dtype)
     if training and stats is not None:
         stats["mean2"] = 0.9 * stats["mean2"] + 0.1 * v["batchnorm2_mean"]
         stats["var2"] = 0.9 * stats["var2"] + 0.1 * v["batchnorm2_var"] * (B * 256) / (B * 256 - 1)
@@ -203,9 +275,9 @@ def forward(params, X, training=True, stats=None, rng=None):
     return _forward(v, dtype, B, training, stats, rng)["act9_a"]
 
 
-def _loss(v, dtype, B):
-    # loss10_J[] = Σ_{n,k} −Y[n, k]·log(act9_a[n, k])/B
-    v['loss10_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act9_a']))/B, (B, 10, )).sum(axis=(0, 1)), dtype)
+def _loss(v, dtype, B, ws=None):
+    # loss10_J[] = Σ_{n,k} −Y[n, k]·act9_log[n, k]/B
+    v['loss10_J'] = np.asarray(_dot(v['Y'], v['act9_log'], ([0, 1], [0, 1]), ws, 'loss10_J.0') * (-1/B), dtype)
     return v["loss10_J"]
 
 
@@ -215,58 +287,63 @@ def loss(params, X, Y, stats=None, rng=None):
     return _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
 
 
-def loss_and_grad(params, X, Y, stats=None, rng=None):
-    """(J, grads): the loss and its gradient for every parameter, in training mode."""
+def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
+    """(J, grads): the loss and its gradient for every parameter, in training mode.
+
+    ``work``: a dict kept between calls (a workspace): the large arrays of a step are made once
+    per batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
-    J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = _loss(_forward(v, dtype, B, True, stats, rng, ws), dtype, B, ws)
     # grad_loss10_J[] = 1
     v['grad_loss10_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act9_a[n, k] = −grad_loss10_J·Y[n, k]/(B·act9_a[n, k])
-    v['grad_act9_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/((v['act9_a'])*B), (B, 10, )), dtype)
-    # grad_act9_exp__act9_a_0_0[n, k] = grad_act9_a[n, k]/act9_total[n]
-    v['grad_act9_exp__act9_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_a'])/(v['act9_total'][:, None]), (B, 10, )), dtype)
-    # grad_act9_total[n] = Σ_{k} −act9_exp[n, k]·grad_act9_a[n, k]/act9_total[n]²
-    v['grad_act9_total'] = np.asarray(np.broadcast_to((-(v['act9_exp'])*(v['grad_act9_a']))/((v['act9_total'][:, None])*(v['act9_total'][:, None])), (B, 10, )).sum(axis=(1,)), dtype)
-    # grad_act9_exp__act9_total_0_0[n, k] = grad_act9_total[n]
-    v['grad_act9_exp__act9_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
-    # grad_act9_exp[a, b] = grad_act9_exp__act9_a_0_0[a, b] + grad_act9_exp__act9_total_0_0[a, b]
-    v['grad_act9_exp'] = np.asarray(np.broadcast_to((v['grad_act9_exp__act9_a_0_0']) + (v['grad_act9_exp__act9_total_0_0']), (B, 10, )), dtype)
-    # grad_dense9_z[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
-    v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
+    # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
+    v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
+    # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
+    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act9_total.0'))/(v['act9_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act9_total.1'), dtype)
+    # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
+    v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
+    # grad_act9_exp[n, k] = grad_act9_total[n]
+    v['grad_act9_exp'] = np.asarray(np.broadcast_to((v['grad_act9_total'][:, None]), (B, 10, )), dtype)
+    # grad_dense9_z__act9_exp_0_1[n, k] = act9_exp[n, k]·grad_act9_exp[n, k]
+    v['grad_dense9_z__act9_exp_0_1'] = np.asarray(np.broadcast_to((v['act9_exp'])*(v['grad_act9_exp']), (B, 10, )), dtype)
+    # grad_dense9_z[a, b] = grad_dense9_z__act9_exp_0_1[a, b] + grad_dense9_z__act9_log_0_2[a, b]
+    v['grad_dense9_z'] = np.asarray(np.broadcast_to((v['grad_dense9_z__act9_exp_0_1']) + (v['grad_dense9_z__act9_log_0_2']), (B, 10, )), dtype)
     # grad_W9[c, k] = Σ_{n} dropout8_y[n, k]·grad_dense9_z[n, c]
-    v['grad_W9'] = np.asarray(np.einsum('bc,ac->ab', _view(v['dropout8_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, B, )), _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_W9'] = np.asarray(_dot(v['grad_dense9_z'], v['dropout8_y'], ([0], [0]), ws, 'grad_W9.0'), dtype)
     # grad_dropout8_y[n, k] = Σ_{c} W9[c, k]·grad_dense9_z[n, c]
-    v['grad_dropout8_y'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W9'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (256, 10, )), v['grad_dense9_z'], optimize=True), dtype)
+    v['grad_dropout8_y'] = np.asarray(_dot(v['grad_dense9_z'], v['W9'], ([1], [0]), ws, 'grad_dropout8_y.0'), dtype)
     # grad_b9[c] = Σ_{n} grad_dense9_z[n, c]
-    v['grad_b9'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_b9'] = np.asarray(v['grad_dense9_z'].sum(axis=(0,)), dtype)
     # grad_flatten7_flat[n, f] = 2·grad_dropout8_y[n, f]·mask8[n, f]
     v['grad_flatten7_flat'] = np.asarray(np.broadcast_to(2*(v['grad_dropout8_y'])*(v['mask8']), (B, 256, )), dtype)
     # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
-    v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ))), (B, 16, 4, 4, )), dtype)
+    v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ), ws, 'grad_maxpool2d6_pool.0')), (B, 16, 4, 4, )), dtype)
     # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d6_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act5_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 4, 4, 2, 2, ))) == (v['maxpool2d6_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 4, 4, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'share_maxpool2d6_pool_ties.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), 2, np.add, ws, 'share_maxpool2d6_pool_ties.1'), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
     # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act5_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, )))*np.where(((_view(v['maxpool2d6_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 8, 8, 2, 2, ))) == (v['act5_a'][:, :, :, :, None, None])), 1, 0), (B, 16, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][None, None, :, :, :, :])*(((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'grad_act5_a.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act5_a.1')
     # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
-    v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*np.heaviside((v['act5_a']), 0), (B, 16, 8, 8, )), dtype)
+    v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*((v['act5_a']) > 0).astype(dtype), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
     v['grad_batchnorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :, None, None])*(v['grad_batchnorm5_y']), (B, 16, 8, 8, )), dtype)
     # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
-    v['grad_beta5'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
+    v['grad_beta5'] = np.asarray(v['grad_batchnorm5_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma5[c] = Σ_{n,h,w} batchnorm5_xhat[n, c, h, w]·grad_batchnorm5_y[n, c, h, w]
-    v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.0'), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
     # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
     v['grad_batchnorm5_centered__batchnorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_xhat'])/np.sqrt((v['batchnorm5_var'][None, :, None, None]) + 1/100000), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_var[c] = Σ_{n,h,w} −batchnorm5_centered[n, c, h, w]·grad_batchnorm5_xhat[n, c, h, w]/(2·(batchnorm5_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm5_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))*(_view(v['grad_batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )))/((v['batchnorm5_var'][:, None, None, None]) + 1/100000)**(3/2), (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm5_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.0'))*(_view(v['grad_batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.1'))/((v['batchnorm5_var'][:, None, None, None]) + 1/100000)**(3/2), (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
     # grad_batchnorm5_centered__batchnorm5_var_0_0[n, c, h, w] = grad_batchnorm5_var[c]·batchnorm5_centered[n, c, h, w]/(32·B)
     v['grad_batchnorm5_centered__batchnorm5_var_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['batchnorm5_centered'])*(v['grad_batchnorm5_var'][None, :, None, None])/B, (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_centered[a, b, c, d] = grad_batchnorm5_centered__batchnorm5_var_0_0[a, b, c, d] + grad_batchnorm5_centered__batchnorm5_xhat_0_0[a, b, c, d]
     v['grad_batchnorm5_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered__batchnorm5_var_0_0']) + (v['grad_batchnorm5_centered__batchnorm5_xhat_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_mean[c] = Σ_{n,h,w} −grad_batchnorm5_centered[n, c, h, w]
-    v['grad_batchnorm5_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True) * (-1), dtype)
+    v['grad_batchnorm5_mean'] = np.asarray(v['grad_batchnorm5_centered'].sum(axis=(0, 2, 3)) * (-1), dtype)
     # grad_conv2d4_z__batchnorm5_centered_0_1[n, c, h, w] = grad_batchnorm5_centered[n, c, h, w]
     v['grad_conv2d4_z__batchnorm5_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_centered']), (B, 16, 8, 8, )), dtype)
     # grad_conv2d4_z__batchnorm5_mean_0_0[n, c, h, w] = grad_batchnorm5_mean[c]/(64·B)
@@ -274,35 +351,35 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_conv2d4_z[a, b, c, d] = grad_conv2d4_z__batchnorm5_centered_0_1[a, b, c, d] + grad_conv2d4_z__batchnorm5_mean_0_0[a, b, c, d]
     v['grad_conv2d4_z'] = np.asarray(np.broadcast_to((v['grad_conv2d4_z__batchnorm5_centered_0_1']) + (v['grad_conv2d4_z__batchnorm5_mean_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
-    v['grad_W4'] = np.asarray(np.einsum('aefg,bcdefg->abcd', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, )), optimize=True), dtype)
+    v['grad_W4'] = np.asarray(_dot(v['grad_conv2d4_z'], _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, ), ws, 'grad_W4.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W4.1'), dtype)
     # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
-    v['grad_maxpool2d3_pool'] = np.asarray(np.einsum('befg,acdefg->abcd', _view(v['W4'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, 16, 3, 3, )), _view(v['grad_conv2d4_z'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, -1, 0, ), 1), (1, (0, 0, 1, 0, 0, -1, ), 1), ), (B, 8, 8, 16, 3, 3, )), optimize=True), dtype)
+    v['grad_maxpool2d3_pool'] = _scatter(_dot(v['W4'], v['grad_conv2d4_z'], ([0], [1]), ws, 'grad_maxpool2d3_pool.0').transpose((1, 2, 3, 0, 4, 5)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype, ws, 'grad_maxpool2d3_pool.1')
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
-    v['grad_b4'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d4_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, )), optimize=True), dtype)
+    v['grad_b4'] = np.asarray(v['grad_conv2d4_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d3_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act2_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 8, 8, 8, 2, 2, ))) == (v['maxpool2d3_pool'][:, :, :, :, None, None])), 1, 0), (B, 8, 8, 8, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'share_maxpool2d3_pool_ties.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), 2, np.add, ws, 'share_maxpool2d3_pool_ties.1'), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
     # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act2_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, )))*np.where(((_view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 8, 16, 16, 2, 2, ))) == (v['act2_a'][:, :, :, :, None, None])), 1, 0), (B, 8, 16, 16, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][None, None, :, :, :, :])*(((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'grad_act2_a.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act2_a.1')
     # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
-    v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 8, 16, 16, )), dtype)
+    v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]
     v['grad_batchnorm2_xhat'] = np.asarray(np.broadcast_to((v['gamma2'][None, :, None, None])*(v['grad_batchnorm2_y']), (B, 8, 16, 16, )), dtype)
     # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]
-    v['grad_beta2'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_beta2'] = np.asarray(v['grad_batchnorm2_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma2[c] = Σ_{n,h,w} batchnorm2_xhat[n, c, h, w]·grad_batchnorm2_y[n, c, h, w]
-    v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.0'), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.1'), optimize=True), dtype)
     # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
     v['grad_batchnorm2_centered__batchnorm2_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_xhat'])/np.sqrt((v['batchnorm2_var'][None, :, None, None]) + 1/100000), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_var[c] = Σ_{n,h,w} −batchnorm2_centered[n, c, h, w]·grad_batchnorm2_xhat[n, c, h, w]/(2·(batchnorm2_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm2_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))*(_view(v['grad_batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )))/((v['batchnorm2_var'][:, None, None, None]) + 1/100000)**(3/2), (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm2_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.0'))*(_view(v['grad_batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.1'))/((v['batchnorm2_var'][:, None, None, None]) + 1/100000)**(3/2), (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
     # grad_batchnorm2_centered__batchnorm2_var_0_0[n, c, h, w] = grad_batchnorm2_var[c]·batchnorm2_centered[n, c, h, w]/(128·B)
     v['grad_batchnorm2_centered__batchnorm2_var_0_0'] = np.asarray(np.broadcast_to((1/128)*(v['batchnorm2_centered'])*(v['grad_batchnorm2_var'][None, :, None, None])/B, (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_centered[a, b, c, d] = grad_batchnorm2_centered__batchnorm2_var_0_0[a, b, c, d] + grad_batchnorm2_centered__batchnorm2_xhat_0_0[a, b, c, d]
     v['grad_batchnorm2_centered'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered__batchnorm2_var_0_0']) + (v['grad_batchnorm2_centered__batchnorm2_xhat_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_mean[c] = Σ_{n,h,w} −grad_batchnorm2_centered[n, c, h, w]
-    v['grad_batchnorm2_mean'] = np.asarray(np.einsum('abcd->a', _view(v['grad_batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True) * (-1), dtype)
+    v['grad_batchnorm2_mean'] = np.asarray(v['grad_batchnorm2_centered'].sum(axis=(0, 2, 3)) * (-1), dtype)
     # grad_conv2d1_z__batchnorm2_centered_0_1[n, c, h, w] = grad_batchnorm2_centered[n, c, h, w]
     v['grad_conv2d1_z__batchnorm2_centered_0_1'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_centered']), (B, 8, 16, 16, )), dtype)
     # grad_conv2d1_z__batchnorm2_mean_0_0[n, c, h, w] = grad_batchnorm2_mean[c]/(256·B)
@@ -310,20 +387,20 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_conv2d1_z[a, b, c, d] = grad_conv2d1_z__batchnorm2_centered_0_1[a, b, c, d] + grad_conv2d1_z__batchnorm2_mean_0_0[a, b, c, d]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_conv2d1_z__batchnorm2_centered_0_1']) + (v['grad_conv2d1_z__batchnorm2_mean_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 1, j + q − 1]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(np.einsum('bcdefg,aefg->abcd', _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, )), _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, ), ws, 'grad_W1.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.1'), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
-    v['grad_b1'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, )), optimize=True), dtype)
+    v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {
-        "W1": v["grad_W1"],
-        "b1": v["grad_b1"],
-        "gamma2": v["grad_gamma2"],
-        "beta2": v["grad_beta2"],
-        "W4": v["grad_W4"],
-        "b4": v["grad_b4"],
-        "gamma5": v["grad_gamma5"],
-        "beta5": v["grad_beta5"],
-        "W9": v["grad_W9"],
-        "b9": v["grad_b9"],
+        "W1": v["grad_W1"] if ws is None else v["grad_W1"].copy(),
+        "b1": v["grad_b1"] if ws is None else v["grad_b1"].copy(),
+        "gamma2": v["grad_gamma2"] if ws is None else v["grad_gamma2"].copy(),
+        "beta2": v["grad_beta2"] if ws is None else v["grad_beta2"].copy(),
+        "W4": v["grad_W4"] if ws is None else v["grad_W4"].copy(),
+        "b4": v["grad_b4"] if ws is None else v["grad_b4"].copy(),
+        "gamma5": v["grad_gamma5"] if ws is None else v["grad_gamma5"].copy(),
+        "beta5": v["grad_beta5"] if ws is None else v["grad_beta5"].copy(),
+        "W9": v["grad_W9"] if ws is None else v["grad_W9"].copy(),
+        "b9": v["grad_b9"] if ws is None else v["grad_b9"].copy(),
     }
 
 

@@ -51,16 +51,28 @@ def init_stats(dtype=np.float64):
     }
 
 
-def _dilate(arr, axis, factor):
+def _buffer(ws, key, shape, dtype, zero=False):
+    """An array for one helper call: the workspace's (made once per key), or a new one."""
+    if ws is not None:
+        buf = ws.get(key)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+    buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if ws is not None:
+        ws[key] = buf
+    return buf
+
+
+def _dilate(arr, axis, factor, ws, key):
     """factor - 1 zeros between neighbours along axis (a strided gradient's zeros)."""
     shape = list(arr.shape)
     shape[axis] = (shape[axis] - 1) * factor + 1
-    out = np.zeros(shape, arr.dtype)
+    out = _buffer(ws, key, shape, arr.dtype, zero=True)  # the zeros between stay zero
     out[(slice(None),) * axis + (slice(None, None, factor),)] = arr
     return out
 
 
-def _view(arr, maps, extents):
+def _view(arr, maps, extents, ws=None, key=""):
     """arr read at affine indices, one axis per index variable: a strided view (zero-padded
     where an index leaves the array, dilated where it has a denominator), no copy otherwise.
 
@@ -68,7 +80,7 @@ def _view(arr, maps, extents):
     """
     for axis, (scale, _, _) in enumerate(maps):
         if scale > 1:
-            arr = _dilate(arr, axis, scale)
+            arr = _dilate(arr, axis, scale, ws, f"{key}.dilate{axis}")
     pads, starts = [], []
     for axis, (_, coeffs, const) in enumerate(maps):
         low = const + sum(min(0, c * (n - 1)) for c, n in zip(coeffs, extents))
@@ -76,11 +88,69 @@ def _view(arr, maps, extents):
         pads.append((max(0, -low), max(0, high - arr.shape[axis] + 1)))
         starts.append(const + pads[-1][0])
     if any(lo or hi for lo, hi in pads):
-        arr = np.pad(arr, pads)
+        shape = [n + lo + hi for n, (lo, hi) in zip(arr.shape, pads)]
+        padded = _buffer(ws, f"{key}.pad", shape, arr.dtype, zero=True)  # the border stays zero
+        padded[tuple(slice(lo, lo + n) for n, (lo, _) in zip(arr.shape, pads))] = arr
+        arr = padded
     base = arr[tuple(slice(s, None) for s in starts)]
     strides = [sum(coeffs[k] * arr.strides[axis] for axis, (_, coeffs, _) in enumerate(maps))
                for k in range(len(extents))]
     return as_strided(base, extents, strides, writeable=False)
+
+
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
+    moved = arr.transpose(axes)
+    if moved.flags.c_contiguous:
+        return moved
+    out = _buffer(ws, key, moved.shape, arr.dtype)
+    np.copyto(out, moved)
+    return out
+
+
+def _dot(a, b, axes, ws=None, key=""):
+    """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
+    the copies and the product go into the workspace's arrays when there is one."""
+    keep_a = [k for k in range(a.ndim) if k not in axes[0]]
+    keep_b = [k for k in range(b.ndim) if k not in axes[1]]
+    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
+    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
+    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
+    out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
+    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    return out
+
+
+def _reduce(arr, n, op, ws=None, key=""):
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
+    out = _buffer(ws, key, arr.shape[n:], arr.dtype)
+    first = True
+    for at in np.ndindex(arr.shape[:n]):
+        if first:
+            np.copyto(out, arr[at])
+            first = False
+        else:
+            op(out, arr[at], out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    out.fill(0)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
@@ -116,40 +186,42 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, training, stats, rng):
+def _forward(v, dtype, B, training, stats, rng, ws=None):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 2, j + q − 2] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, )), optimize=True) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, ), ws, 'conv2d1_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
     # act1_a[n, c, h, w] = max(0, conv2d1_z[n, c, h, w])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d1_z']) <= 0), 0, (v['conv2d1_z'])), (B, 6, 28, 28, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d1_z']), 0), (B, 6, 28, 28, )), dtype)
     # maxpool2d2_pool[n, c, i, j] = max_{p,q} act1_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d2_pool'] = np.asarray(np.broadcast_to((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))), (B, 6, 14, 14, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d2_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'maxpool2d2_pool.0')), (2, 2, B, 6, 14, 14, )), 2, np.maximum, ws, 'maxpool2d2_pool.1'), dtype)
     # conv2d3_z[n, c, i, j] = Σ_{k,p,q} W3[c, k, p, q]·maxpool2d2_pool[n, k, i + p, j + q] + b3[c]
-    v['conv2d3_z'] = np.asarray(np.broadcast_to(np.einsum('befg,acdefg->abcd', v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, )), optimize=True) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
+    v['conv2d3_z'] = np.asarray(np.broadcast_to(_dot(v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, ), ws, 'conv2d3_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d3_z.1').transpose((1, 0, 2, 3)) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
     # act3_a[n, c, h, w] = max(0, conv2d3_z[n, c, h, w])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.where(((v['conv2d3_z']) <= 0), 0, (v['conv2d3_z'])), (B, 16, 10, 10, )), dtype)
+    v['act3_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d3_z']), 0), (B, 16, 10, 10, )), dtype)
     # maxpool2d4_pool[n, c, i, j] = max_{p,q} act3_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))), (B, 16, 5, 5, 2, 2, )).max(axis=(4, 5)), dtype)
+    v['maxpool2d4_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'maxpool2d4_pool.0')), (2, 2, B, 16, 5, 5, )), 2, np.maximum, ws, 'maxpool2d4_pool.1'), dtype)
     # flatten5_flat[n, 25·c + 5·h + w] = maxpool2d4_pool[n, c, h, w]
     v['flatten5_flat'] = _place((B, 400, ), np.broadcast_to((v['maxpool2d4_pool']), (B, 16, 5, 5, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), dtype)
     # dense6_z[n, c] = Σ_{k} W6[c, k]·flatten5_flat[n, k] + b6[c]
-    v['dense6_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W6'], v['flatten5_flat'], optimize=True) + (v['b6'][None, :]), (B, 120, )), dtype)
+    v['dense6_z'] = np.asarray(np.broadcast_to(_dot(v['flatten5_flat'], v['W6'], ([1], [1]), ws, 'dense6_z.0') + (v['b6'][None, :]), (B, 120, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 120, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense6_z']), 0), (B, 120, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
-    v['dense7_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W7'], v['act6_a'], optimize=True) + (v['b7'][None, :]), (B, 84, )), dtype)
+    v['dense7_z'] = np.asarray(np.broadcast_to(_dot(v['act6_a'], v['W7'], ([1], [1]), ws, 'dense7_z.0') + (v['b7'][None, :]), (B, 84, )), dtype)
     # act7_a[n, f] = max(0, dense7_z[n, f])
-    v['act7_a'] = np.asarray(np.broadcast_to(np.where(((v['dense7_z']) <= 0), 0, (v['dense7_z'])), (B, 84, )), dtype)
+    v['act7_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense7_z']), 0), (B, 84, )), dtype)
     # dense8_z[n, c] = Σ_{k} W8[c, k]·act7_a[n, k] + b8[c]
-    v['dense8_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W8'], v['act7_a'], optimize=True) + (v['b8'][None, :]), (B, 10, )), dtype)
+    v['dense8_z'] = np.asarray(np.broadcast_to(_dot(v['act7_a'], v['W8'], ([1], [1]), ws, 'dense8_z.0') + (v['b8'][None, :]), (B, 10, )), dtype)
     # act8_shift[n] = max_{k} dense8_z[n, k]
-    v['act8_shift'] = np.asarray(np.broadcast_to((v['dense8_z']), (B, 10, )).max(axis=(1,)), dtype)
+    v['act8_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act8_shift.0')), (10, B, )), 1, np.maximum, ws, 'act8_shift.1'), dtype)
     # act8_exp[n, k] = exp(dense8_z[n, k] − act8_shift[n])
     v['act8_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act8_shift'][:, None]) + (v['dense8_z'])), (B, 10, )), dtype)
     # act8_total[n] = Σ_{k} act8_exp[n, k]
-    v['act8_total'] = np.asarray(np.einsum('ab->a', v['act8_exp'], optimize=True), dtype)
-    # act8_a[n, k] = act8_exp[n, k]/act8_total[n]
-    v['act8_a'] = np.asarray(np.broadcast_to((v['act8_exp'])/(v['act8_total'][:, None]), (B, 10, )), dtype)
+    v['act8_total'] = np.asarray(v['act8_exp'].sum(axis=(1,)), dtype)
+    # act8_log[n, k] = dense8_z[n, k] − log(act8_total[n]) − act8_shift[n]
+    v['act8_log'] = np.asarray(np.broadcast_to(-(v['act8_shift'][:, None]) + (v['dense8_z']) - np.log((v['act8_total'][:, None])), (B, 10, )), dtype)
+    # act8_a[n, k] = exp(act8_log[n, k])
+    v['act8_a'] = np.asarray(np.broadcast_to(np.exp((v['act8_log'])), (B, 10, )), dtype)
     return v
 
 
@@ -159,9 +231,9 @@ def forward(params, X, training=True, stats=None, rng=None):
     return _forward(v, dtype, B, training, stats, rng)["act8_a"]
 
 
-def _loss(v, dtype, B):
-    # loss9_J[] = Σ_{n,k} −Y[n, k]·log(act8_a[n, k])/B
-    v['loss9_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act8_a']))/B, (B, 10, )).sum(axis=(0, 1)), dtype)
+def _loss(v, dtype, B, ws=None):
+    # loss9_J[] = Σ_{n,k} −Y[n, k]·act8_log[n, k]/B
+    v['loss9_J'] = np.asarray(_dot(v['Y'], v['act8_log'], ([0, 1], [0, 1]), ws, 'loss9_J.0') * (-1/B), dtype)
     return v["loss9_J"]
 
 
@@ -171,85 +243,90 @@ def loss(params, X, Y, stats=None, rng=None):
     return _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
 
 
-def loss_and_grad(params, X, Y, stats=None, rng=None):
-    """(J, grads): the loss and its gradient for every parameter, in training mode."""
+def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
+    """(J, grads): the loss and its gradient for every parameter, in training mode.
+
+    ``work``: a dict kept between calls (a workspace): the large arrays of a step are made once
+    per batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
-    J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = _loss(_forward(v, dtype, B, True, stats, rng, ws), dtype, B, ws)
     # grad_loss9_J[] = 1
     v['grad_loss9_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act8_a[n, k] = −grad_loss9_J·Y[n, k]/(B·act8_a[n, k])
-    v['grad_act8_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/((v['act8_a'])*B), (B, 10, )), dtype)
-    # grad_act8_exp__act8_a_0_0[n, k] = grad_act8_a[n, k]/act8_total[n]
-    v['grad_act8_exp__act8_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act8_a'])/(v['act8_total'][:, None]), (B, 10, )), dtype)
-    # grad_act8_total[n] = Σ_{k} −act8_exp[n, k]·grad_act8_a[n, k]/act8_total[n]²
-    v['grad_act8_total'] = np.asarray(np.broadcast_to((-(v['act8_exp'])*(v['grad_act8_a']))/((v['act8_total'][:, None])*(v['act8_total'][:, None])), (B, 10, )).sum(axis=(1,)), dtype)
-    # grad_act8_exp__act8_total_0_0[n, k] = grad_act8_total[n]
-    v['grad_act8_exp__act8_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act8_total'][:, None]), (B, 10, )), dtype)
-    # grad_act8_exp[a, b] = grad_act8_exp__act8_a_0_0[a, b] + grad_act8_exp__act8_total_0_0[a, b]
-    v['grad_act8_exp'] = np.asarray(np.broadcast_to((v['grad_act8_exp__act8_a_0_0']) + (v['grad_act8_exp__act8_total_0_0']), (B, 10, )), dtype)
-    # grad_dense8_z[n, k] = act8_exp[n, k]·grad_act8_exp[n, k]
-    v['grad_dense8_z'] = np.asarray(np.broadcast_to((v['act8_exp'])*(v['grad_act8_exp']), (B, 10, )), dtype)
+    # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
+    v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
+    # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
+    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act8_total.0'))/(v['act8_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act8_total.1'), dtype)
+    # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
+    v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
+    # grad_act8_exp[n, k] = grad_act8_total[n]
+    v['grad_act8_exp'] = np.asarray(np.broadcast_to((v['grad_act8_total'][:, None]), (B, 10, )), dtype)
+    # grad_dense8_z__act8_exp_0_1[n, k] = act8_exp[n, k]·grad_act8_exp[n, k]
+    v['grad_dense8_z__act8_exp_0_1'] = np.asarray(np.broadcast_to((v['act8_exp'])*(v['grad_act8_exp']), (B, 10, )), dtype)
+    # grad_dense8_z[a, b] = grad_dense8_z__act8_exp_0_1[a, b] + grad_dense8_z__act8_log_0_2[a, b]
+    v['grad_dense8_z'] = np.asarray(np.broadcast_to((v['grad_dense8_z__act8_exp_0_1']) + (v['grad_dense8_z__act8_log_0_2']), (B, 10, )), dtype)
     # grad_W8[c, k] = Σ_{n} act7_a[n, k]·grad_dense8_z[n, c]
-    v['grad_W8'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act7_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (84, B, )), _view(v['grad_dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_W8'] = np.asarray(_dot(v['grad_dense8_z'], v['act7_a'], ([0], [0]), ws, 'grad_W8.0'), dtype)
     # grad_act7_a[n, k] = Σ_{c} W8[c, k]·grad_dense8_z[n, c]
-    v['grad_act7_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W8'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (84, 10, )), v['grad_dense8_z'], optimize=True), dtype)
+    v['grad_act7_a'] = np.asarray(_dot(v['grad_dense8_z'], v['W8'], ([1], [0]), ws, 'grad_act7_a.0'), dtype)
     # grad_b8[c] = Σ_{n} grad_dense8_z[n, c]
-    v['grad_b8'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, )), optimize=True), dtype)
+    v['grad_b8'] = np.asarray(v['grad_dense8_z'].sum(axis=(0,)), dtype)
     # grad_dense7_z[n, f] = grad_act7_a[n, f]·[act7_a[n, f] > 0]
-    v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a'])*np.heaviside((v['act7_a']), 0), (B, 84, )), dtype)
+    v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a'])*((v['act7_a']) > 0).astype(dtype), (B, 84, )), dtype)
     # grad_W7[c, k] = Σ_{n} act6_a[n, k]·grad_dense7_z[n, c]
-    v['grad_W7'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act6_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (120, B, )), _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (84, B, )), optimize=True), dtype)
+    v['grad_W7'] = np.asarray(_dot(v['grad_dense7_z'], v['act6_a'], ([0], [0]), ws, 'grad_W7.0'), dtype)
     # grad_act6_a[n, k] = Σ_{c} W7[c, k]·grad_dense7_z[n, c]
-    v['grad_act6_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W7'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (120, 84, )), v['grad_dense7_z'], optimize=True), dtype)
+    v['grad_act6_a'] = np.asarray(_dot(v['grad_dense7_z'], v['W7'], ([1], [0]), ws, 'grad_act6_a.0'), dtype)
     # grad_b7[c] = Σ_{n} grad_dense7_z[n, c]
-    v['grad_b7'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (84, B, )), optimize=True), dtype)
+    v['grad_b7'] = np.asarray(v['grad_dense7_z'].sum(axis=(0,)), dtype)
     # grad_dense6_z[n, f] = grad_act6_a[n, f]·[act6_a[n, f] > 0]
-    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*np.heaviside((v['act6_a']), 0), (B, 120, )), dtype)
+    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*((v['act6_a']) > 0).astype(dtype), (B, 120, )), dtype)
     # grad_W6[c, k] = Σ_{n} flatten5_flat[n, k]·grad_dense6_z[n, c]
-    v['grad_W6'] = np.asarray(np.einsum('bc,ac->ab', _view(v['flatten5_flat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (400, B, )), _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (120, B, )), optimize=True), dtype)
+    v['grad_W6'] = np.asarray(_dot(v['grad_dense6_z'], v['flatten5_flat'], ([0], [0]), ws, 'grad_W6.0'), dtype)
     # grad_flatten5_flat[n, k] = Σ_{c} W6[c, k]·grad_dense6_z[n, c]
-    v['grad_flatten5_flat'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W6'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (400, 120, )), v['grad_dense6_z'], optimize=True), dtype)
+    v['grad_flatten5_flat'] = np.asarray(_dot(v['grad_dense6_z'], v['W6'], ([1], [0]), ws, 'grad_flatten5_flat.0'), dtype)
     # grad_b6[c] = Σ_{n} grad_dense6_z[n, c]
-    v['grad_b6'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (120, B, )), optimize=True), dtype)
+    v['grad_b6'] = np.asarray(v['grad_dense6_z'].sum(axis=(0,)), dtype)
     # grad_maxpool2d4_pool[n, c, h, w] = grad_flatten5_flat[n, 25·c + 5·h + w]
-    v['grad_maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten5_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), (B, 16, 5, 5, ))), (B, 16, 5, 5, )), dtype)
+    v['grad_maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten5_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), (B, 16, 5, 5, ), ws, 'grad_maxpool2d4_pool.0')), (B, 16, 5, 5, )), dtype)
     # share_maxpool2d4_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d4_pool[n, c, i, j] == act3_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d4_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act3_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 16, 5, 5, 2, 2, ))) == (v['maxpool2d4_pool'][:, :, :, :, None, None])), 1, 0), (B, 16, 5, 5, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'share_maxpool2d4_pool_ties.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), 2, np.add, ws, 'share_maxpool2d4_pool_ties.1'), dtype)
     # share_maxpool2d4_pool[n, c, i, j] = grad_maxpool2d4_pool[n, c, i, j]/share_maxpool2d4_pool_ties[n, c, i, j]
     v['share_maxpool2d4_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d4_pool'])/(v['share_maxpool2d4_pool_ties']), (B, 16, 5, 5, )), dtype)
     # grad_act3_a[n, c, u, v] = Σ_{p,q} share_maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act3_a[n, c, u, v] == maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act3_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d4_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 10, 10, 2, 2, )))*np.where(((_view(v['maxpool2d4_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 16, 10, 10, 2, 2, ))) == (v['act3_a'][:, :, :, :, None, None])), 1, 0), (B, 16, 10, 10, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act3_a'] = _scatter(np.broadcast_to((v['share_maxpool2d4_pool'][None, None, :, :, :, :])*(((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'grad_act3_a.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act3_a.1')
     # grad_conv2d3_z[n, c, h, w] = grad_act3_a[n, c, h, w]·[act3_a[n, c, h, w] > 0]
-    v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*np.heaviside((v['act3_a']), 0), (B, 16, 10, 10, )), dtype)
+    v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*((v['act3_a']) > 0).astype(dtype), (B, 16, 10, 10, )), dtype)
     # grad_W3[c, k, p, q] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]·maxpool2d2_pool[n, k, i + p, j + q]
-    v['grad_W3'] = np.asarray(np.einsum('aefg,bcdefg->abcd', _view(v['grad_conv2d3_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 10, 10, )), _view(v['maxpool2d2_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (6, 5, 5, B, 10, 10, )), optimize=True), dtype)
+    v['grad_W3'] = np.asarray(_dot(v['grad_conv2d3_z'], _view(v['maxpool2d2_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (6, 5, 5, B, 10, 10, ), ws, 'grad_W3.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W3.1'), dtype)
     # grad_maxpool2d2_pool[n, k, u, v] = Σ_{c,p,q} W3[c, k, p, q]·grad_conv2d3_z[n, c, u − p, v − q]
-    v['grad_maxpool2d2_pool'] = np.asarray(np.einsum('befg,acdefg->abcd', _view(v['W3'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (6, 16, 5, 5, )), _view(v['grad_conv2d3_z'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, -1, 0, ), 0), (1, (0, 0, 1, 0, 0, -1, ), 0), ), (B, 14, 14, 16, 5, 5, )), optimize=True), dtype)
+    v['grad_maxpool2d2_pool'] = _scatter(_dot(v['W3'], v['grad_conv2d3_z'], ([0], [1]), ws, 'grad_maxpool2d2_pool.0').transpose((1, 2, 3, 0, 4, 5)), (5, 5, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), 0), (1, 3, (0, 1), 0), ), (B, 6, 14, 14, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_maxpool2d2_pool.1')
     # grad_b3[c] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]
-    v['grad_b3'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d3_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 10, 10, )), optimize=True), dtype)
+    v['grad_b3'] = np.asarray(v['grad_conv2d3_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d2_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d2_pool[n, c, i, j] == act1_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d2_pool_ties'] = np.asarray(np.broadcast_to(np.where(((_view(v['act1_a'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (1, (0, 0, 2, 0, 1, 0, ), 0), (1, (0, 0, 0, 2, 0, 1, ), 0), ), (B, 6, 14, 14, 2, 2, ))) == (v['maxpool2d2_pool'][:, :, :, :, None, None])), 1, 0), (B, 6, 14, 14, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'share_maxpool2d2_pool_ties.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), 2, np.add, ws, 'share_maxpool2d2_pool_ties.1'), dtype)
     # share_maxpool2d2_pool[n, c, i, j] = grad_maxpool2d2_pool[n, c, i, j]/share_maxpool2d2_pool_ties[n, c, i, j]
     v['share_maxpool2d2_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d2_pool'])/(v['share_maxpool2d2_pool_ties']), (B, 6, 14, 14, )), dtype)
     # grad_act1_a[n, c, u, v] = Σ_{p,q} share_maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act1_a[n, c, u, v] == maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act1_a'] = np.asarray(np.broadcast_to((_view(v['share_maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 6, 28, 28, 2, 2, )))*np.where(((_view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 0, 0, ), 0), (2, (0, 0, 1, 0, -1, 0, ), 0), (2, (0, 0, 0, 1, 0, -1, ), 0), ), (B, 6, 28, 28, 2, 2, ))) == (v['act1_a'][:, :, :, :, None, None])), 1, 0), (B, 6, 28, 28, 2, 2, )).sum(axis=(4, 5)), dtype)
+    v['grad_act1_a'] = _scatter(np.broadcast_to((v['share_maxpool2d2_pool'][None, None, :, :, :, :])*(((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'grad_act1_a.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act1_a.1')
     # grad_conv2d1_z[n, c, h, w] = grad_act1_a[n, c, h, w]·[act1_a[n, c, h, w] > 0]
-    v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*np.heaviside((v['act1_a']), 0), (B, 6, 28, 28, )), dtype)
+    v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 6, 28, 28, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 2, j + q − 2]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(np.einsum('bcdefg,aefg->abcd', _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (1, 5, 5, B, 28, 28, )), _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (6, B, 28, 28, )), optimize=True), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (1, 5, 5, B, 28, 28, ), ws, 'grad_W1.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.1'), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
-    v['grad_b1'] = np.asarray(np.einsum('abcd->a', _view(v['grad_conv2d1_z'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (6, B, 28, 28, )), optimize=True), dtype)
+    v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {
-        "W1": v["grad_W1"],
-        "b1": v["grad_b1"],
-        "W3": v["grad_W3"],
-        "b3": v["grad_b3"],
-        "W6": v["grad_W6"],
-        "b6": v["grad_b6"],
-        "W7": v["grad_W7"],
-        "b7": v["grad_b7"],
-        "W8": v["grad_W8"],
-        "b8": v["grad_b8"],
+        "W1": v["grad_W1"] if ws is None else v["grad_W1"].copy(),
+        "b1": v["grad_b1"] if ws is None else v["grad_b1"].copy(),
+        "W3": v["grad_W3"] if ws is None else v["grad_W3"].copy(),
+        "b3": v["grad_b3"] if ws is None else v["grad_b3"].copy(),
+        "W6": v["grad_W6"] if ws is None else v["grad_W6"].copy(),
+        "b6": v["grad_b6"] if ws is None else v["grad_b6"].copy(),
+        "W7": v["grad_W7"] if ws is None else v["grad_W7"].copy(),
+        "b7": v["grad_b7"] if ws is None else v["grad_b7"].copy(),
+        "W8": v["grad_W8"] if ws is None else v["grad_W8"].copy(),
+        "b8": v["grad_b8"] if ws is None else v["grad_b8"].copy(),
     }
 
 

@@ -63,16 +63,28 @@ def init_stats(dtype=np.float64):
     }
 
 
-def _dilate(arr, axis, factor):
+def _buffer(ws, key, shape, dtype, zero=False):
+    """An array for one helper call: the workspace's (made once per key), or a new one."""
+    if ws is not None:
+        buf = ws.get(key)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+    buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if ws is not None:
+        ws[key] = buf
+    return buf
+
+
+def _dilate(arr, axis, factor, ws, key):
     """factor - 1 zeros between neighbours along axis (a strided gradient's zeros)."""
     shape = list(arr.shape)
     shape[axis] = (shape[axis] - 1) * factor + 1
-    out = np.zeros(shape, arr.dtype)
+    out = _buffer(ws, key, shape, arr.dtype, zero=True)  # the zeros between stay zero
     out[(slice(None),) * axis + (slice(None, None, factor),)] = arr
     return out
 
 
-def _view(arr, maps, extents):
+def _view(arr, maps, extents, ws=None, key=""):
     """arr read at affine indices, one axis per index variable: a strided view (zero-padded
     where an index leaves the array, dilated where it has a denominator), no copy otherwise.
 
@@ -80,7 +92,7 @@ def _view(arr, maps, extents):
     """
     for axis, (scale, _, _) in enumerate(maps):
         if scale > 1:
-            arr = _dilate(arr, axis, scale)
+            arr = _dilate(arr, axis, scale, ws, f"{key}.dilate{axis}")
     pads, starts = [], []
     for axis, (_, coeffs, const) in enumerate(maps):
         low = const + sum(min(0, c * (n - 1)) for c, n in zip(coeffs, extents))
@@ -88,11 +100,69 @@ def _view(arr, maps, extents):
         pads.append((max(0, -low), max(0, high - arr.shape[axis] + 1)))
         starts.append(const + pads[-1][0])
     if any(lo or hi for lo, hi in pads):
-        arr = np.pad(arr, pads)
+        shape = [n + lo + hi for n, (lo, hi) in zip(arr.shape, pads)]
+        padded = _buffer(ws, f"{key}.pad", shape, arr.dtype, zero=True)  # the border stays zero
+        padded[tuple(slice(lo, lo + n) for n, (lo, _) in zip(arr.shape, pads))] = arr
+        arr = padded
     base = arr[tuple(slice(s, None) for s in starts)]
     strides = [sum(coeffs[k] * arr.strides[axis] for axis, (_, coeffs, _) in enumerate(maps))
                for k in range(len(extents))]
     return as_strided(base, extents, strides, writeable=False)
+
+
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
+    moved = arr.transpose(axes)
+    if moved.flags.c_contiguous:
+        return moved
+    out = _buffer(ws, key, moved.shape, arr.dtype)
+    np.copyto(out, moved)
+    return out
+
+
+def _dot(a, b, axes, ws=None, key=""):
+    """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
+    the copies and the product go into the workspace's arrays when there is one."""
+    keep_a = [k for k in range(a.ndim) if k not in axes[0]]
+    keep_b = [k for k in range(b.ndim) if k not in axes[1]]
+    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
+    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
+    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
+    out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
+    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    return out
+
+
+def _reduce(arr, n, op, ws=None, key=""):
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
+    out = _buffer(ws, key, arr.shape[n:], arr.dtype)
+    first = True
+    for at in np.ndindex(arr.shape[:n]):
+        if first:
+            np.copyto(out, arr[at])
+            first = False
+        else:
+            op(out, arr[at], out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    out.fill(0)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
@@ -128,66 +198,68 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, training, stats, rng):
+def _forward(v, dtype, B, training, stats, rng, ws=None):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
     # dense1_z[n, c] = Σ_{k} W1[c, k]·X[n, k] + b1[c]
-    v['dense1_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W1'], v['X'], optimize=True) + (v['b1'][None, :]), (B, 32, )), dtype)
+    v['dense1_z'] = np.asarray(np.broadcast_to(_dot(v['X'], v['W1'], ([1], [1]), ws, 'dense1_z.0') + (v['b1'][None, :]), (B, 32, )), dtype)
     # act1_a[n, f] = max(0, dense1_z[n, f])
-    v['act1_a'] = np.asarray(np.broadcast_to(np.where(((v['dense1_z']) <= 0), 0, (v['dense1_z'])), (B, 32, )), dtype)
+    v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense1_z']), 0), (B, 32, )), dtype)
     # dense2_z[n, c] = Σ_{k} W2[c, k]·act1_a[n, k] + b2[c]
-    v['dense2_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W2'], v['act1_a'], optimize=True) + (v['b2'][None, :]), (B, 32, )), dtype)
+    v['dense2_z'] = np.asarray(np.broadcast_to(_dot(v['act1_a'], v['W2'], ([1], [1]), ws, 'dense2_z.0') + (v['b2'][None, :]), (B, 32, )), dtype)
     # act2_a[n, f] = max(0, dense2_z[n, f])
-    v['act2_a'] = np.asarray(np.broadcast_to(np.where(((v['dense2_z']) <= 0), 0, (v['dense2_z'])), (B, 32, )), dtype)
+    v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense2_z']), 0), (B, 32, )), dtype)
     # dense3_z[n, c] = Σ_{k} W3[c, k]·act2_a[n, k] + b3[c]
-    v['dense3_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W3'], v['act2_a'], optimize=True) + (v['b3'][None, :]), (B, 32, )), dtype)
+    v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['act2_a'], v['W3'], ([1], [1]), ws, 'dense3_z.0') + (v['b3'][None, :]), (B, 32, )), dtype)
     # act3_a[n, f] = dense3_z[n, f]
     v['act3_a'] = np.asarray(np.broadcast_to((v['dense3_z']), (B, 32, )), dtype)
     # add4_sum[n, f] = act1_a[n, f] + act3_a[n, f]
     v['add4_sum'] = np.asarray(np.broadcast_to((v['act1_a']) + (v['act3_a']), (B, 32, )), dtype)
     # act4_a[n, f] = max(0, add4_sum[n, f])
-    v['act4_a'] = np.asarray(np.broadcast_to(np.where(((v['add4_sum']) <= 0), 0, (v['add4_sum'])), (B, 32, )), dtype)
+    v['act4_a'] = np.asarray(np.broadcast_to(np.maximum((v['add4_sum']), 0), (B, 32, )), dtype)
     # layernorm5_mean[n] = Σ_{f} act4_a[n, f]/32
-    v['layernorm5_mean'] = np.asarray(np.einsum('ab->a', v['act4_a'], optimize=True) * (1/32), dtype)
+    v['layernorm5_mean'] = np.asarray(v['act4_a'].sum(axis=(1,)) * (1/32), dtype)
     # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
     v['layernorm5_centered'] = np.asarray(np.broadcast_to((v['act4_a']) - (v['layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # layernorm5_var[n] = Σ_{f} layernorm5_centered[n, f]²/32
-    v['layernorm5_var'] = np.asarray(np.broadcast_to((1/32)*(v['layernorm5_centered'])*(v['layernorm5_centered']), (B, 32, )).sum(axis=(1,)), dtype)
+    v['layernorm5_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.1')), (32, B, )), 1, np.add, ws, 'layernorm5_var.2'), dtype)
     # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/√(layernorm5_var[n] + 1/100000)
     v['layernorm5_xhat'] = np.asarray(np.broadcast_to((v['layernorm5_centered'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm5_y[n, f] = beta5[f] + gamma5[f]·layernorm5_xhat[n, f]
     v['layernorm5_y'] = np.asarray(np.broadcast_to((v['beta5'][None, :]) + (v['gamma5'][None, :])*(v['layernorm5_xhat']), (B, 32, )), dtype)
     # dense6_z[n, c] = Σ_{k} W6[c, k]·layernorm5_y[n, k] + b6[c]
-    v['dense6_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W6'], v['layernorm5_y'], optimize=True) + (v['b6'][None, :]), (B, 32, )), dtype)
+    v['dense6_z'] = np.asarray(np.broadcast_to(_dot(v['layernorm5_y'], v['W6'], ([1], [1]), ws, 'dense6_z.0') + (v['b6'][None, :]), (B, 32, )), dtype)
     # act6_a[n, f] = max(0, dense6_z[n, f])
-    v['act6_a'] = np.asarray(np.broadcast_to(np.where(((v['dense6_z']) <= 0), 0, (v['dense6_z'])), (B, 32, )), dtype)
+    v['act6_a'] = np.asarray(np.broadcast_to(np.maximum((v['dense6_z']), 0), (B, 32, )), dtype)
     # dense7_z[n, c] = Σ_{k} W7[c, k]·act6_a[n, k] + b7[c]
-    v['dense7_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W7'], v['act6_a'], optimize=True) + (v['b7'][None, :]), (B, 32, )), dtype)
+    v['dense7_z'] = np.asarray(np.broadcast_to(_dot(v['act6_a'], v['W7'], ([1], [1]), ws, 'dense7_z.0') + (v['b7'][None, :]), (B, 32, )), dtype)
     # act7_a[n, f] = dense7_z[n, f]
     v['act7_a'] = np.asarray(np.broadcast_to((v['dense7_z']), (B, 32, )), dtype)
     # add8_sum[n, f] = act7_a[n, f] + layernorm5_y[n, f]
     v['add8_sum'] = np.asarray(np.broadcast_to((v['act7_a']) + (v['layernorm5_y']), (B, 32, )), dtype)
     # act8_a[n, f] = max(0, add8_sum[n, f])
-    v['act8_a'] = np.asarray(np.broadcast_to(np.where(((v['add8_sum']) <= 0), 0, (v['add8_sum'])), (B, 32, )), dtype)
+    v['act8_a'] = np.asarray(np.broadcast_to(np.maximum((v['add8_sum']), 0), (B, 32, )), dtype)
     # layernorm9_mean[n] = Σ_{f} act8_a[n, f]/32
-    v['layernorm9_mean'] = np.asarray(np.einsum('ab->a', v['act8_a'], optimize=True) * (1/32), dtype)
+    v['layernorm9_mean'] = np.asarray(v['act8_a'].sum(axis=(1,)) * (1/32), dtype)
     # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]
     v['layernorm9_centered'] = np.asarray(np.broadcast_to((v['act8_a']) - (v['layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # layernorm9_var[n] = Σ_{f} layernorm9_centered[n, f]²/32
-    v['layernorm9_var'] = np.asarray(np.broadcast_to((1/32)*(v['layernorm9_centered'])*(v['layernorm9_centered']), (B, 32, )).sum(axis=(1,)), dtype)
+    v['layernorm9_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.1')), (32, B, )), 1, np.add, ws, 'layernorm9_var.2'), dtype)
     # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/√(layernorm9_var[n] + 1/100000)
     v['layernorm9_xhat'] = np.asarray(np.broadcast_to((v['layernorm9_centered'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm9_y[n, f] = beta9[f] + gamma9[f]·layernorm9_xhat[n, f]
     v['layernorm9_y'] = np.asarray(np.broadcast_to((v['beta9'][None, :]) + (v['gamma9'][None, :])*(v['layernorm9_xhat']), (B, 32, )), dtype)
     # dense10_z[n, c] = Σ_{k} W10[c, k]·layernorm9_y[n, k] + b10[c]
-    v['dense10_z'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['W10'], v['layernorm9_y'], optimize=True) + (v['b10'][None, :]), (B, 4, )), dtype)
+    v['dense10_z'] = np.asarray(np.broadcast_to(_dot(v['layernorm9_y'], v['W10'], ([1], [1]), ws, 'dense10_z.0') + (v['b10'][None, :]), (B, 4, )), dtype)
     # act10_shift[n] = max_{k} dense10_z[n, k]
-    v['act10_shift'] = np.asarray(np.broadcast_to((v['dense10_z']), (B, 4, )).max(axis=(1,)), dtype)
+    v['act10_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'act10_shift.0')), (4, B, )), 1, np.maximum, ws, 'act10_shift.1'), dtype)
     # act10_exp[n, k] = exp(dense10_z[n, k] − act10_shift[n])
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
     # act10_total[n] = Σ_{k} act10_exp[n, k]
-    v['act10_total'] = np.asarray(np.einsum('ab->a', v['act10_exp'], optimize=True), dtype)
-    # act10_a[n, k] = act10_exp[n, k]/act10_total[n]
-    v['act10_a'] = np.asarray(np.broadcast_to((v['act10_exp'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
+    v['act10_total'] = np.asarray(v['act10_exp'].sum(axis=(1,)), dtype)
+    # act10_log[n, k] = dense10_z[n, k] − log(act10_total[n]) − act10_shift[n]
+    v['act10_log'] = np.asarray(np.broadcast_to(-(v['act10_shift'][:, None]) + (v['dense10_z']) - np.log((v['act10_total'][:, None])), (B, 4, )), dtype)
+    # act10_a[n, k] = exp(act10_log[n, k])
+    v['act10_a'] = np.asarray(np.broadcast_to(np.exp((v['act10_log'])), (B, 4, )), dtype)
     return v
 
 
@@ -197,9 +269,9 @@ def forward(params, X, training=True, stats=None, rng=None):
     return _forward(v, dtype, B, training, stats, rng)["act10_a"]
 
 
-def _loss(v, dtype, B):
-    # loss11_J[] = Σ_{n,k} −Y[n, k]·log(act10_a[n, k])/B
-    v['loss11_J'] = np.asarray(np.broadcast_to(-(v['Y'])*np.log((v['act10_a']))/B, (B, 4, )).sum(axis=(0, 1)), dtype)
+def _loss(v, dtype, B, ws=None):
+    # loss11_J[] = Σ_{n,k} −Y[n, k]·act10_log[n, k]/B
+    v['loss11_J'] = np.asarray(_dot(v['Y'], v['act10_log'], ([0, 1], [0, 1]), ws, 'loss11_J.0') * (-1/B), dtype)
     return v["loss11_J"]
 
 
@@ -209,40 +281,45 @@ def loss(params, X, Y, stats=None, rng=None):
     return _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
 
 
-def loss_and_grad(params, X, Y, stats=None, rng=None):
-    """(J, grads): the loss and its gradient for every parameter, in training mode."""
+def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
+    """(J, grads): the loss and its gradient for every parameter, in training mode.
+
+    ``work``: a dict kept between calls (a workspace): the large arrays of a step are made once
+    per batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
-    J = _loss(_forward(v, dtype, B, True, stats, rng), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = _loss(_forward(v, dtype, B, True, stats, rng, ws), dtype, B, ws)
     # grad_loss11_J[] = 1
     v['grad_loss11_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act10_a[n, k] = −grad_loss11_J·Y[n, k]/(B·act10_a[n, k])
-    v['grad_act10_a'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/((v['act10_a'])*B), (B, 4, )), dtype)
-    # grad_act10_exp__act10_a_0_0[n, k] = grad_act10_a[n, k]/act10_total[n]
-    v['grad_act10_exp__act10_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_a'])/(v['act10_total'][:, None]), (B, 4, )), dtype)
-    # grad_act10_total[n] = Σ_{k} −act10_exp[n, k]·grad_act10_a[n, k]/act10_total[n]²
-    v['grad_act10_total'] = np.asarray(np.broadcast_to((-(v['act10_exp'])*(v['grad_act10_a']))/((v['act10_total'][:, None])*(v['act10_total'][:, None])), (B, 4, )).sum(axis=(1,)), dtype)
-    # grad_act10_exp__act10_total_0_0[n, k] = grad_act10_total[n]
-    v['grad_act10_exp__act10_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act10_total'][:, None]), (B, 4, )), dtype)
-    # grad_act10_exp[a, b] = grad_act10_exp__act10_a_0_0[a, b] + grad_act10_exp__act10_total_0_0[a, b]
-    v['grad_act10_exp'] = np.asarray(np.broadcast_to((v['grad_act10_exp__act10_a_0_0']) + (v['grad_act10_exp__act10_total_0_0']), (B, 4, )), dtype)
-    # grad_dense10_z[n, k] = act10_exp[n, k]·grad_act10_exp[n, k]
-    v['grad_dense10_z'] = np.asarray(np.broadcast_to((v['act10_exp'])*(v['grad_act10_exp']), (B, 4, )), dtype)
+    # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
+    v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
+    # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
+    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'grad_act10_total.0'))/(v['act10_total'][None, :]), (4, B, )), 1, np.add, ws, 'grad_act10_total.1'), dtype)
+    # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
+    v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
+    # grad_act10_exp[n, k] = grad_act10_total[n]
+    v['grad_act10_exp'] = np.asarray(np.broadcast_to((v['grad_act10_total'][:, None]), (B, 4, )), dtype)
+    # grad_dense10_z__act10_exp_0_1[n, k] = act10_exp[n, k]·grad_act10_exp[n, k]
+    v['grad_dense10_z__act10_exp_0_1'] = np.asarray(np.broadcast_to((v['act10_exp'])*(v['grad_act10_exp']), (B, 4, )), dtype)
+    # grad_dense10_z[a, b] = grad_dense10_z__act10_exp_0_1[a, b] + grad_dense10_z__act10_log_0_2[a, b]
+    v['grad_dense10_z'] = np.asarray(np.broadcast_to((v['grad_dense10_z__act10_exp_0_1']) + (v['grad_dense10_z__act10_log_0_2']), (B, 4, )), dtype)
     # grad_W10[c, k] = Σ_{n} grad_dense10_z[n, c]·layernorm9_y[n, k]
-    v['grad_W10'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, )), _view(v['layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W10'] = np.asarray(_dot(v['grad_dense10_z'], v['layernorm9_y'], ([0], [0]), ws, 'grad_W10.0'), dtype)
     # grad_layernorm9_y[n, k] = Σ_{c} W10[c, k]·grad_dense10_z[n, c]
-    v['grad_layernorm9_y'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W10'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 4, )), v['grad_dense10_z'], optimize=True), dtype)
+    v['grad_layernorm9_y'] = np.asarray(_dot(v['grad_dense10_z'], v['W10'], ([1], [0]), ws, 'grad_layernorm9_y.0'), dtype)
     # grad_b10[c] = Σ_{n} grad_dense10_z[n, c]
-    v['grad_b10'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, )), optimize=True), dtype)
+    v['grad_b10'] = np.asarray(v['grad_dense10_z'].sum(axis=(0,)), dtype)
     # grad_beta9[f] = Σ_{n} grad_layernorm9_y[n, f]
-    v['grad_beta9'] = np.asarray(np.einsum('ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_beta9'] = np.asarray(v['grad_layernorm9_y'].sum(axis=(0,)), dtype)
     # grad_gamma9[f] = Σ_{n} grad_layernorm9_y[n, f]·layernorm9_xhat[n, f]
-    v['grad_gamma9'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_gamma9'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.0'), _view(v['layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.1'), optimize=True), dtype)
     # grad_layernorm9_xhat[n, f] = gamma9[f]·grad_layernorm9_y[n, f]
     v['grad_layernorm9_xhat'] = np.asarray(np.broadcast_to((v['gamma9'][None, :])*(v['grad_layernorm9_y']), (B, 32, )), dtype)
     # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm9_var'] = np.asarray(np.broadcast_to(-1/2*(v['grad_layernorm9_xhat'])*(v['layernorm9_centered'])/((v['layernorm9_var'][:, None]) + 1/100000)**(3/2), (B, 32, )).sum(axis=(1,)), dtype)
+    v['grad_layernorm9_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.1'))/((v['layernorm9_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm9_var.2'), dtype)
     # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
@@ -250,13 +327,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act8_a__layernorm9_centered_0_0[n, f] = grad_layernorm9_centered[n, f]
     v['grad_act8_a__layernorm9_centered_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_mean[n] = Σ_{f} −grad_layernorm9_centered[n, f]
-    v['grad_layernorm9_mean'] = np.asarray(np.einsum('ab->a', v['grad_layernorm9_centered'], optimize=True) * (-1), dtype)
+    v['grad_layernorm9_mean'] = np.asarray(v['grad_layernorm9_centered'].sum(axis=(1,)) * (-1), dtype)
     # grad_act8_a__layernorm9_mean_0_0[n, f] = grad_layernorm9_mean[n]/32
     v['grad_act8_a__layernorm9_mean_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['grad_layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # grad_act8_a[a, b] = grad_act8_a__layernorm9_centered_0_0[a, b] + grad_act8_a__layernorm9_mean_0_0[a, b]
     v['grad_act8_a'] = np.asarray(np.broadcast_to((v['grad_act8_a__layernorm9_centered_0_0']) + (v['grad_act8_a__layernorm9_mean_0_0']), (B, 32, )), dtype)
     # grad_add8_sum[n, f] = grad_act8_a[n, f]·[act8_a[n, f] > 0]
-    v['grad_add8_sum'] = np.asarray(np.broadcast_to((v['grad_act8_a'])*np.heaviside((v['act8_a']), 0), (B, 32, )), dtype)
+    v['grad_add8_sum'] = np.asarray(np.broadcast_to((v['grad_act8_a'])*((v['act8_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_act7_a[n, f] = grad_add8_sum[n, f]
     v['grad_act7_a'] = np.asarray(np.broadcast_to((v['grad_add8_sum']), (B, 32, )), dtype)
     # grad_layernorm5_y__add8_sum_0_1[n, f] = grad_add8_sum[n, f]
@@ -264,31 +341,31 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_dense7_z[n, f] = grad_act7_a[n, f]
     v['grad_dense7_z'] = np.asarray(np.broadcast_to((v['grad_act7_a']), (B, 32, )), dtype)
     # grad_W7[c, k] = Σ_{n} act6_a[n, k]·grad_dense7_z[n, c]
-    v['grad_W7'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act6_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W7'] = np.asarray(_dot(v['grad_dense7_z'], v['act6_a'], ([0], [0]), ws, 'grad_W7.0'), dtype)
     # grad_act6_a[n, k] = Σ_{c} W7[c, k]·grad_dense7_z[n, c]
-    v['grad_act6_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W7'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense7_z'], optimize=True), dtype)
+    v['grad_act6_a'] = np.asarray(_dot(v['grad_dense7_z'], v['W7'], ([1], [0]), ws, 'grad_act6_a.0'), dtype)
     # grad_b7[c] = Σ_{n} grad_dense7_z[n, c]
-    v['grad_b7'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense7_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_b7'] = np.asarray(v['grad_dense7_z'].sum(axis=(0,)), dtype)
     # grad_dense6_z[n, f] = grad_act6_a[n, f]·[act6_a[n, f] > 0]
-    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*np.heaviside((v['act6_a']), 0), (B, 32, )), dtype)
+    v['grad_dense6_z'] = np.asarray(np.broadcast_to((v['grad_act6_a'])*((v['act6_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W6[c, k] = Σ_{n} grad_dense6_z[n, c]·layernorm5_y[n, k]
-    v['grad_W6'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W6'] = np.asarray(_dot(v['grad_dense6_z'], v['layernorm5_y'], ([0], [0]), ws, 'grad_W6.0'), dtype)
     # grad_layernorm5_y__dense6_z_0_1[n, k] = Σ_{c} W6[c, k]·grad_dense6_z[n, c]
-    v['grad_layernorm5_y__dense6_z_0_1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W6'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense6_z'], optimize=True), dtype)
+    v['grad_layernorm5_y__dense6_z_0_1'] = np.asarray(_dot(v['grad_dense6_z'], v['W6'], ([1], [0]), ws, 'grad_layernorm5_y__dense6_z_0_1.0'), dtype)
     # grad_b6[c] = Σ_{n} grad_dense6_z[n, c]
-    v['grad_b6'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense6_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_b6'] = np.asarray(v['grad_dense6_z'].sum(axis=(0,)), dtype)
     # grad_layernorm5_y[a, b] = grad_layernorm5_y__add8_sum_0_1[a, b] + grad_layernorm5_y__dense6_z_0_1[a, b]
     v['grad_layernorm5_y'] = np.asarray(np.broadcast_to((v['grad_layernorm5_y__add8_sum_0_1']) + (v['grad_layernorm5_y__dense6_z_0_1']), (B, 32, )), dtype)
     # grad_beta5[f] = Σ_{n} grad_layernorm5_y[n, f]
-    v['grad_beta5'] = np.asarray(np.einsum('ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_beta5'] = np.asarray(v['grad_layernorm5_y'].sum(axis=(0,)), dtype)
     # grad_gamma5[f] = Σ_{n} grad_layernorm5_y[n, f]·layernorm5_xhat[n, f]
-    v['grad_gamma5'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.0'), _view(v['layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
     # grad_layernorm5_xhat[n, f] = gamma5[f]·grad_layernorm5_y[n, f]
     v['grad_layernorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :])*(v['grad_layernorm5_y']), (B, 32, )), dtype)
     # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm5_var'] = np.asarray(np.broadcast_to(-1/2*(v['grad_layernorm5_xhat'])*(v['layernorm5_centered'])/((v['layernorm5_var'][:, None]) + 1/100000)**(3/2), (B, 32, )).sum(axis=(1,)), dtype)
+    v['grad_layernorm5_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.1'))/((v['layernorm5_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm5_var.2'), dtype)
     # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]
@@ -296,13 +373,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_act4_a__layernorm5_centered_0_0[n, f] = grad_layernorm5_centered[n, f]
     v['grad_act4_a__layernorm5_centered_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_mean[n] = Σ_{f} −grad_layernorm5_centered[n, f]
-    v['grad_layernorm5_mean'] = np.asarray(np.einsum('ab->a', v['grad_layernorm5_centered'], optimize=True) * (-1), dtype)
+    v['grad_layernorm5_mean'] = np.asarray(v['grad_layernorm5_centered'].sum(axis=(1,)) * (-1), dtype)
     # grad_act4_a__layernorm5_mean_0_0[n, f] = grad_layernorm5_mean[n]/32
     v['grad_act4_a__layernorm5_mean_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['grad_layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # grad_act4_a[a, b] = grad_act4_a__layernorm5_centered_0_0[a, b] + grad_act4_a__layernorm5_mean_0_0[a, b]
     v['grad_act4_a'] = np.asarray(np.broadcast_to((v['grad_act4_a__layernorm5_centered_0_0']) + (v['grad_act4_a__layernorm5_mean_0_0']), (B, 32, )), dtype)
     # grad_add4_sum[n, f] = grad_act4_a[n, f]·[act4_a[n, f] > 0]
-    v['grad_add4_sum'] = np.asarray(np.broadcast_to((v['grad_act4_a'])*np.heaviside((v['act4_a']), 0), (B, 32, )), dtype)
+    v['grad_add4_sum'] = np.asarray(np.broadcast_to((v['grad_act4_a'])*((v['act4_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_act1_a__add4_sum_0_0[n, f] = grad_add4_sum[n, f]
     v['grad_act1_a__add4_sum_0_0'] = np.asarray(np.broadcast_to((v['grad_add4_sum']), (B, 32, )), dtype)
     # grad_act3_a[n, f] = grad_add4_sum[n, f]
@@ -310,44 +387,44 @@ def loss_and_grad(params, X, Y, stats=None, rng=None):
     # grad_dense3_z[n, f] = grad_act3_a[n, f]
     v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a']), (B, 32, )), dtype)
     # grad_W3[c, k] = Σ_{n} act2_a[n, k]·grad_dense3_z[n, c]
-    v['grad_W3'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act2_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense3_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['act2_a'], ([0], [0]), ws, 'grad_W3.0'), dtype)
     # grad_act2_a[n, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, c]
-    v['grad_act2_a'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W3'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense3_z'], optimize=True), dtype)
+    v['grad_act2_a'] = np.asarray(_dot(v['grad_dense3_z'], v['W3'], ([1], [0]), ws, 'grad_act2_a.0'), dtype)
     # grad_b3[c] = Σ_{n} grad_dense3_z[n, c]
-    v['grad_b3'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense3_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_b3'] = np.asarray(v['grad_dense3_z'].sum(axis=(0,)), dtype)
     # grad_dense2_z[n, f] = grad_act2_a[n, f]·[act2_a[n, f] > 0]
-    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*np.heaviside((v['act2_a']), 0), (B, 32, )), dtype)
+    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W2[c, k] = Σ_{n} act1_a[n, k]·grad_dense2_z[n, c]
-    v['grad_W2'] = np.asarray(np.einsum('bc,ac->ab', _view(v['act1_a'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), _view(v['grad_dense2_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W2'] = np.asarray(_dot(v['grad_dense2_z'], v['act1_a'], ([0], [0]), ws, 'grad_W2.0'), dtype)
     # grad_act1_a__dense2_z_0_1[n, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, c]
-    v['grad_act1_a__dense2_z_0_1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['W2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 32, )), v['grad_dense2_z'], optimize=True), dtype)
+    v['grad_act1_a__dense2_z_0_1'] = np.asarray(_dot(v['grad_dense2_z'], v['W2'], ([1], [0]), ws, 'grad_act1_a__dense2_z_0_1.0'), dtype)
     # grad_b2[c] = Σ_{n} grad_dense2_z[n, c]
-    v['grad_b2'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense2_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_b2'] = np.asarray(v['grad_dense2_z'].sum(axis=(0,)), dtype)
     # grad_act1_a[a, b] = grad_act1_a__add4_sum_0_0[a, b] + grad_act1_a__dense2_z_0_1[a, b]
     v['grad_act1_a'] = np.asarray(np.broadcast_to((v['grad_act1_a__add4_sum_0_0']) + (v['grad_act1_a__dense2_z_0_1']), (B, 32, )), dtype)
     # grad_dense1_z[n, f] = grad_act1_a[n, f]·[act1_a[n, f] > 0]
-    v['grad_dense1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*np.heaviside((v['act1_a']), 0), (B, 32, )), dtype)
+    v['grad_dense1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 32, )), dtype)
     # grad_W1[c, k] = Σ_{n} X[n, k]·grad_dense1_z[n, c]
-    v['grad_W1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['X'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (16, B, )), _view(v['grad_dense1_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_dense1_z'], v['X'], ([0], [0]), ws, 'grad_W1.0'), dtype)
     # grad_b1[c] = Σ_{n} grad_dense1_z[n, c]
-    v['grad_b1'] = np.asarray(np.einsum('ab->a', _view(v['grad_dense1_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+    v['grad_b1'] = np.asarray(v['grad_dense1_z'].sum(axis=(0,)), dtype)
     return J, {
-        "W1": v["grad_W1"],
-        "b1": v["grad_b1"],
-        "W2": v["grad_W2"],
-        "b2": v["grad_b2"],
-        "W3": v["grad_W3"],
-        "b3": v["grad_b3"],
-        "gamma5": v["grad_gamma5"],
-        "beta5": v["grad_beta5"],
-        "W6": v["grad_W6"],
-        "b6": v["grad_b6"],
-        "W7": v["grad_W7"],
-        "b7": v["grad_b7"],
-        "gamma9": v["grad_gamma9"],
-        "beta9": v["grad_beta9"],
-        "W10": v["grad_W10"],
-        "b10": v["grad_b10"],
+        "W1": v["grad_W1"] if ws is None else v["grad_W1"].copy(),
+        "b1": v["grad_b1"] if ws is None else v["grad_b1"].copy(),
+        "W2": v["grad_W2"] if ws is None else v["grad_W2"].copy(),
+        "b2": v["grad_b2"] if ws is None else v["grad_b2"].copy(),
+        "W3": v["grad_W3"] if ws is None else v["grad_W3"].copy(),
+        "b3": v["grad_b3"] if ws is None else v["grad_b3"].copy(),
+        "gamma5": v["grad_gamma5"] if ws is None else v["grad_gamma5"].copy(),
+        "beta5": v["grad_beta5"] if ws is None else v["grad_beta5"].copy(),
+        "W6": v["grad_W6"] if ws is None else v["grad_W6"].copy(),
+        "b6": v["grad_b6"] if ws is None else v["grad_b6"].copy(),
+        "W7": v["grad_W7"] if ws is None else v["grad_W7"].copy(),
+        "b7": v["grad_b7"] if ws is None else v["grad_b7"].copy(),
+        "gamma9": v["grad_gamma9"] if ws is None else v["grad_gamma9"].copy(),
+        "beta9": v["grad_beta9"] if ws is None else v["grad_beta9"].copy(),
+        "W10": v["grad_W10"] if ws is None else v["grad_W10"].copy(),
+        "b10": v["grad_b10"] if ws is None else v["grad_b10"].copy(),
     }
 
 

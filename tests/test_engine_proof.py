@@ -102,7 +102,9 @@ def test_proof_detects_a_wrong_gradient():
 
 
 def test_softmax_shift_does_not_change_the_output():
-    """Why softmax's max-shift passes no gradient: ∂/∂m of exp(z − m)/Σ exp(z − m) is 0."""
+    """Why softmax's max-shift passes no gradient: ∂/∂m of exp(z − m)/Σ exp(z − m) is 0, and so is
+    ∂/∂m of the log-softmax z − m − log Σ exp(z − m) the kernels compute."""
     z, m = sp.symbols("z1:4", real=True), sp.Symbol("m", real=True)
     total = sum(sp.exp(v - m) for v in z)
     assert all(is_zero(sp.diff(sp.exp(v - m) / total, m)) for v in z)
+    assert all(is_zero(sp.diff(v - m - sp.log(total), m)) for v in z)  # nor the log-softmax

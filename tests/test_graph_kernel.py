@@ -3,6 +3,8 @@ of the inputs; batchnorm statistics, dropout masks and the CLI for graph network
 
 from __future__ import annotations
 
+import re
+
 import autograd
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 from symbp.backprop.graph_spec import from_dict
 from symbp.cli.app import main
+from symbp.codegen.graph_code import KernelPrinter
 from symbp.codegen.graph_emit import emit_graph
 from symbp.codegen.printing import numpy_code
 from symbp.core.spec import load_spec
@@ -20,6 +23,7 @@ from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle
 from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error
 
+ZS = np.array([-1.5, 0.0, 0.5, 2.0], dtype=np.float32)
 DEPTHWISE = {"formula": "z[n,c,i,j] = sum(p,q) W[c,p,q] * x[n,c,i+p,j+q] + b[c]",
              "params": {"W": ["c", 2, 3], "b": ["c"]}}
 
@@ -35,7 +39,15 @@ def _with_parameters(shape, layers, loss):
 
 CASES = {**{k: _with_parameters(*v) for k, v in OP_CASES.items()},
          "user_depthwise": ((2, 3, 5, 6), [dict(type="depthwise"), dict(type="flatten"), dict(size=2)],
-                            "half_sse")}
+                            "half_sse"),
+         # windows whose gradient is summed back onto a computed tensor: strides, padding, overlap
+         "inner_windows": ((2, 2, 7, 6), [dict(type="conv2d", channels=2, kernel=1),
+                                          dict(type="conv2d", channels=3, kernel=[3, 2], stride=[2, 1],
+                                               padding=[1, 2], activation="tanh"),
+                                          dict(type="avgpool2d", kernel=2, stride=1),
+                                          dict(type="conv2d", channels=2, kernel=1),
+                                          dict(type="maxpool2d", kernel=[1, 2], stride=[1, 3]),
+                                          dict(type="flatten")], "half_sse")}
 _KERNELS: dict[str, tuple] = {}
 
 
@@ -137,6 +149,81 @@ def test_batchnorm_statistics_advance_in_training_and_serve_inference():
     before = {k: v.copy() for k, v in stats.items()}
     module.forward(params, X, training=False, stats=stats)
     assert all(np.array_equal(before[k], stats[k]) for k in stats)
+
+
+def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemms():
+    """The fast forms, printed from the computes: a conv's forward pass and weight gradient are
+    one GEMM on the im2col view (``_dot``, tensordot's layout), the gradient through a conv or
+    pooling window is summed back one window offset at a time (col2im), and pooling windows are
+    reduced slice by slice, so lenet5's kernel has no einsum and no NumPy reduction over window
+    axes."""
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"v\['(\w+)'\] = .*", text)}
+    assert "_dot(" in lines["conv2d1_z"] and "_dot(" in lines["grad_W3"]
+    for name in ("grad_act1_a", "grad_maxpool2d2_pool", "grad_act3_a"):
+        assert lines[name].startswith(f"v['{name}'] = _scatter("), name
+    assert "_reduce(" in lines["maxpool2d2_pool"]
+    assert "np.einsum" not in text and ".max(axis=" not in text
+    inner = emit_graph(kernel("inner_windows")[0])
+    assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_workspace_reuses_its_arrays_and_changes_no_number(dtype):
+    """loss_and_grad(…, work=W): the same J and gradients as without, at any batch size; the
+    arrays are made once per batch size and dtype and reused, and returned gradients are the
+    caller's own (a later step does not overwrite them)."""
+    spec, module = kernel("inner_windows")
+    values = oracle.random_values(spec.graph(3), seed=4, dtype=dtype)
+    params = {k: values[k] for k in module.PARAM_SHAPES}
+    X, Y = values["X"], values["Y"]
+    work: dict = {}
+    for batch in (3, 2, 3):
+        J, grads = module.loss_and_grad(params, X[:batch], Y[:batch], work=work)
+        J_plain, plain = module.loss_and_grad(params, X[:batch], Y[:batch])
+        assert J == J_plain and all(np.array_equal(grads[k], plain[k]) for k in plain)
+        assert all(g.dtype == dtype for g in grads.values())
+    assert len(work) == 2
+    arrays = {key: id(a) for key, a in work[3, np.dtype(dtype).str].items()}
+    kept = {k: g.copy() for k, g in grads.items()}
+    module.loss_and_grad(params, 2 * X, Y, work=work)
+    assert {key: id(a) for key, a in work[3, np.dtype(dtype).str].items()} == arrays
+    assert all(np.array_equal(grads[k], kept[k]) for k in kept)
+
+
+def test_kernel_printer_writes_clamps_steps_and_indicators_as_one_pass_in_the_input_dtype():
+    """relu as np.maximum, a step and an arg-max test as a comparison cast to the kernel's dtype:
+    no np.where or np.heaviside (several times slower), and float32 stays float32."""
+    z, m = sp.Symbol("z", real=True), sp.Symbol("m", real=True)
+    printer = KernelPrinter({"standard": "python3"})
+    cases = {sp.Piecewise((0, z <= 0), (z, True)): ("np.maximum(z, 0)", np.maximum(ZS, 0)),
+             sp.Piecewise((z, z <= 1), (1, True)): ("np.minimum(z, 1)", np.minimum(ZS, 1)),
+             sp.Heaviside(z, 0): ("(z > 0).astype(dtype)", ZS > 0),
+             sp.Piecewise((1, sp.Eq(z, m)), (0, True)): ("((m == z)).astype(dtype)", ZS == 0.5)}
+    for expr, (code, expected) in cases.items():
+        got = printer.doprint(expr)
+        assert got == code
+        value = eval(got, {"np": np}, {"z": ZS, "m": np.float32(0.5), "dtype": ZS.dtype})  # noqa: S307
+        assert value.dtype == np.float32 and np.array_equal(value, expected)
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    assert "np.where" not in text and "np.heaviside" not in text
+
+
+def test_softmax_cross_entropy_is_finite_where_probabilities_underflow():
+    """Logits ±1e3: exp(−2000) underflows to 0, yet J and every gradient come out finite and
+    equal to the log-sum-exp reference, as the loss reads the log-softmax, not log(softmax)."""
+    spec, module = kernel("softmax")
+    params = {"W1": np.eye(3, 4), "b1": np.zeros(3)}
+    X = 1e3 * np.array([[1, -1, -1, 0], [-1, 1, 1, 0], [1, 1, -1, 0]], dtype=float)
+    Y = np.eye(3)[[1, 0, 2]]  # each sample's true class has a logit of -1e3
+    J, grads = module.loss_and_grad(params, X, Y)
+    z = X[:, :3]
+    log_p = z - z.max(axis=1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    delta = (np.exp(log_p) - Y) / len(X)
+    assert np.isfinite(J) and np.isclose(J, -(Y * log_p).sum() / len(X), rtol=1e-13, atol=0)
+    assert np.allclose(grads["W1"], delta.T @ X, rtol=1e-13, atol=0)
+    assert np.allclose(grads["b1"], delta.sum(axis=0), rtol=1e-13, atol=0)
 
 
 def test_a_square_in_a_denominator_is_printed_with_its_parentheses():

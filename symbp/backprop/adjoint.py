@@ -23,6 +23,7 @@ from symbp.core import activations
 from ..core.ir import (
     Compute,
     Guard,
+    Scatter,
     Shape,
     Tensor,
     Term,
@@ -161,6 +162,7 @@ def adjoint(compute: Compute, term: Term, read: sp.Expr, upstream: str, name: st
     if term.kind == "max":
         partial *= _hit(compute, term)
     body = Tensor(upstream, compute.shape)[compute.index] * partial
+    scatter = None if term.guards else Scatter(body, read_index(read), compute.ranges, term.reduce)
     targets = _fresh_names(compute, read)
     solved, new_guards = solve_index(read_index(read), targets, compute.ranges, compute.free)
     ranges = {v: r for v, r in compute.ranges.items() if v not in solved}
@@ -171,4 +173,4 @@ def adjoint(compute: Compute, term: Term, read: sp.Expr, upstream: str, name: st
                    if not _implied(g, body, {**shapes, upstream: compute.shape}, ranges))
     remaining = tuple(v for v in (*compute.free, *term.reduce) if v not in solved and v not in targets)
     return Compute(name, x_shape, tuple(targets), (Term(body, remaining, "sum", guards),),
-                   ranges, role="grad")
+                   ranges, role="grad", scatter=scatter)

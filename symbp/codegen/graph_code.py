@@ -1,8 +1,12 @@
 """Print a graph's computes (forward and derived backward) as NumPy statements for a kernel module.
 
-Each compute becomes one statement: a sum of products of reads is one ``np.einsum`` over strided
-views (``_view``: the im2col view without a copy, zero-padded and dilated as the index asks);
-any other term is its body printed elementwise on the grid of its index variables, then reduced.
+Each compute becomes one statement in the fast form its shape allows: a sum over shared indices
+of two reads is one GEMM (``_dot``, laid out as ``np.tensordot``) over strided views (``_view``:
+the im2col view, zero-padded and dilated as the index asks); other sums of products one
+``np.einsum``; the gradient through a window (a convolution's or a pooling's) is scattered back
+one window offset at a time (``_scatter``, col2im); any other term is its body printed
+elementwise on the grid of its index variables, then reduced (a small window slice by slice).
+Helpers take the workspace ``ws`` and a key per call, so a step with a workspace reuses its arrays.
 The batch size is the one extent the module learns at run time: the graph is built for a batch
 of ``BATCH`` samples, a number no other extent can take, and every number built from it is
 printed in terms of ``B`` (the batch's 1/N as ``1/B``).
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
+from math import prod
 
 import sympy as sp
 
@@ -19,17 +24,49 @@ from symbp.codegen.printing import NumpyPrinter
 from symbp.core.errors import DerivationError
 from symbp.core.textprint import text as plain
 
-from ..core.ir import Compute, Shape, Term, affine, index_vars, read_index, read_name, reads
+from ..core.ir import Compute, Scatter, Shape, Term, affine, bounds, index_vars, read_index, read_name, reads
 from .numeric import _integer_map
 
 BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: MAX_SAMPLE)
 B = sp.Symbol("B", positive=True, integer=True)
 
 
+# a clamp: (relation of e to k, the branch taken where it holds) -> NumPy function; e.g. relu's
+# Piecewise((0, z <= 0), (z, True)) is np.maximum(z, 0)
+CLAMPS = {(sp.LessThan, "k"): "np.maximum", (sp.StrictLessThan, "k"): "np.maximum",
+          (sp.GreaterThan, "k"): "np.minimum", (sp.StrictGreaterThan, "k"): "np.minimum",
+          (sp.LessThan, "e"): "np.minimum", (sp.StrictLessThan, "e"): "np.minimum",
+          (sp.GreaterThan, "e"): "np.maximum", (sp.StrictGreaterThan, "e"): "np.maximum"}
+STEPS = {0: ">", 1: ">="}  # Heaviside(e, H0) as a comparison, by its value H0 at 0
+
+
 class KernelPrinter(NumpyPrinter):
-    """NumpyPrinter with the engine's piecewise forms (a max's arg-max test, relu) as np.where."""
+    """NumpyPrinter with the engine's piecewise forms: a clamp (relu) as np.maximum/np.minimum,
+    an indicator (a max's arg-max test, a step) as a comparison cast to the kernel's dtype,
+    anything else as np.where. Each is one pass, and none turns float32 into float64."""
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:  # noqa: N802
+        h0 = expr.args[1] if len(expr.args) == 2 else None
+        if h0 not in STEPS:
+            return super()._print_Heaviside(expr)
+        return f"({self._print(expr.args[0])} {STEPS[int(h0)]} 0).astype(dtype)"
+
+    def _clamp(self, expr: sp.Piecewise) -> str | None:
+        if len(expr.args) != 2 or not isinstance(expr.args[0].cond, tuple(k for k, _ in CLAMPS)):
+            return None
+        (value, cond), (other, _) = expr.args
+        e, k = cond.lhs, cond.rhs
+        taken = "k" if (value, other) == (k, e) else "e" if (value, other) == (e, k) else None
+        if taken is None or not k.is_Number:
+            return None
+        return f"{CLAMPS[type(cond), taken]}({self._print(e)}, {self._print(k)})"
 
     def _print_Piecewise(self, expr: sp.Piecewise) -> str:  # noqa: N802
+        clamp = self._clamp(expr)
+        if clamp is not None:
+            return clamp
+        if len(expr.args) == 2 and (expr.args[0].expr, expr.args[1].expr) == (1, 0):
+            return f"({self._print(expr.args[0].cond)}).astype(dtype)"
         out = self._print(expr.args[-1][0])
         for value, condition in reversed(expr.args[:-1]):
             out = f"np.where({self._print(condition)}, {self._print(value)}, {out})"
@@ -95,7 +132,7 @@ def view(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[str, 
     whole = tuple(ranges[v] for v in used) == shapes[read_name(read)]
     if tuple(read_index(read)) == tuple(used) and whole:  # read where it is stored: the array itself
         return f"v[{name}]"
-    return f"_view(v[{name}], {_maps(read_index(read), used)}, {_extents(used, ranges)})"
+    return f"_view(v[{name}], {_maps(read_index(read), used)}, {_extents(used, ranges)}, ws, {SLOT!r})"
 
 
 def _on_grid(code: str, used: Sequence[sp.Symbol], grid: Sequence[sp.Symbol]) -> str:
@@ -138,9 +175,68 @@ def _einsum(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
     return call if scale == 1 else f"{call} * ({_PRINTER.doprint(_batch_numbers(scale))})"
 
 
+def operand(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[str, Shape]):
+    """(code, axis variables) of a read: the stored array itself when its index is distinct bare
+    variables over whole axes (any order: the contraction takes the axes as they are), else a view."""
+    index = read_index(read)
+    bare = all(isinstance(e, sp.Symbol) for e in index) and len(set(index)) == len(index)
+    if bare and tuple(ranges[v] for v in index) == shapes[read_name(read)]:
+        return f"v[{read_name(read)!r}]", list(index)
+    return view(read, grid, ranges, shapes), _used(read, grid)
+
+
+def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+    """A sum over shared indices of (number)·A·B as one ``np.tensordot`` (a GEMM; its operand
+    order picked so the result needs no transpose where one order allows it), else None."""
+    order = [*free, *term.reduce]
+    factors = sp.Mul.make_args(term.body)
+    found = [f for f in factors if isinstance(f, sp.Indexed) and read_index(f)]
+    scale = sp.Mul(*(f for f in factors if f.is_Number))
+    if term.guards or len(found) != 2 or len(found) + sum(f.is_Number for f in factors) != len(factors):
+        return None
+    (ca, va), (cb, vb) = (operand(r, order, ranges, shapes) for r in found)
+    summed = list(term.reduce)
+    if set(va) & set(vb) != set(summed) or not set(free) <= set(va) | set(vb):
+        return None  # a batched product, or a sum over an index one read lacks: einsum's job
+    best = None
+    for (c1, v1), (c2, v2) in (((ca, va), (cb, vb)), ((cb, vb), (ca, va))):
+        kept = [v for v in v1 if v not in summed] + [v for v in v2 if v not in summed]
+        perm = tuple(kept.index(v) for v in free)
+        axes = ([v1.index(v) for v in summed], [v2.index(v) for v in summed])
+        code = f"_dot({c1}, {c2}, ({axes[0]}, {axes[1]}), ws, {SLOT!r})"
+        code += "" if perm == tuple(range(len(perm))) else f".transpose({perm})"
+        if best is None or len(code) < len(best):
+            best = code
+    return best if scale == 1 else f"{best} * ({_PRINTER.doprint(_batch_numbers(scale))})"
+
+
+def _summed(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+    """Σ over indices of (number)·one read: ``.sum`` over its axes, else None."""
+    factors = sp.Mul.make_args(term.body)
+    found = [f for f in factors if isinstance(f, sp.Indexed) and read_index(f)]
+    scale = sp.Mul(*(f for f in factors if f.is_Number))
+    if term.guards or len(found) != 1 or len(factors) - 1 != sum(f.is_Number for f in factors):
+        return None
+    code, used = operand(found[0], [*free, *term.reduce], ranges, shapes)
+    if set(used) != {*free, *term.reduce}:
+        return None
+    kept = [v for v in used if v in free]
+    code = f"{code}.sum(axis={tuple(used.index(v) for v in term.reduce)!r})"
+    perm = tuple(kept.index(v) for v in free)
+    code += "" if perm == tuple(range(len(perm))) else f".transpose({perm})"
+    return code if scale == 1 else f"{code} * ({_PRINTER.doprint(_batch_numbers(scale))})"
+
+
+SMALL_WINDOW = 64  # windows (pooling, kernel offsets) up to this size go one slice at a time:
+# NumPy's reductions over small inner axes are many times slower than a loop of whole-array ops
+
+
 def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
-    """Any term: its body on the grid of (free, reduced) variables, then reduced."""
-    grid = [*free, *term.reduce]
+    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window's
+    variables come first, so that each of its slices is a whole array with long inner rows."""
+    window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
+    small = term.reduce and window <= SMALL_WINDOW
+    grid = [*term.reduce, *free] if small else [*free, *term.reduce]
     names = {}
     for r in reads(term.body):
         names[r] = sp.Symbol(f"({_on_grid(view(r, grid, ranges, shapes), _used(r, grid), grid)})")
@@ -148,26 +244,97 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
         if v not in names:
             names[v] = sp.Symbol(f"{_on_grid(f'np.arange({extent(ranges[v])}, dtype=dtype)', [v], grid)}")
     body = _PRINTER.doprint(_batch_numbers(term.body.xreplace(names)))
-    axes = tuple(range(len(free), len(grid)))
     shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
     keep = " & ".join(f"({mask(guard, grid, ranges)} != 0)" for guard in term.guards)
-    if keep and term.kind == "max" and axes:  # the max over the admitted entries only
+    if keep and term.kind == "max" and term.reduce:  # the max over the admitted entries only
+        axes = tuple(grid.index(v) for v in term.reduce)
         return f"np.broadcast_to({body}, {shape}).max(axis={axes!r}, where=np.broadcast_to({keep}, " \
                f"{shape}), initial=-np.inf)"
     if keep:  # outside its guards a term does not count (np.where: no 0·inf)
         body = f"np.where({keep}, {body}, 0)"
-    if not axes:
+    if not term.reduce:
         return body
+    if small:
+        op = "np.maximum" if term.kind == "max" else "np.add"
+        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op}, ws, {SLOT!r})"
     reducer = "max" if term.kind == "max" else "sum"
-    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={axes!r})"
+    return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
+
+
+def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
+    """One term as code: a GEMM, a sum or an einsum where the term is a product, else on its grid."""
+    code = None
+    if term.kind == "sum" and term.reduce:
+        code = (_tensordot(term, free, ranges, shapes) or _summed(term, free, ranges, shapes)
+                or _einsum(term, free, ranges, shapes))
+    return code if code is not None else _grid(term, free, ranges, shapes)
+
+
+def _windows(sc: Scatter) -> tuple[list[sp.Symbol], list[sp.Symbol]] | None:
+    """(kernel offsets, the other variables of the index in axis order) when every axis of the
+    scattered index is step·i + Σ offsets + constant with i its own variable, else None."""
+    used = [v for v in sc.ranges if any(v in e.free_symbols for e in sc.index)]
+    maps = _integer_map(sc.index, used)
+    offsets = [v for v in sc.reduce if any(v in m[1] and len(m[1]) > 1 for m in maps)]
+    axes = [[v for v in coeffs if v not in offsets] for _, coeffs, _ in maps]
+    if not offsets or any(scale != 1 for scale, _, _ in maps) or any(len(a) > 1 for a in axes):
+        return None
+    rest = [a[0] for a in axes if a]
+    if len(set(rest)) != len(rest) or any(m[1][a[0]] < 1 for m, a in zip(maps, axes) if a):
+        return None
+    return offsets, rest
+
+
+def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
+    """A gradient part that sums kernel or pooling windows back onto their input (the adjoint of
+    a windowed read) as col2im: its values on the forward grid (one GEMM where the body is a
+    product), then one strided slice added per window offset. None where that does not apply."""
+    sc = c.scatter
+    found = None if sc is None else _windows(sc)
+    window = 0 if found is None else prod(sc.ranges[v] for v in found[0])
+    if found is None or window > SMALL_WINDOW:
+        return None
+    offsets, rest = found
+    maps, pads = [], []
+    for e, n in zip(sc.index, c.shape):
+        (_, coeffs, const), = _integer_map([e], [v for v in sc.ranges if v in e.free_symbols])
+        low, high = bounds(e, sc.ranges)
+        pads.append((int(max(0, -low)), int(max(0, high - n + 1))))
+        axis = next((rest.index(v) for v in coeffs if v in rest), -1)
+        step = coeffs[rest[axis]] if axis >= 0 else 0
+        maps.append(f"({step}, {axis}, {tuple(coeffs.get(v, 0) for v in offsets)!r}, {const})")
+    if any(BATCH in p for p in pads):
+        return None
+    grid = [*offsets, *rest]
+    summed = tuple(v for v in sc.ranges if v not in grid)
+    parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
+    if not summed:
+        parts = f"np.broadcast_to({parts}, {_extents(grid, sc.ranges)})"
+    shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
+            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r})")
+
+
+SLOT = "@"  # stands for a helper call's own workspace key until ``statement`` numbers them
+
+
+def _slots(c: Compute, code: str) -> str:
+    """Each helper call of a statement gets its own workspace key: '<name>.<k>'."""
+    parts = code.split(repr(SLOT))
+    return "".join(p + (repr(f"{c.name}.{k}") if k < len(parts) - 1 else "") for k, p in enumerate(parts))
 
 
 def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
-    """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor."""
-    parts = []
-    for term in c.terms:
-        code = _einsum(term, c.free, c.ranges, shapes) if term.kind == "sum" and term.reduce else None
-        parts.append(code if code is not None else _grid(term, c.free, c.ranges, shapes))
+    """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor.
+    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own."""
+    return _slots(c, _statement(c, shapes))
+
+
+def _statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
+    scattered = scatter_statement(c, shapes)
+    if scattered is not None:
+        return scattered
+    parts = [term_code(term, c.free, c.ranges, shapes) for term in c.terms]
     free_shape = "(" + "".join(f"{extent(c.ranges[v])}, " for v in c.free) + ")"
     value = " + ".join(parts)
     if len(parts) > 1 or not any(term.reduce for term in c.terms):

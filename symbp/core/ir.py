@@ -49,6 +49,18 @@ class Term:
     guards: tuple[Guard, ...] = ()
 
 
+@dataclass(frozen=True)
+class Scatter:
+    """The same gradient part written on the forward grid: Σ over the grid of ``body``, each
+    entry added at ``index`` (its read's index). A kernel sums window offsets this way (col2im)
+    instead of gathering through dilated, padded views."""
+
+    body: sp.Expr
+    index: tuple[sp.Expr, ...]
+    ranges: Mapping[sp.Symbol, int]
+    reduce: tuple[sp.Symbol, ...]  # the forward term's reduced variables
+
+
 @dataclass(frozen=True, eq=False)
 class Compute:
     """``name[index] = Σ terms``; the free variables of ``index`` range over ``ranges``.
@@ -64,6 +76,7 @@ class Compute:
     ranges: Mapping[sp.Symbol, int]
     differentiable: bool = True
     role: str = ""  # what the tensor is, for documents: "z", "mean", "var", "delta", …
+    scatter: Scatter | None = None  # a gradient part's equal form on the forward grid
 
     def __post_init__(self):
         if len(self.index) != len(self.shape):

@@ -191,9 +191,11 @@ def activation(layer: Layer, x: Tensor, *, name: str) -> Tensor:
 
 
 def softmax(layer: Layer, x: Tensor) -> Tensor:
-    """a[n, k] = exp(z[n, k] − m[n]) / Σ_j exp(z[n, j] − m[n]), m = max_k z[n, k].
+    """a[n, k] = exp(L[n, k]) with the log-softmax L[n, k] = z[n, k] − m[n] − log Σ_j exp(z[n, j] − m[n]),
+    m = max_k z[n, k]: every exp is at most 1 and the sum at least 1, so L is finite for any z.
 
-    The shift m leaves a unchanged (proven in the tests), so no gradient flows through it.
+    The shift m leaves L unchanged (proven in the tests), so no gradient flows through it.
+    A loss that takes log(a) reads L instead (``log_of_exp``).
     """
     _rank(x, [2, 3], "softmax")
     (*n, k), R = index_set("nt"[: len(x.shape) - 1] + "k", x.shape)  # a sequence: per step
@@ -201,7 +203,23 @@ def softmax(layer: Layer, x: Tensor) -> Tensor:
     m = layer.compute("shift", x.shape[:-1], n, [Term(x[at], (k,), "max")], R, differentiable=False)
     e = layer.compute("exp", x.shape, at, [Term(sp.exp(x[at] - m[n]))], R)
     s = layer.compute("total", x.shape[:-1], n, [Term(e[at], (k,))], R)
-    return layer.compute("a", x.shape, at, [Term(e[at] / s[n])], R)
+    log_a = layer.compute("log", x.shape, at, [Term(x[at] - m[n] - sp.log(s[n]))], R)
+    return layer.compute("a", x.shape, at, [Term(sp.exp(log_a[at]))], R)
+
+
+def log_of_exp(graph, expr: sp.Expr) -> sp.Expr:
+    """expr with log(t[i]) replaced by u[i] wherever t is computed elementwise as exp(u): a loss
+    then reads the log-softmax itself, finite where a probability underflows to 0."""
+    defined = {c.name: c for c in graph.computes}
+    swap = {}
+    for log in expr.atoms(sp.log):
+        arg = log.args[0]
+        c = defined.get(arg.base.label.name) if isinstance(arg, sp.Indexed) else None
+        if c is None or len(c.terms) != 1 or c.terms[0].reduce or tuple(c.index) != c.free:
+            continue
+        if isinstance(c.terms[0].body, sp.exp):
+            swap[log] = c.terms[0].body.args[0].xreplace(dict(zip(c.index, arg.indices)))
+    return expr.xreplace(swap)
 
 
 def loss(layer: Layer, a: Tensor, *, name: str, reduction: str = "mean",
@@ -218,6 +236,7 @@ def loss(layer: Layer, a: Tensor, *, name: str, reduction: str = "mean",
     at = tuple(idx)
     y = layer.data("Y", a.shape, numbered=False)
     term = entry.term.subs(losses.N_OUT, a.shape[-1]).xreplace({losses.a: a[at], losses.y: y[at]})
+    term = log_of_exp(layer.graph, term)
     scale = sp.Rational(1, a.shape[0]) if reduction == "mean" else sp.Integer(1)
     if len(a.shape) == 3 and time_reduction == "mean":
         scale /= a.shape[1]
