@@ -244,7 +244,8 @@ def fresh_faults(name: str) -> tuple[float, float]:
 
 def derive_seconds(name: str) -> float:
     """derive + emit of one network in a fresh process (the import is not timed)."""
-    code = ("import time\nfrom symbp.codegen.graph_emit import emit_graph\nfrom symbp.core.spec import load_spec\n"
+    code = ("import time\nfrom symbp.codegen.graph_emit import emit_graph\n"
+            "from symbp.core.spec import load_spec\n"
             f"t = time.perf_counter(); emit_graph(load_spec({name!r}, graphs=True))\n"
             "print(time.perf_counter() - t)")
     env = {**os.environ, "PYTHONPATH": str(HERE.parent)}

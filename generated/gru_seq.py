@@ -42,16 +42,28 @@ def init_params(seed=0, dtype=np.float64):
     }
 
 
-def _dilate(arr, axis, factor):
+def _buffer(ws, key, shape, dtype, zero=False):
+    """An array for one helper call: the workspace's (made once per key), or a new one."""
+    if ws is not None:
+        buf = ws.get(key)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+    buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if ws is not None:
+        ws[key] = buf
+    return buf
+
+
+def _dilate(arr, axis, factor, ws, key):
     """factor - 1 zeros between neighbours along axis (a strided gradient's zeros)."""
     shape = list(arr.shape)
     shape[axis] = (shape[axis] - 1) * factor + 1
-    out = np.zeros(shape, arr.dtype)
+    out = _buffer(ws, key, shape, arr.dtype, zero=True)  # the zeros between stay zero
     out[(slice(None),) * axis + (slice(None, None, factor),)] = arr
     return out
 
 
-def _view(arr, maps, extents):
+def _view(arr, maps, extents, ws=None, key=""):
     """arr read at affine indices, one axis per index variable: a strided view (zero-padded
     where an index leaves the array, dilated where it has a denominator), no copy otherwise.
 
@@ -59,7 +71,7 @@ def _view(arr, maps, extents):
     """
     for axis, (scale, _, _) in enumerate(maps):
         if scale > 1:
-            arr = _dilate(arr, axis, scale)
+            arr = _dilate(arr, axis, scale, ws, f"{key}.dilate{axis}")
     pads, starts = [], []
     for axis, (_, coeffs, const) in enumerate(maps):
         low = const + sum(min(0, c * (n - 1)) for c, n in zip(coeffs, extents))
@@ -67,11 +79,69 @@ def _view(arr, maps, extents):
         pads.append((max(0, -low), max(0, high - arr.shape[axis] + 1)))
         starts.append(const + pads[-1][0])
     if any(lo or hi for lo, hi in pads):
-        arr = np.pad(arr, pads)
+        shape = [n + lo + hi for n, (lo, hi) in zip(arr.shape, pads)]
+        padded = _buffer(ws, f"{key}.pad", shape, arr.dtype, zero=True)  # the border stays zero
+        padded[tuple(slice(lo, lo + n) for n, (lo, _) in zip(arr.shape, pads))] = arr
+        arr = padded
     base = arr[tuple(slice(s, None) for s in starts)]
     strides = [sum(coeffs[k] * arr.strides[axis] for axis, (_, coeffs, _) in enumerate(maps))
                for k in range(len(extents))]
     return as_strided(base, extents, strides, writeable=False)
+
+
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
+    moved = arr.transpose(axes)
+    if moved.flags.c_contiguous:
+        return moved
+    out = _buffer(ws, key, moved.shape, arr.dtype)
+    np.copyto(out, moved)
+    return out
+
+
+def _dot(a, b, axes, ws=None, key=""):
+    """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
+    the copies and the product go into the workspace's arrays when there is one."""
+    keep_a = [k for k in range(a.ndim) if k not in axes[0]]
+    keep_b = [k for k in range(b.ndim) if k not in axes[1]]
+    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
+    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
+    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
+    out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
+    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    return out
+
+
+def _reduce(arr, n, op, ws=None, key=""):
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
+    out = _buffer(ws, key, arr.shape[n:], arr.dtype)
+    first = True
+    for at in np.ndindex(arr.shape[:n]):
+        if first:
+            np.copyto(out, arr[at])
+            first = False
+        else:
+            op(out, arr[at], out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    out.fill(0)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
@@ -111,7 +181,7 @@ def _arrays(params, X, Y=None):
 def _forward(v, dtype, B, tapes):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
     # gru1_P[n, t, g] = Σ_{k} Wx1[g, k]·X[n, t, k] + bx1[g]
-    v['gru1_P'] = np.asarray(np.broadcast_to(np.einsum('cd,abd->abc', v['Wx1'], v['X'], optimize=True) + (v['bx1'][None, None, :]), (B, 20, 96, )), dtype)
+    v['gru1_P'] = np.asarray(np.broadcast_to(_dot(v['X'], v['Wx1'], ([2], [1]), ws, 'gru1_P.0') + (v['bx1'][None, None, :]), (B, 20, 96, )), dtype)
     # gru layer 1: 20 steps of the cell, zero initial state
     v["hprev1"] = np.zeros((B, 32), dtype)
     states = np.empty((20, B, 32), dtype)
@@ -119,15 +189,15 @@ def _forward(v, dtype, B, tapes):
     for t in range(20):
         v["pt1"] = v["gru1_P"][:, t]
         # gru1_q[n, g] = Σ_{m} Wh1[g, m]·hprev1[n, m] + bh1[g]
-        v['gru1_q'] = np.asarray(np.broadcast_to(np.einsum('bc,ac->ab', v['Wh1'], v['hprev1'], optimize=True) + (v['bh1'][None, :]), (B, 96, )), dtype)
+        v['gru1_q'] = np.asarray(np.broadcast_to(_dot(v['hprev1'], v['Wh1'], ([1], [1]), ws, 'gru1_q.0') + (v['bh1'][None, :]), (B, 96, )), dtype)
         # gru1_u[n, g] = gru1_q[n, g] + pt1[n, g]
-        v['gru1_u'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ))) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ))), (B, 64, )), dtype)
+        v['gru1_u'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'gru1_u.0')) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'gru1_u.1')), (B, 64, )), dtype)
         # gru1_r[n, j] = 1/(1 + exp(−gru1_u[n, j]))
-        v['gru1_r'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ))) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, )))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ))) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ))))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, )))))), (B, 32, )), dtype)
+        v['gru1_r'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.0')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.1'))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.2')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.3')))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.4'))))), (B, 32, )), dtype)
         # gru1_zg[n, j] = 1/(1 + exp(−gru1_u[n, j + 32]))
-        v['gru1_zg'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ))) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, )))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ))) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ))))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, )))))), (B, 32, )), dtype)
+        v['gru1_zg'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.0')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.1'))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.2')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.3')))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.4'))))), (B, 32, )), dtype)
         # gru1_v[n, j] = gru1_q[n, j + 64]·gru1_r[n, j] + pt1[n, j + 64]
-        v['gru1_v'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, )))*(v['gru1_r']) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ))), (B, 32, )), dtype)
+        v['gru1_v'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'gru1_v.0'))*(v['gru1_r']) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'gru1_v.1')), (B, 32, )), dtype)
         # gru1_n[n, j] = tanh(gru1_v[n, j])
         v['gru1_n'] = np.asarray(np.broadcast_to(np.tanh((v['gru1_v'])), (B, 32, )), dtype)
         # gru1_h[n, j] = gru1_n[n, j]·(1 − gru1_zg[n, j]) + gru1_zg[n, j]·hprev1[n, j]
@@ -137,7 +207,7 @@ def _forward(v, dtype, B, tapes):
         v["hprev1"] = v["gru1_h"]
     v["hseq1"] = states.transpose(1, 0, 2)
     # dense2_z[n, t, c] = Σ_{k} W2[c, k]·hseq1[n, t, k] + b2[c]
-    v['dense2_z'] = np.asarray(np.broadcast_to(np.einsum('cd,abd->abc', v['W2'], v['hseq1'], optimize=True) + (v['b2'][None, None, :]), (B, 20, 2, )), dtype)
+    v['dense2_z'] = np.asarray(np.broadcast_to(_dot(v['hseq1'], v['W2'], ([2], [1]), ws, 'dense2_z.0') + (v['b2'][None, None, :]), (B, 20, 2, )), dtype)
     # act2_a[n, c, l] = dense2_z[n, c, l]
     v['act2_a'] = np.asarray(np.broadcast_to((v['dense2_z']), (B, 20, 2, )), dtype)
     return v
@@ -173,11 +243,11 @@ def loss_and_grad(params, X, Y):
     # grad_dense2_z[n, c, l] = grad_act2_a[n, c, l]
     v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a']), (B, 20, 2, )), dtype)
     # grad_W2[c, k] = Σ_{n,t} grad_dense2_z[n, t, c]·hseq1[n, t, k]
-    v['grad_W2'] = np.asarray(np.einsum('acd,bcd->ab', _view(v['grad_dense2_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (2, B, 20, )), _view(v['hseq1'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (32, B, 20, )), optimize=True), dtype)
+    v['grad_W2'] = np.asarray(_dot(v['grad_dense2_z'], v['hseq1'], ([0, 1], [0, 1]), ws, 'grad_W2.0'), dtype)
     # grad_hseq1[n, t, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, t, c]
-    v['grad_hseq1'] = np.asarray(np.einsum('cd,abd->abc', _view(v['W2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 2, )), v['grad_dense2_z'], optimize=True), dtype)
+    v['grad_hseq1'] = np.asarray(_dot(v['grad_dense2_z'], v['W2'], ([2], [0]), ws, 'grad_hseq1.0'), dtype)
     # grad_b2[c] = Σ_{n,t} grad_dense2_z[n, t, c]
-    v['grad_b2'] = np.asarray(np.einsum('abc->a', _view(v['grad_dense2_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (2, B, 20, )), optimize=True), dtype)
+    v['grad_b2'] = np.asarray(v['grad_dense2_z'].sum(axis=(0, 1)), dtype)
     # gru layer 1: the step's derived backward pass, in reverse time
     upstream = v["grad_hseq1"]
     carry_h = np.zeros((B, 32), dtype)
@@ -201,31 +271,31 @@ def loss_and_grad(params, X, Y):
         # grad_gru1_v[n, j] = grad_gru1_n[n, j]·(1 − gru1_n[n, j]²)
         v['grad_gru1_v'] = np.asarray(np.broadcast_to((v['grad_gru1_n'])*(1 - (v['gru1_n'])*(v['gru1_n'])), (B, 32, )), dtype)
         # grad_gru1_q__gru1_v_0_0[n, u] = grad_gru1_v[n, u − 64]·gru1_r[n, u − 64]
-        v['grad_gru1_q__gru1_v_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, )))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ))), (B, 96, )), dtype)
+        v['grad_gru1_q__gru1_v_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_gru1_q__gru1_v_0_0.0'))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_gru1_q__gru1_v_0_0.1')), (B, 96, )), dtype)
         # grad_gru1_r[n, j] = grad_gru1_v[n, j]·gru1_q[n, j + 64]
-        v['grad_gru1_r'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, )))*(v['grad_gru1_v']), (B, 32, )), dtype)
+        v['grad_gru1_r'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'grad_gru1_r.0'))*(v['grad_gru1_v']), (B, 32, )), dtype)
         # grad_pt1__gru1_v_0_2[n, u] = grad_gru1_v[n, u − 64]
-        v['grad_pt1__gru1_v_0_2'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ))), (B, 96, )), dtype)
+        v['grad_pt1__gru1_v_0_2'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_pt1__gru1_v_0_2.0')), (B, 96, )), dtype)
         # grad_gru1_zg[a, b] = grad_gru1_zg__gru1_h_0_1[a, b] + grad_gru1_zg__gru1_h_1_0[a, b]
         v['grad_gru1_zg'] = np.asarray(np.broadcast_to((v['grad_gru1_zg__gru1_h_0_1']) + (v['grad_gru1_zg__gru1_h_1_0']), (B, 32, )), dtype)
         # grad_gru1_u__gru1_zg_0_0[n, u] = grad_gru1_zg[n, u − 32]·gru1_zg[n, u − 32]·(1 − gru1_zg[n, u − 32])
-        v['grad_gru1_u__gru1_zg_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, )))*(_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, )))*(1 - (_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, )))), (B, 64, )), dtype)
+        v['grad_gru1_u__gru1_zg_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.0'))*(_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.1'))*(1 - (_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.2'))), (B, 64, )), dtype)
         # grad_gru1_u__gru1_r_0_0[n, j] = grad_gru1_r[n, j]·gru1_r[n, j]·(1 − gru1_r[n, j])
-        v['grad_gru1_u__gru1_r_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, )))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, )))*(1 - (_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, )))), (B, 64, )), dtype)
+        v['grad_gru1_u__gru1_r_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.0'))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.1'))*(1 - (_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.2'))), (B, 64, )), dtype)
         # grad_gru1_u[a, b] = grad_gru1_u__gru1_r_0_0[a, b] + grad_gru1_u__gru1_zg_0_0[a, b]
         v['grad_gru1_u'] = np.asarray(np.broadcast_to((v['grad_gru1_u__gru1_r_0_0']) + (v['grad_gru1_u__gru1_zg_0_0']), (B, 64, )), dtype)
         # grad_gru1_q__gru1_u_0_0[n, g] = grad_gru1_u[n, g]
-        v['grad_gru1_q__gru1_u_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ))), (B, 96, )), dtype)
+        v['grad_gru1_q__gru1_u_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ), ws, 'grad_gru1_q__gru1_u_0_0.0')), (B, 96, )), dtype)
         # grad_pt1__gru1_u_0_1[n, g] = grad_gru1_u[n, g]
-        v['grad_pt1__gru1_u_0_1'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ))), (B, 96, )), dtype)
+        v['grad_pt1__gru1_u_0_1'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ), ws, 'grad_pt1__gru1_u_0_1.0')), (B, 96, )), dtype)
         # grad_gru1_q[a, b] = grad_gru1_q__gru1_u_0_0[a, b] + grad_gru1_q__gru1_v_0_0[a, b]
         v['grad_gru1_q'] = np.asarray(np.broadcast_to((v['grad_gru1_q__gru1_u_0_0']) + (v['grad_gru1_q__gru1_v_0_0']), (B, 96, )), dtype)
         # grad_Wh1[g, m] = Σ_{n} grad_gru1_q[n, g]·hprev1[n, m]
-        v['grad_Wh1'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_gru1_q'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (96, B, )), _view(v['hprev1'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, )), optimize=True), dtype)
+        v['grad_Wh1'] = np.asarray(_dot(v['grad_gru1_q'], v['hprev1'], ([0], [0]), ws, 'grad_Wh1.0'), dtype)
         # grad_hprev1__gru1_q_0_1[n, m] = Σ_{g} Wh1[g, m]·grad_gru1_q[n, g]
-        v['grad_hprev1__gru1_q_0_1'] = np.asarray(np.einsum('bc,ac->ab', _view(v['Wh1'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 96, )), v['grad_gru1_q'], optimize=True), dtype)
+        v['grad_hprev1__gru1_q_0_1'] = np.asarray(_dot(v['grad_gru1_q'], v['Wh1'], ([1], [0]), ws, 'grad_hprev1__gru1_q_0_1.0'), dtype)
         # grad_bh1[g] = Σ_{n} grad_gru1_q[n, g]
-        v['grad_bh1'] = np.asarray(np.einsum('ab->a', _view(v['grad_gru1_q'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (96, B, )), optimize=True), dtype)
+        v['grad_bh1'] = np.asarray(v['grad_gru1_q'].sum(axis=(0,)), dtype)
         # grad_pt1[a, b] = grad_pt1__gru1_u_0_1[a, b] + grad_pt1__gru1_v_0_2[a, b]
         v['grad_pt1'] = np.asarray(np.broadcast_to((v['grad_pt1__gru1_u_0_1']) + (v['grad_pt1__gru1_v_0_2']), (B, 96, )), dtype)
         # grad_hprev1[a, b] = grad_hprev1__gru1_h_1_1[a, b] + grad_hprev1__gru1_q_0_1[a, b]
@@ -241,9 +311,9 @@ def loss_and_grad(params, X, Y):
     # grad_gru1_P[n, t, j] = grad_seg1_J·gP1[n, t, j]
     v['grad_gru1_P'] = np.asarray(np.broadcast_to((v['gP1'])*(v['grad_seg1_J'][None, None, None]), (B, 20, 96, )), dtype)
     # grad_Wx1[g, k] = Σ_{n,t} X[n, t, k]·grad_gru1_P[n, t, g]
-    v['grad_Wx1'] = np.asarray(np.einsum('bcd,acd->ab', _view(v['X'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 20, )), _view(v['grad_gru1_P'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (96, B, 20, )), optimize=True), dtype)
+    v['grad_Wx1'] = np.asarray(_dot(v['grad_gru1_P'], v['X'], ([0, 1], [0, 1]), ws, 'grad_Wx1.0'), dtype)
     # grad_bx1[g] = Σ_{n,t} grad_gru1_P[n, t, g]
-    v['grad_bx1'] = np.asarray(np.einsum('abc->a', _view(v['grad_gru1_P'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (96, B, 20, )), optimize=True), dtype)
+    v['grad_bx1'] = np.asarray(v['grad_gru1_P'].sum(axis=(0, 1)), dtype)
     return J, {
         "Wx1": v["grad_Wx1"],
         "bx1": v["grad_bx1"],

@@ -42,16 +42,28 @@ def init_params(seed=0, dtype=np.float64):
     }
 
 
-def _dilate(arr, axis, factor):
+def _buffer(ws, key, shape, dtype, zero=False):
+    """An array for one helper call: the workspace's (made once per key), or a new one."""
+    if ws is not None:
+        buf = ws.get(key)
+        if buf is not None and buf.shape == tuple(shape) and buf.dtype == dtype:
+            return buf
+    buf = np.zeros(shape, dtype) if zero else np.empty(shape, dtype)
+    if ws is not None:
+        ws[key] = buf
+    return buf
+
+
+def _dilate(arr, axis, factor, ws, key):
     """factor - 1 zeros between neighbours along axis (a strided gradient's zeros)."""
     shape = list(arr.shape)
     shape[axis] = (shape[axis] - 1) * factor + 1
-    out = np.zeros(shape, arr.dtype)
+    out = _buffer(ws, key, shape, arr.dtype, zero=True)  # the zeros between stay zero
     out[(slice(None),) * axis + (slice(None, None, factor),)] = arr
     return out
 
 
-def _view(arr, maps, extents):
+def _view(arr, maps, extents, ws=None, key=""):
     """arr read at affine indices, one axis per index variable: a strided view (zero-padded
     where an index leaves the array, dilated where it has a denominator), no copy otherwise.
 
@@ -59,7 +71,7 @@ def _view(arr, maps, extents):
     """
     for axis, (scale, _, _) in enumerate(maps):
         if scale > 1:
-            arr = _dilate(arr, axis, scale)
+            arr = _dilate(arr, axis, scale, ws, f"{key}.dilate{axis}")
     pads, starts = [], []
     for axis, (_, coeffs, const) in enumerate(maps):
         low = const + sum(min(0, c * (n - 1)) for c, n in zip(coeffs, extents))
@@ -67,11 +79,69 @@ def _view(arr, maps, extents):
         pads.append((max(0, -low), max(0, high - arr.shape[axis] + 1)))
         starts.append(const + pads[-1][0])
     if any(lo or hi for lo, hi in pads):
-        arr = np.pad(arr, pads)
+        shape = [n + lo + hi for n, (lo, hi) in zip(arr.shape, pads)]
+        padded = _buffer(ws, f"{key}.pad", shape, arr.dtype, zero=True)  # the border stays zero
+        padded[tuple(slice(lo, lo + n) for n, (lo, _) in zip(arr.shape, pads))] = arr
+        arr = padded
     base = arr[tuple(slice(s, None) for s in starts)]
     strides = [sum(coeffs[k] * arr.strides[axis] for axis, (_, coeffs, _) in enumerate(maps))
                for k in range(len(extents))]
     return as_strided(base, extents, strides, writeable=False)
+
+
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
+    moved = arr.transpose(axes)
+    if moved.flags.c_contiguous:
+        return moved
+    out = _buffer(ws, key, moved.shape, arr.dtype)
+    np.copyto(out, moved)
+    return out
+
+
+def _dot(a, b, axes, ws=None, key=""):
+    """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
+    the copies and the product go into the workspace's arrays when there is one."""
+    keep_a = [k for k in range(a.ndim) if k not in axes[0]]
+    keep_b = [k for k in range(b.ndim) if k not in axes[1]]
+    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
+    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
+    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
+    out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
+    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    return out
+
+
+def _reduce(arr, n, op, ws=None, key=""):
+    """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
+    out = _buffer(ws, key, arr.shape[n:], arr.dtype)
+    first = True
+    for at in np.ndindex(arr.shape[:n]):
+        if first:
+            np.copyto(out, arr[at])
+            first = False
+        else:
+            op(out, arr[at], out=out)
+    return out
+
+
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+    """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
+    axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
+
+    maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    """
+    out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
+    out.fill(0)
+    for w in np.ndindex(windows):
+        at = []
+        for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
+            start = lo + const + sum(c * k for c, k in zip(coeffs, w))
+            at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
+        out[tuple(at)] += parts[w]
+    return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
 def _mask(scale, coeffs, const, bound, extents, axes, ndim, dtype):
@@ -114,11 +184,11 @@ def _arrays(params, X, Y=None):
 def _forward(v, dtype, B, tapes):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
     # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
-    v['embedding1_onehot'] = np.asarray(np.broadcast_to(np.where(((v['X'][:, :, None]) == np.arange(65, dtype=dtype)[None, None, :]), 1, 0), (B, 25, 65, )), dtype)
+    v['embedding1_onehot'] = np.asarray(np.broadcast_to((((v['X'][:, :, None]) == np.arange(65, dtype=dtype)[None, None, :])).astype(dtype), (B, 25, 65, )), dtype)
     # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
-    v['embedding1_e'] = np.asarray(np.einsum('cd,abd->abc', _view(v['E1'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 65, )), v['embedding1_onehot'], optimize=True), dtype)
+    v['embedding1_e'] = np.asarray(_dot(v['embedding1_onehot'], v['E1'], ([2], [0]), ws, 'embedding1_e.0'), dtype)
     # lstm2_P[n, t, g] = Σ_{k} Wx2[g, k]·embedding1_e[n, t, k] + b2[g]
-    v['lstm2_P'] = np.asarray(np.broadcast_to(np.einsum('cd,abd->abc', v['Wx2'], v['embedding1_e'], optimize=True) + (v['b2'][None, None, :]), (B, 25, 512, )), dtype)
+    v['lstm2_P'] = np.asarray(np.broadcast_to(_dot(v['embedding1_e'], v['Wx2'], ([2], [1]), ws, 'lstm2_P.0') + (v['b2'][None, None, :]), (B, 25, 512, )), dtype)
     # lstm layer 2: 25 steps of the cell, zero initial state
     v["hprev2"] = np.zeros((B, 128), dtype)
     v["cprev2"] = np.zeros((B, 128), dtype)
@@ -127,15 +197,15 @@ def _forward(v, dtype, B, tapes):
     for t in range(25):
         v["pt2"] = v["lstm2_P"][:, t]
         # lstm2_s[n, g] = pt2[n, g] + Σ_{m} Wh2[g, m]·hprev2[n, m]
-        v['lstm2_s'] = np.asarray(np.broadcast_to((v['pt2']) + np.einsum('bc,ac->ab', v['Wh2'], v['hprev2'], optimize=True), (B, 512, )), dtype)
+        v['lstm2_s'] = np.asarray(np.broadcast_to((v['pt2']) + _dot(v['hprev2'], v['Wh2'], ([1], [1]), ws, 'lstm2_s.0'), (B, 512, )), dtype)
         # lstm2_i[n, j] = 1/(1 + exp(−lstm2_s[n, j]))
-        v['lstm2_i'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, )))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ))))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, )))))), (B, 128, )), dtype)
+        v['lstm2_i'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.4'))))), (B, 128, )), dtype)
         # lstm2_f[n, j] = 1/(1 + exp(−lstm2_s[n, j + 128]))
-        v['lstm2_f'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, )))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ))))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, )))))), (B, 128, )), dtype)
+        v['lstm2_f'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.4'))))), (B, 128, )), dtype)
         # lstm2_g[n, j] = tanh(lstm2_s[n, j + 256])
-        v['lstm2_g'] = np.asarray(np.broadcast_to(np.tanh((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 256), ), (B, 128, )))), (B, 128, )), dtype)
+        v['lstm2_g'] = np.asarray(np.broadcast_to(np.tanh((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 256), ), (B, 128, ), ws, 'lstm2_g.0'))), (B, 128, )), dtype)
         # lstm2_o[n, j] = 1/(1 + exp(−lstm2_s[n, j + 384]))
-        v['lstm2_o'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, )))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ))) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ))))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, )))))), (B, 128, )), dtype)
+        v['lstm2_o'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.4'))))), (B, 128, )), dtype)
         # lstm2_c[n, j] = lstm2_g[n, j]·lstm2_i[n, j] + cprev2[n, j]·lstm2_f[n, j]
         v['lstm2_c'] = np.asarray(np.broadcast_to((v['lstm2_g'])*(v['lstm2_i']) + (v['cprev2'])*(v['lstm2_f']), (B, 128, )), dtype)
         # lstm2_tc[n, j] = tanh(lstm2_c[n, j])
@@ -148,15 +218,17 @@ def _forward(v, dtype, B, tapes):
         v["cprev2"] = v["lstm2_c"]
     v["hseq2"] = states.transpose(1, 0, 2)
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·hseq2[n, t, k] + b3[c]
-    v['dense3_z'] = np.asarray(np.broadcast_to(np.einsum('cd,abd->abc', v['W3'], v['hseq2'], optimize=True) + (v['b3'][None, None, :]), (B, 25, 65, )), dtype)
+    v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['hseq2'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 25, 65, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
     v['act3_shift'] = np.asarray(np.broadcast_to((v['dense3_z']), (B, 25, 65, )).max(axis=(2,)), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
     v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 25, 65, )), dtype)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
-    v['act3_total'] = np.asarray(np.einsum('abc->ab', v['act3_exp'], optimize=True), dtype)
-    # act3_a[n, t, k] = act3_exp[n, t, k]/act3_total[n, t]
-    v['act3_a'] = np.asarray(np.broadcast_to((v['act3_exp'])/(v['act3_total'][:, :, None]), (B, 25, 65, )), dtype)
+    v['act3_total'] = np.asarray(v['act3_exp'].sum(axis=(2,)), dtype)
+    # act3_log[n, t, k] = dense3_z[n, t, k] − log(act3_total[n, t]) − act3_shift[n, t]
+    v['act3_log'] = np.asarray(np.broadcast_to(-(v['act3_shift'][:, :, None]) + (v['dense3_z']) - np.log((v['act3_total'][:, :, None])), (B, 25, 65, )), dtype)
+    # act3_a[n, t, k] = exp(act3_log[n, t, k])
+    v['act3_a'] = np.asarray(np.broadcast_to(np.exp((v['act3_log'])), (B, 25, 65, )), dtype)
     return v
 
 
@@ -167,8 +239,8 @@ def forward(params, X):
 
 
 def _loss(v, dtype, B):
-    # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·log(act3_a[n, t, k])/(25·B)
-    v['loss4_J'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*np.log((v['act3_a']))/B, (B, 25, 65, )).sum(axis=(0, 1, 2)), dtype)
+    # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·act3_log[n, t, k]/(25·B)
+    v['loss4_J'] = np.asarray(_dot(v['Y'], v['act3_log'], ([0, 1, 2], [0, 1, 2]), ws, 'loss4_J.0') * (-(1/25)/B), dtype)
     return v["loss4_J"]
 
 
@@ -185,24 +257,24 @@ def loss_and_grad(params, X, Y):
     J = _loss(_forward(v, dtype, B, tapes), dtype, B)
     # grad_loss4_J[] = 1
     v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
-    # grad_act3_a[n, t, k] = −grad_loss4_J·Y[n, t, k]/(25·B·act3_a[n, t, k])
-    v['grad_act3_a'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*(v['grad_loss4_J'][None, None, None])/((v['act3_a'])*B), (B, 25, 65, )), dtype)
-    # grad_act3_exp__act3_a_0_0[n, t, k] = grad_act3_a[n, t, k]/act3_total[n, t]
-    v['grad_act3_exp__act3_a_0_0'] = np.asarray(np.broadcast_to((v['grad_act3_a'])/(v['act3_total'][:, :, None]), (B, 25, 65, )), dtype)
-    # grad_act3_total[n, t] = Σ_{k} −act3_exp[n, t, k]·grad_act3_a[n, t, k]/act3_total[n, t]²
-    v['grad_act3_total'] = np.asarray(np.broadcast_to((-(v['act3_exp'])*(v['grad_act3_a']))/((v['act3_total'][:, :, None])*(v['act3_total'][:, :, None])), (B, 25, 65, )).sum(axis=(2,)), dtype)
-    # grad_act3_exp__act3_total_0_0[n, t, k] = grad_act3_total[n, t]
-    v['grad_act3_exp__act3_total_0_0'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 25, 65, )), dtype)
-    # grad_act3_exp[a, b, c] = grad_act3_exp__act3_a_0_0[a, b, c] + grad_act3_exp__act3_total_0_0[a, b, c]
-    v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_exp__act3_a_0_0']) + (v['grad_act3_exp__act3_total_0_0']), (B, 25, 65, )), dtype)
-    # grad_dense3_z[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
-    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 25, 65, )), dtype)
+    # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(25·B)
+    v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 25, 65, )), dtype)
+    # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
+    v['grad_act3_total'] = np.asarray(np.broadcast_to(-(v['grad_act3_log'])/(v['act3_total'][:, :, None]), (B, 25, 65, )).sum(axis=(2,)), dtype)
+    # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
+    v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 25, 65, )), dtype)
+    # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
+    v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 25, 65, )), dtype)
+    # grad_dense3_z__act3_exp_0_1[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
+    v['grad_dense3_z__act3_exp_0_1'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 25, 65, )), dtype)
+    # grad_dense3_z[a, b, c] = grad_dense3_z__act3_exp_0_1[a, b, c] + grad_dense3_z__act3_log_0_2[a, b, c]
+    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_dense3_z__act3_exp_0_1']) + (v['grad_dense3_z__act3_log_0_2']), (B, 25, 65, )), dtype)
     # grad_W3[c, k] = Σ_{n,t} grad_dense3_z[n, t, c]·hseq2[n, t, k]
-    v['grad_W3'] = np.asarray(np.einsum('acd,bcd->ab', _view(v['grad_dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (65, B, 25, )), _view(v['hseq2'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (128, B, 25, )), optimize=True), dtype)
+    v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['hseq2'], ([0, 1], [0, 1]), ws, 'grad_W3.0'), dtype)
     # grad_hseq2[n, t, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, t, c]
-    v['grad_hseq2'] = np.asarray(np.einsum('cd,abd->abc', _view(v['W3'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (128, 65, )), v['grad_dense3_z'], optimize=True), dtype)
+    v['grad_hseq2'] = np.asarray(_dot(v['grad_dense3_z'], v['W3'], ([2], [0]), ws, 'grad_hseq2.0'), dtype)
     # grad_b3[c] = Σ_{n,t} grad_dense3_z[n, t, c]
-    v['grad_b3'] = np.asarray(np.einsum('abc->a', _view(v['grad_dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (65, B, 25, )), optimize=True), dtype)
+    v['grad_b3'] = np.asarray(v['grad_dense3_z'].sum(axis=(0, 1)), dtype)
     # lstm layer 2: the step's derived backward pass, in reverse time
     upstream = v["grad_hseq2"]
     carry_h = np.zeros((B, 128), dtype)
@@ -236,21 +308,21 @@ def loss_and_grad(params, X, Y):
         # grad_lstm2_f[n, j] = cprev2[n, j]·grad_lstm2_c[n, j]
         v['grad_lstm2_f'] = np.asarray(np.broadcast_to((v['cprev2'])*(v['grad_lstm2_c']), (B, 128, )), dtype)
         # grad_lstm2_s__lstm2_o_0_0[n, u] = grad_lstm2_o[n, u − 384]·lstm2_o[n, u − 384]·(1 − lstm2_o[n, u − 384])
-        v['grad_lstm2_s__lstm2_o_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, )))*(_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, )))*(1 - (_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, )))), (B, 512, )), dtype)
+        v['grad_lstm2_s__lstm2_o_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.0'))*(_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.1'))*(1 - (_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_g_0_0[n, u] = grad_lstm2_g[n, u − 256]·(1 − lstm2_g[n, u − 256]²)
-        v['grad_lstm2_s__lstm2_g_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, )))*(1 - (_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, )))*(_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, )))), (B, 512, )), dtype)
+        v['grad_lstm2_s__lstm2_g_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.0'))*(1 - (_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.1'))*(_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_f_0_0[n, u] = grad_lstm2_f[n, u − 128]·lstm2_f[n, u − 128]·(1 − lstm2_f[n, u − 128])
-        v['grad_lstm2_s__lstm2_f_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, )))*(_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, )))*(1 - (_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, )))), (B, 512, )), dtype)
+        v['grad_lstm2_s__lstm2_f_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.0'))*(_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.1'))*(1 - (_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_i_0_0[n, j] = grad_lstm2_i[n, j]·lstm2_i[n, j]·(1 − lstm2_i[n, j])
-        v['grad_lstm2_s__lstm2_i_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, )))*(_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, )))*(1 - (_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, )))), (B, 512, )), dtype)
+        v['grad_lstm2_s__lstm2_i_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.0'))*(_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.1'))*(1 - (_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s[a, b] = grad_lstm2_s__lstm2_f_0_0[a, b] + grad_lstm2_s__lstm2_g_0_0[a, b] + grad_lstm2_s__lstm2_i_0_0[a, b] + grad_lstm2_s__lstm2_o_0_0[a, b]
         v['grad_lstm2_s'] = np.asarray(np.broadcast_to((v['grad_lstm2_s__lstm2_f_0_0']) + (v['grad_lstm2_s__lstm2_g_0_0']) + (v['grad_lstm2_s__lstm2_i_0_0']) + (v['grad_lstm2_s__lstm2_o_0_0']), (B, 512, )), dtype)
         # grad_pt2[n, g] = grad_lstm2_s[n, g]
         v['grad_pt2'] = np.asarray(np.broadcast_to((v['grad_lstm2_s']), (B, 512, )), dtype)
         # grad_Wh2[g, m] = Σ_{n} grad_lstm2_s[n, g]·hprev2[n, m]
-        v['grad_Wh2'] = np.asarray(np.einsum('ac,bc->ab', _view(v['grad_lstm2_s'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (512, B, )), _view(v['hprev2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (128, B, )), optimize=True), dtype)
+        v['grad_Wh2'] = np.asarray(_dot(v['grad_lstm2_s'], v['hprev2'], ([0], [0]), ws, 'grad_Wh2.0'), dtype)
         # grad_hprev2[n, m] = Σ_{g} Wh2[g, m]·grad_lstm2_s[n, g]
-        v['grad_hprev2'] = np.asarray(np.einsum('bc,ac->ab', _view(v['Wh2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (128, 512, )), v['grad_lstm2_s'], optimize=True), dtype)
+        v['grad_hprev2'] = np.asarray(_dot(v['grad_lstm2_s'], v['Wh2'], ([1], [0]), ws, 'grad_hprev2.0'), dtype)
         projection[:, t] = v["grad_pt2"]
         for name, _ in (('grad_Wh2', (512, 128)),):
             sums[name] += v[name]
@@ -263,13 +335,13 @@ def loss_and_grad(params, X, Y):
     # grad_lstm2_P[n, t, j] = grad_seg2_J·gP2[n, t, j]
     v['grad_lstm2_P'] = np.asarray(np.broadcast_to((v['gP2'])*(v['grad_seg2_J'][None, None, None]), (B, 25, 512, )), dtype)
     # grad_Wx2[g, k] = Σ_{n,t} embedding1_e[n, t, k]·grad_lstm2_P[n, t, g]
-    v['grad_Wx2'] = np.asarray(np.einsum('bcd,acd->ab', _view(v['embedding1_e'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (32, B, 25, )), _view(v['grad_lstm2_P'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (512, B, 25, )), optimize=True), dtype)
+    v['grad_Wx2'] = np.asarray(_dot(v['grad_lstm2_P'], v['embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_Wx2.0'), dtype)
     # grad_embedding1_e[n, t, k] = Σ_{g} Wx2[g, k]·grad_lstm2_P[n, t, g]
-    v['grad_embedding1_e'] = np.asarray(np.einsum('cd,abd->abc', _view(v['Wx2'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, 512, )), v['grad_lstm2_P'], optimize=True), dtype)
+    v['grad_embedding1_e'] = np.asarray(_dot(v['grad_lstm2_P'], v['Wx2'], ([2], [0]), ws, 'grad_embedding1_e.0'), dtype)
     # grad_b2[g] = Σ_{n,t} grad_lstm2_P[n, t, g]
-    v['grad_b2'] = np.asarray(np.einsum('abc->a', _view(v['grad_lstm2_P'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (512, B, 25, )), optimize=True), dtype)
+    v['grad_b2'] = np.asarray(v['grad_lstm2_P'].sum(axis=(0, 1)), dtype)
     # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
-    v['grad_E1'] = np.asarray(np.einsum('acd,bcd->ab', _view(v['embedding1_onehot'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (65, B, 25, )), _view(v['grad_embedding1_e'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (32, B, 25, )), optimize=True), dtype)
+    v['grad_E1'] = np.asarray(_dot(v['embedding1_onehot'], v['grad_embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_E1.0'), dtype)
     return J, {
         "E1": v["grad_E1"],
         "Wx2": v["grad_Wx2"],

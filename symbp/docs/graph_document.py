@@ -16,6 +16,7 @@ from ..backprop.graph_spec import GraphSpec
 from ..backprop.tensor_level import Names, Statement
 from ..codegen.graph_code import BATCH, _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
+from ..codegen.seq_emit import SeqDerived
 from ..core.ir import Compute, Term
 from . import attention_section as attention_doc
 from .graph_figure import figure_name, svg
@@ -191,7 +192,10 @@ TENSOR_NOTE = ("K ⋆ R is the correlation (K ⋆ R)[i, j] = Σ K[p, q]·R[i + p
 
 def tensor_statements(derived: Derived) -> list[Statement]:
     """The tensor level of a derived graph: the recognised computes in order, each
-    normalisation's paths and simplified sum in place of the sums of parts inside it."""
+    normalisation's paths and simplified sum in place of the sums of parts inside it. A sequence
+    network's matrix level is its recurrence section instead (``backprop.recurrence``)."""
+    if isinstance(derived, SeqDerived):
+        return []
     names = Names(tensor_tex)
     generic = tensor_level.statements(derived.graph.computes + derived.computes, names, BATCH)
     for norm in norm_paths.recognise(derived.graph):
