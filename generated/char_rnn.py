@@ -183,6 +183,7 @@ def _arrays(params, X, Y=None):
 
 def _forward(v, dtype, B, tapes):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
+    ws = None  # no workspace yet: the helpers make their arrays per call
     # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
     v['embedding1_onehot'] = np.asarray(np.broadcast_to((((v['X'][:, :, None]) == np.arange(65, dtype=dtype)[None, None, :])).astype(dtype), (B, 25, 65, )), dtype)
     # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
@@ -225,6 +226,7 @@ def forward(params, X):
 
 
 def _loss(v, dtype, B):
+    ws = None
     # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·act3_log[n, t, k]/(25·B)
     v['loss4_J'] = np.asarray(_dot(v['Y'], v['act3_log'], ([0, 1, 2], [0, 1, 2]), ws, 'loss4_J.0') * (-(1/25)/B), dtype)
     return v["loss4_J"]
@@ -240,6 +242,7 @@ def loss_and_grad(params, X, Y):
     """(J, grads): the loss and its gradient for every parameter."""
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
+    ws = None
     J = _loss(_forward(v, dtype, B, tapes), dtype, B)
     # grad_loss4_J[] = 1
     v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)

@@ -180,6 +180,7 @@ def _arrays(params, X, Y=None):
 
 def _forward(v, dtype, B, tapes):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
+    ws = None  # no workspace yet: the helpers make their arrays per call
     # gru1_P[n, t, g] = Σ_{k} Wx1[g, k]·X[n, t, k] + bx1[g]
     v['gru1_P'] = np.asarray(np.broadcast_to(_dot(v['X'], v['Wx1'], ([2], [1]), ws, 'gru1_P.0') + (v['bx1'][None, None, :]), (B, 20, 96, )), dtype)
     # gru layer 1: 20 steps of the cell, zero initial state
@@ -220,6 +221,7 @@ def forward(params, X):
 
 
 def _loss(v, dtype, B):
+    ws = None
     # loss3_J[] = Σ_{n,t,k} (Y[n, t, k] − act2_a[n, t, k])²/(40·B)
     v['loss3_J'] = np.asarray(np.broadcast_to((1/40)*((v['Y']) - (v['act2_a']))**2/B, (B, 20, 2, )).sum(axis=(0, 1, 2)), dtype)
     return v["loss3_J"]
@@ -235,6 +237,7 @@ def loss_and_grad(params, X, Y):
     """(J, grads): the loss and its gradient for every parameter."""
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
+    ws = None
     J = _loss(_forward(v, dtype, B, tapes), dtype, B)
     # grad_loss3_J[] = 1
     v['grad_loss3_J'] = np.asarray(np.broadcast_to(1, ()), dtype)

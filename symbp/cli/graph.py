@@ -76,8 +76,8 @@ def example(args: argparse.Namespace, spec: GraphSpec, fmt: str, word: str) -> i
     from symbp.core.errors import SymbpError
     from symbp.core.files import write_outputs
 
-    from ..docs.element_section import render as render_elements
     from ..docs.element_level import element_level
+    from ..docs.element_section import render as render_elements
 
     for flag, value in (("--lr", args.lr), ("--steps", args.steps), ("--optimizer", args.optimizer)):
         if value is not None:

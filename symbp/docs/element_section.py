@@ -42,7 +42,7 @@ def render(level: ElementLevel, fmt: str, command: str) -> str:
     spec = level.spec
     escape = _tex_prose if fmt == "tex" else (lambda t: t)
     kind = "tex" if fmt in ("tex", "md") else "text"
-    sections = [{"title": title, "note": "",
+    sections = [{"title": title, "note": "", "notes": [],
                  "equations": [{"what": "", "eq": _line(e, kind)} for e in entries]}
                 for title, entries in (("Given values", level.given), ("Forward pass", level.forward),
                                        ("Backward pass (derived)", level.backward))]
