@@ -208,3 +208,22 @@ def test_finite_differences_do_not_fail_a_right_gradient_next_to_a_kink():
     assert _directional_fd(_Kinked, params, right, None, None, seed=0, floor=0.0) <= 1e-6
     wrong = {"W": np.ones((2, 2))}
     assert _directional_fd(_Kinked, params, wrong, None, None, seed=0, floor=0.0) > 0.5
+
+
+def test_a_workspace_call_makes_no_array_of_a_hidden_layers_size():
+    """With ``work``, only the output layer's small temporaries are made per call (README)."""
+    import tracemalloc
+
+    module = load_module(symbp.emit_numpy(symbp.load_spec("mnist_mlp")))
+    params, rng = module.init_params(seed=0), np.random.default_rng(0)
+    X, Y = rng.standard_normal((128, 784)), np.eye(10)[rng.integers(0, 10, 128)]
+    work = {}
+    for _ in range(2):
+        module.loss_and_grad(params, X, Y, work)
+    tracemalloc.start()
+    try:
+        module.loss_and_grad(params, X, Y, work)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 128 * 128 * 8, peak  # the smallest hidden layer's activations, float64
