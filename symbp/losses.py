@@ -15,7 +15,6 @@ import sympy as sp
 
 from . import activations as act
 from .errors import DerivationError
-from .timelimit import within
 
 a, y, x = act.a, sp.Symbol("y", real=True), act.x
 N_OUT = sp.Symbol("n", positive=True, integer=True)  # width of the output layer
@@ -99,16 +98,14 @@ def _together_tidy(e: sp.Expr) -> sp.Expr:
 def _simplify_delta(u: sp.Expr, gprime: sp.Expr) -> sp.Expr:
     """The shorter of ∂ℓ/∂a · g' kept as a product and the cancelled product.
 
-    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y. Each
-    rewrite is given TIDY_SECONDS: cancel expands 99(a − y)^98 and factoring it back takes
-    seconds, so when out of time ∂ℓ/∂a is kept as sympy derived it.
+    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y. A rewrite
+    is skipped where the degree or size gate says it would be slow (``act.tidiable``: cancel
+    expands 99(a − y)^98), and ∂ℓ/∂a is then kept as sympy derived it.
     """
     product = act.bounded(_cancel_tidy, u) * gprime
-    if product.has(sp.Heaviside):
+    if product.has(sp.Heaviside) or not act.tidiable(u * gprime):
         return product
-    finished, cancelled = within(act.TIDY_SECONDS, _together_tidy, u * gprime)
-    if not finished:
-        return product
+    cancelled = _together_tidy(u * gprime)
     return cancelled if sp.count_ops(cancelled) <= sp.count_ops(u) else product
 
 

@@ -27,6 +27,7 @@ from .kernel import stable
 from .naming import NeuronNames
 from .plan import Plan
 from .printing import NumpyPrinter
+from .proof import is_zero
 from .spec import RESERVED, Network
 
 a, y, x = losses.a, losses.y, losses.x
@@ -285,7 +286,7 @@ class _Writer:
     def activate_with_pair(self, l: int, form: saturation.Distance, need_a: bool) -> list[str]:
         """Activations with their distances to the bounds; sigmoid's a is σ(z) itself."""
         zs, As = self.n.pre_activations[l - 1], self.n.activations[l - 1]
-        is_g = sp.simplify(form.expr().rewrite(sp.exp) - self.d.layers[l - 1].expr) == 0
+        is_g = is_zero(form.expr().rewrite(sp.exp) - self.d.layers[l - 1].expr)
         lines = []
         for i, (z, A) in enumerate(zip(zs, As)):
             lines += self.pair_lines(l, i, form, A if is_g else self.names.low(z))
