@@ -56,7 +56,7 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         seen.add(m.activation)
         entry = d.network.activation(m.index)
         if entry.vector:
-            helpers += _softmax_helpers(d.loss_term_reads == "log_a")
+            helpers += _softmax_helpers(kernel.softmax_log(d, m.index))
             continue
         helper = kernel.activation_helper(entry)
         params = "".join(f", {p}" for p in helper.params) + (", out=None" if helper.takes_out else "")
