@@ -67,6 +67,18 @@ SIGMOID = """with np.errstate(over="ignore"):
 e += 1.0
 return np.divide(1.0, e, out=e)"""
 
+# σ(z) into out and σ(−z) into z from one exp, for a hidden sigmoid layer whose g′ = a·σ(−z) is
+# formed in the backward pass: with e = e^{−z}, σ(z) = 1/(1 + e) and σ(−z) = 1/(1 + 1/e), where
+# 1/inf = 0 gives σ(−z) = 1 for z < −709 and 1/0 = inf gives 0 for z > 745 (each step is
+# correctly rounded in between, so both are within a few ulp, relative).
+SIGMOID_PAIR = """with np.errstate(over="ignore", divide="ignore"):
+    e = np.exp(np.negative(z, out=z), out=z)
+    a = np.divide(1.0, np.add(e, 1.0, out=out), out=out)
+    np.divide(1.0, e, out=e)
+e += 1.0
+np.divide(1.0, e, out=e)
+return a"""
+
 # log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}): e^{-|z|} ≤ 1 cannot overflow, and log1p keeps
 # full relative accuracy where the result is tiny (z ≪ 0); about 7x faster than np.logaddexp.
 SOFTPLUS = """tail = np.abs(z)  # log1p(e^-|z|), in one temporary array

@@ -68,6 +68,10 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": "sigmoid(z, out=None)",
                         "doc": f"sigmoid(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
                         "body": list(kernel.activation_helper(entry).body)})
+    if any(kernel.forward_pair(d, m.index) for m in d.layers):
+        helpers.append({"signature": "sigmoid_pair(z, out)",
+                        "doc": "sigmoid(z) into out and sigmoid(-z) into z, from one exp.",
+                        "body": act.SIGMOID_PAIR.splitlines()})
     if kernel.uses_softplus(d) and "softplus" not in seen:
         entry = act.REGISTRY["softplus"]
         helpers.append({"signature": "softplus(z, out=None)",

@@ -99,6 +99,19 @@ def uses_logistic(d: MatrixDerivation) -> bool:
     return any(f.has(saturation.logistic) for f in kernel_formulas(d))
 
 
+def forward_pair(d: MatrixDerivation, l: int) -> bool:
+    """Whether the training forward pass leaves σ(−z^l) in z^l's buffer (``SIGMOID_PAIR``): a
+    hidden layer whose a is σ(z) itself and whose g′ reads z only through σ(−z), which the
+    backward pass would otherwise compute with a second exp."""
+    b, form = layer_bounds(d, l), d.layers[l - 1].derivative
+    if l == d.network.depth or b is None or form is None or b.below.in_log_a is not None:
+        return False
+    if (b.lower, b.below.scale, b.below.rate) != (0, 1, 1):
+        return False
+    gprime = stable(d, l, form.expr)
+    return occurrences(gprime, x) == 1 and gprime.has(saturation.logistic(-x))
+
+
 def uses_softplus(d: MatrixDerivation) -> bool:
     """Whether a kernel line calls the softplus helper (a logit-form loss, say)."""
     return any(_softplus_arg(node) is not None
@@ -313,6 +326,8 @@ class _Printer:
             return [f"{A} = softmax({z}, out={z})"]
         if _is_identity(self.d, l):
             return [f"{A} = {z}"]
+        if train and forward_pair(self.d, l):  # z's buffer then holds σ(−z), what g′ reads
+            return [f"{A} = sigmoid_pair({z}, out={self.out(A)})  # {z} now holds sigmoid(-{z})"]
         helper = _helper_for(self.d, l)
         m = self.d.layers[l - 1]
         args = z + (f", {m.alpha!r}" if m.alpha is not None else "")
@@ -445,6 +460,8 @@ class _Printer:
         # the printed (overflow-free) form is kept whole: e^{-z}·(1 + e^{-z})^{-2} is finite as one
         # fraction, not factor by factor; sinh(z)/cosh(z) only as tanh(z)
         plain = stable(self.d, l, step.formula).xreplace({s: self.sym(l, s) for s in names})
+        if forward_pair(self.d, l):  # σ(−z) is what the forward pass left in z's buffer
+            plain = plain.xreplace({saturation.logistic(-z): z})
         expr = stable_form(plain)
         coeff, rest = expr.as_independent(var, z, as_Add=False)
         factors = [rest] if expr != plain else \
