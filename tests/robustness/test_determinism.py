@@ -118,11 +118,13 @@ def test_emitted_kernels_are_identical_when_the_clock_runs_a_thousand_times_fast
     import itertools
     import time
 
-    normal = _fresh_kernels(_pairs())
+    # the activations whose forms a time budget used to decide, with the cheaper losses
+    pairs = [(g, HARD_LOSSES[2 + i % 2]) for i, g in enumerate(HARD_ACTIVATIONS[:5])]
+    normal = _fresh_kernels(pairs)
     ticks = itertools.count()
     for name in ("monotonic", "perf_counter", "time"):
         monkeypatch.setattr(time, name, lambda: 1000.0 * next(ticks))
-    slow = _fresh_kernels(_pairs())
+    slow = _fresh_kernels(pairs)
     monkeypatch.undo()
     assert slow == normal
 
