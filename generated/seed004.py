@@ -41,6 +41,17 @@ def sigmoid(z, out=None):
     return np.divide(1.0, e, out=e)
 
 
+def sigmoid_pair(z, out):
+    """sigmoid(z) into out and sigmoid(-z) into z, from one exp."""
+    with np.errstate(over="ignore", divide="ignore"):
+        e = np.exp(np.negative(z, out=z), out=z)
+        a = np.divide(1.0, np.add(e, 1.0, out=out), out=out)
+        np.divide(1.0, e, out=e)
+    e += 1.0
+    np.divide(1.0, e, out=e)
+    return a
+
+
 def softplus(z, out=None):
     """softplus(z) = log(exp(z) + 1)"""
     tail = np.abs(z)  # log1p(e^-|z|), in one temporary array
@@ -143,7 +154,7 @@ def loss_and_grad(params, X, Y, work=None):
     Z1 = np.matmul(X, W1.T, out=ws["Z1"])
     Z1 += b1
     # a¹ = sigmoid(z¹)
-    A1 = sigmoid(Z1, out=ws["A1"])
+    A1 = sigmoid_pair(Z1, out=ws["A1"])  # Z1 now holds sigmoid(-Z1)
     # z² = W² a¹ + b²
     Z2 = np.matmul(A1, W2.T, out=ws["Z2"])
     Z2 += b2
@@ -164,7 +175,7 @@ def loss_and_grad(params, X, Y, work=None):
     # δ¹ = (W²)ᵀ δ² ⊙ g'(z¹), g'(z¹) = a¹·(1 − a¹)
     delta1 = np.matmul(delta2, W2, out=ws["delta1"])
     delta1 *= A1
-    delta1 *= sigmoid(np.negative(Z1, out=Z1), out=Z1)
+    delta1 *= Z1
     # ∂J/∂W¹ = δ¹ (a⁰)ᵀ + 1/B·W¹
     dW1 = np.matmul(delta1.T, X, out=ws["dW1"])
     dW1 += W1/B

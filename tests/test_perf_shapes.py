@@ -159,3 +159,46 @@ def test_sigmoid_and_softplus_helpers_never_warn_and_stay_accurate(dtype):
         for v, got in zip(z[2:-2], s[2:-2]):
             exact = sp.Integer(1) / (1 + sp.exp(-sp.Float(float(v), 50)))
             assert abs(got - float(exact)) <= 4e-16 * float(exact)
+
+
+class _CountingNumpy:
+    """NumPy with np.exp counted: (shape, count) of every array it is called on."""
+
+    def __init__(self) -> None:
+        self.calls: dict[tuple, int] = {}
+
+    def exp(self, x, *args, **kwargs):
+        self.calls[np.shape(x)] = self.calls.get(np.shape(x), 0) + 1
+        return np.exp(x, *args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def test_a_hidden_sigmoid_layer_takes_one_exp_per_training_step():
+    """Seed 004's g′ = a·σ(−z) reads σ(−z) from the forward pass's own exp (sigmoid_pair), not a
+    second exp over the (B, 25) layer in the backward pass; gradients stay those of the check."""
+    net = symbp.load_spec("seed004")
+    module = load_module(symbp.emit_numpy(net, kernel="arrays"), "seed004_exp")
+    counting = _CountingNumpy()
+    module.np = counting
+    params = random_params(module, net)
+    X, Y = sample_data(net, 64)
+    module.loss_and_grad(params, X, Y)
+    assert counting.calls[(64, 25)] == 1, counting.calls
+    module.np = np
+    assert check_kernel(net, module).passed()
+
+
+def test_sigmoid_pair_gives_both_sides_to_a_few_ulp_without_warnings():
+    """σ(z) and σ(−z) from one exp, from z = −1e5 to 1e5: finite, no warning, within 4 ulp."""
+    module = load_module(symbp.emit_numpy(symbp.load_spec("seed004"), kernel="arrays"), "pair")
+    z = np.array([-1e5, -1000, -745, -700, -100, -30, -1, 0, 1, 30, 100, 700, 745, 1000, 1e5])
+    low, high = np.empty_like(z), z.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert module.sigmoid_pair(high, out=low) is low
+    for v, got_low, got_high in zip(z, low, high):
+        for side, got in ((1, got_low), (-1, got_high)):
+            exact = float(sp.Integer(1) / (1 + sp.exp(-side * sp.Float(float(v), 50))))
+            assert abs(got - exact) <= max(4 * np.finfo(float).eps * exact, np.finfo(float).tiny), (v, side)

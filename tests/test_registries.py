@@ -194,3 +194,16 @@ def test_the_kernel_form_of_a_minus_y_has_no_cancellation_at_the_bounds():
     g = act.REGISTRY["sigmoid"].instantiate()
     form = saturation.kernel_form(a - y, saturation.bounds("sigmoid", g))
     assert sp.expand(form - (a * (1 - y) - y * saturation.logistic(-x))) == 0
+
+
+def test_softmax_output_errors_are_proven_to_sum_to_zero_over_a_row_before_kernels_rely_on_it():
+    """Kernels replace δ of a row's largest softmax output by minus the others' sum only where
+    ``sums_to_zero`` holds; the check is a real one (a δ missing its s term is refused)."""
+    from symbp.core import losses
+
+    for name in ("half_sse", "sse", "mse"):
+        out = losses.output_delta(losses.REGISTRY[name], None, 3)
+        assert out.rowsum is not None and out.sums_to_zero, name
+        wrong = out.expr.xreplace({losses.S: 0})
+        assert not losses._sums_to_zero(wrong, out.rowsum), name
+    assert not losses.output_delta(losses.REGISTRY["softmax_ce"], None, 3).sums_to_zero

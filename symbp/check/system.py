@@ -29,7 +29,7 @@ from ..core import activations as act
 from ..core.errors import DerivationError
 from ..core.naming import NeuronNames
 from ..core.spec import Network
-from ..verify.proof import is_zero
+from ..core.zero import is_zero
 
 DIGITS = 50
 MAX_PATHS = 5_000

@@ -58,7 +58,7 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         seen.add(m.activation)
         entry = d.network.activation(m.index)
         if entry.vector:
-            helpers += _softmax_helpers(d.loss_term_reads == "log_a")
+            helpers += _softmax_helpers(kernel.softmax_log(d, m.index))
             continue
         helper = kernel.activation_helper(entry)
         params = "".join(f", {p}" for p in helper.params) + (", out=None" if helper.takes_out else "")
@@ -70,6 +70,10 @@ def _activation_helpers(d: MatrixDerivation) -> list[dict]:
         helpers.append({"signature": "sigmoid(z, out=None)",
                         "doc": f"sigmoid(z) = {sp.sstr(entry.expr.subs(_x(), sp.Symbol('z')))}",
                         "body": list(kernel.activation_helper(entry).body)})
+    if any(kernel.forward_pair(d, m.index) for m in d.layers):
+        helpers.append({"signature": "sigmoid_pair(z, out)",
+                        "doc": "sigmoid(z) into out and sigmoid(-z) into z, from one exp.",
+                        "body": act.SIGMOID_PAIR.splitlines()})
     if kernel.uses_softplus(d) and "softplus" not in seen:
         entry = act.REGISTRY["softplus"]
         helpers.append({"signature": "softplus(z, out=None)",

@@ -73,7 +73,7 @@ def layer_bounds(d: MatrixDerivation, l: int) -> saturation.Bounds | None:
     """Layer l's bounds where its kernel formulas need saturation-safe forms (softmax: where
     the kernel has log a, from which 1 − a = −expm1(log a) is exact)."""
     entry = d.network.activation(l)
-    if entry.formula is not None or (entry.vector and not _softmax_log(d, l)):
+    if entry.formula is not None or (entry.vector and not softmax_log(d, l)):
         return None
     return saturation.bounds(entry.name, d.layers[l - 1].expr)
 
@@ -87,7 +87,7 @@ def kernel_formulas(d: MatrixDerivation) -> list[sp.Expr]:
     """Every elementwise formula a kernel evaluates, in the form it evaluates it."""
     L = d.network.depth
     loss = stable(d, L, d.loss_term) if d.loss_term_reads == "a" else d.loss_term
-    formulas = [loss, stable(d, L, d.output.expr), d.output.rowsum]
+    formulas = [loss, stable(d, L, d.output.expr), stable(d, L, d.output.rowsum)]
     formulas += [stable(d, m.index, m.derivative.expr) for m in d.layers if m.derivative is not None]
     # the definition of each activation without a registry NumPy form (x - softplus(x), say)
     entries = [d.network.activation(m.index) for m in d.layers]
@@ -98,6 +98,19 @@ def kernel_formulas(d: MatrixDerivation) -> list[sp.Expr]:
 def uses_logistic(d: MatrixDerivation) -> bool:
     """Whether a kernel line calls the sigmoid helper for a distance to a bound (tanh's, say)."""
     return any(f.has(saturation.logistic) for f in kernel_formulas(d))
+
+
+def forward_pair(d: MatrixDerivation, l: int) -> bool:
+    """Whether the training forward pass leaves σ(−z^l) in z^l's buffer (``SIGMOID_PAIR``): a
+    hidden layer whose a is σ(z) itself and whose g′ reads z only through σ(−z), which the
+    backward pass would otherwise compute with a second exp."""
+    b, form = layer_bounds(d, l), d.layers[l - 1].derivative
+    if l == d.network.depth or b is None or form is None or b.below.in_log_a is not None:
+        return False
+    if (b.lower, b.below.scale, b.below.rate) != (0, 1, 1):
+        return False
+    gprime = stable(d, l, form.expr)
+    return occurrences(gprime, x) == 1 and gprime.has(saturation.logistic(-x))
 
 
 def uses_softplus(d: MatrixDerivation) -> bool:
@@ -165,8 +178,10 @@ def _is_identity(d: MatrixDerivation, l: int) -> bool:
     return d.layers[l - 1].expr == x
 
 
-def _softmax_log(d: MatrixDerivation, l: int) -> bool:
-    return d.layers[l - 1].expr is None and d.loss_term_reads == "log_a"
+def softmax_log(d: MatrixDerivation, l: int) -> bool:
+    """Whether the kernels compute log a^l (softmax): the loss reads it, or δ^L needs the exact
+    distance 1 − a = −expm1(log a) of an output that rounds to 1."""
+    return d.layers[l - 1].expr is None and (d.loss_term_reads == "log_a" or d.output.sums_to_zero)
 
 
 def hidden_kind(d: MatrixDerivation, l: int) -> str:
@@ -206,7 +221,7 @@ def _delta_out_target(d: MatrixDerivation) -> sp.Symbol | None:
 def memory_keep_z(d: MatrixDerivation) -> frozenset[int]:
     return frozenset(l for l in range(1, d.network.depth + 1)
                      if (_reads_x_after_activation(d, l) and not _is_identity(d, l))
-                     or _softmax_log(d, l))
+                     or softmax_log(d, l))
 
 
 def memory_plan(plan: Plan) -> Memory:
@@ -228,7 +243,7 @@ def memory_plan(plan: Plan) -> Memory:
         n = net.sizes[l]
         home[naming.A(l)] = new(naming.A(l), n, l)
         home[naming.Z(l)] = new(naming.Z(l), n, l) if l in keep else naming.A(l)
-        if _softmax_log(d, l):
+        if softmax_log(d, l):
             home[log_a(l)] = home[naming.Z(l)]
     if _delta_out_target(d) is not None:
         home[naming.delta(L)] = home[naming.A(L) if _delta_out_target(d) == a else naming.Z(L)]
@@ -303,15 +318,17 @@ class _Printer:
         if l == L and self.context == "loss" and self.d.loss_term_reads == "x":
             return []  # the loss reads z^L only
         if self.d.layers[l - 1].expr is None:
-            if _softmax_log(self.d, l):
+            if softmax_log(self.d, l):
                 lines = [f"{log_a(l)} = log_softmax({z}, out={z})"]
-                if not (l == L and self.context == "loss"):
+                if not (l == L and self.context == "loss" and self.d.loss_term_reads == "log_a"):
                     into = f", out={self.out(A)}" if train else ""
                     lines.append(f"{A} = np.exp({log_a(l)}{into})")
                 return lines
             return [f"{A} = softmax({z}, out={z})"]
         if _is_identity(self.d, l):
             return [f"{A} = {z}"]
+        if train and forward_pair(self.d, l):  # z's buffer then holds σ(−z), what g′ reads
+            return [f"{A} = sigmoid_pair({z}, out={self.out(A)})  # {z} now holds sigmoid(-{z})"]
         helper = _helper_for(self.d, l)
         m = self.d.layers[l - 1]
         args = z + (f", {m.alpha!r}" if m.alpha is not None else "")
@@ -380,13 +397,25 @@ class _Printer:
         names = self.names(l)
         lines = []
         if step.rowsum is not None:
-            lines.append(f"s = np.sum({numpy_code(step.rowsum, names)}, axis=1, keepdims=True)")
+            rowsum = numpy_code(stable(self.d, l, step.rowsum), names)
+            lines.append(f"s = np.sum({rowsum}, axis=1, keepdims=True)")
+        if self.d.output.sums_to_zero:  # before δ overwrites a: the entry it replaces per row
+            lines.append(f"rows, top = np.arange(B), {log_a(l)}.argmax(axis=1)")
         target = _delta_out_target(self.d)
         formula = stable(self.d, l, self.d.output.expr) * self.d.batch_factor
         if target is not None:  # (a/2 - y/2)/B is written (a - y)/(2*B): one pass fewer
             expr = sp.factor_terms(formula).xreplace({s: self.sym(l, s) for s in names})
-            return lines + inplace_statements(expr, self.sym(l, target), step.target)
-        return lines + [f"{step.target} = {numpy_code(formula, names)}"]
+            lines += inplace_statements(expr, self.sym(l, target), step.target)
+        else:
+            lines.append(f"{step.target} = {numpy_code(formula, names)}")
+        return lines + self._zero_sum(step.target)
+
+    def _zero_sum(self, delta: str) -> list[str]:
+        """δ of each row's largest output as minus the sum of the others (``sums_to_zero``)."""
+        if not self.d.output.sums_to_zero:
+            return []
+        return [f"{delta}[rows, top] = 0.0",
+                f"{delta}[rows, top] = -({delta} @ np.ones({delta}.shape[1], {delta}.dtype))"]
 
     def _grad_W(self, step: Step) -> list[str]:
         l = step.layer
@@ -432,6 +461,8 @@ class _Printer:
         # the printed (overflow-free) form is kept whole: e^{-z}·(1 + e^{-z})^{-2} is finite as one
         # fraction, not factor by factor; sinh(z)/cosh(z) only as tanh(z)
         plain = stable(self.d, l, step.formula).xreplace({s: self.sym(l, s) for s in names})
+        if forward_pair(self.d, l):  # σ(−z) is what the forward pass left in z's buffer
+            plain = plain.xreplace({saturation.logistic(-z): z})
         expr = stable_form(plain)
         coeff, rest = expr.as_independent(var, z, as_Add=False)
         factors = [rest] if expr != plain else \

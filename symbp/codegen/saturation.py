@@ -96,7 +96,7 @@ def bounds(name: str, g: sp.Expr | None) -> Bounds | None:
 
 def _linear(factor: sp.Expr, b: Bounds) -> sp.Expr:
     """One factor c1·a + c0 in the distances (see the module docstring); others unchanged."""
-    if a not in factor.free_symbols or not factor.is_polynomial(a):
+    if a not in factor.free_symbols or not act.tidiable(factor) or not factor.is_polynomial(a):
         return factor
     poly = sp.Poly(factor, a)
     if poly.degree() != 1 or any(a in c.free_symbols for c in poly.all_coeffs()):
@@ -110,7 +110,9 @@ def _linear(factor: sp.Expr, b: Bounds) -> sp.Expr:
     if not r.free_symbols:
         return factor  # a − r for a constant r inside the range: no saturation cancels there
     width = b.upper - b.lower
-    return (P * sp.factor(c1 * (b.upper - r) / width) - Q * sp.factor(c1 * (r - b.lower) / width))
+    out = P * sp.factor(c1 * (b.upper - r) / width) - Q * sp.factor(c1 * (r - b.lower) / width)
+    back = out.xreplace({P: a - b.lower, Q: b.upper - a})
+    return out if sp.expand(back - factor) == 0 else factor
 
 
 def _rewrite(expr: sp.Expr, b: Bounds) -> sp.Expr:
@@ -124,17 +126,15 @@ def _rewrite(expr: sp.Expr, b: Bounds) -> sp.Expr:
 def in_distances(expr: sp.Expr, b: Bounds) -> sp.Expr:
     """``expr`` (in a, y, …) with its factors in a written in the distances p and q.
 
-    The result equals ``expr`` once p = a − L and q = U − a (checked here; ``expr`` is returned
-    unchanged if not, or if nothing needed rewriting). For L = 0, p is a itself.
+    The result equals ``expr`` once p = a − L and q = U − a: only factors of a product (or of an
+    integer power) are rewritten, each checked on its own (a linear factor: cheap to expand,
+    where expanding the whole of 99(a − y)^98 is not). For L = 0, p is a itself.
     """
     if a not in expr.free_symbols:
         return expr
     factored = act.bounded(lambda e: act.frozen_atoms(sp.factor, e), expr)
     out = _rewrite(factored, b)
-    if b.lower == 0:
-        out = out.xreplace({P: a})
-    back = out.xreplace({P: a - b.lower, Q: b.upper - a})
-    return out if sp.expand(back - expr) == 0 else expr
+    return out.xreplace({P: a}) if b.lower == 0 else out
 
 
 def kernel_form(expr: sp.Expr, b: Bounds | None) -> sp.Expr:

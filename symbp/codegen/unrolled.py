@@ -26,6 +26,7 @@ from ..core.errors import SymbpError
 from ..core.functions import BY_CLASS, Elementary
 from ..core.naming import NeuronNames
 from ..core.spec import RESERVED, Network
+from ..core.zero import is_zero
 from . import kernel, saturation
 from .kernel import stable
 from .printing import NumpyPrinter
@@ -260,7 +261,7 @@ class _Writer:
             return self.activate_with_pair(l, form, need_a)
         zs, As = self.n.pre_activations[l - 1], self.n.activations[l - 1]
         if layer.activation == "softmax":
-            log = self.d.loss_term_reads == "log_a" and l == self.net.depth
+            log = kernel.softmax_log(self.d, l)
             es = [f"e{k + 1}" for k in range(len(zs))]
             out = [f"top = max({', '.join(zs)})"]
             out += [f"{e} = math.exp({z} - top)" for e, z in zip(es, zs)]
@@ -286,7 +287,7 @@ class _Writer:
     def activate_with_pair(self, l: int, form: saturation.Distance, need_a: bool) -> list[str]:
         """Activations with their distances to the bounds; sigmoid's a is σ(z) itself."""
         zs, As = self.n.pre_activations[l - 1], self.n.activations[l - 1]
-        is_g = sp.simplify(form.expr().rewrite(sp.exp) - self.d.layers[l - 1].expr) == 0
+        is_g = is_zero(form.expr().rewrite(sp.exp) - self.d.layers[l - 1].expr)
         lines = []
         for i, (z, A) in enumerate(zip(zs, As)):
             lines += self.pair_lines(l, i, form, A if is_g else self.names.low(z))
@@ -324,6 +325,20 @@ class _Writer:
         return (self.plan.loss[0].math, [f"{self.n.loss} += {_PRINTER.doprint(sp.Add(*terms))}"])
 
     # ------------------------------------------------------------------ backward
+    def zero_sum(self) -> list[str]:
+        """δ of the sample's largest output as minus the sum of the others, where δ^L sums to
+        zero (``OutputDelta.sums_to_zero``): its own formula cancels where that output is ≈ 1."""
+        if not self.d.output.sums_to_zero:
+            return []
+        zs = self.n.pre_activations[self.net.depth - 1]
+        ds = [self.names.d(z) for z in zs]
+        lines = [f"top = max({', '.join(zs)})"]
+        for k, (z, dz) in enumerate(zip(zs, ds)):
+            test = "if" if k == 0 else "elif" if k < len(zs) - 1 else "else"
+            lines.append(f"{test} {z} == top:" if test != "else" else "else:")
+            lines.append(f"    {dz} = -({' + '.join(d for d in ds if d != dz)})")
+        return lines
+
     def backward_blocks(self) -> list[tuple[str, list[str]]]:
         blocks = []
         L = self.net.depth
@@ -332,14 +347,15 @@ class _Writer:
             if step.kind == "delta_out":
                 lines = []
                 if step.rowsum is not None:
-                    parts = [step.rowsum.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
+                    rowsum = stable(self.d, L, step.rowsum)
+                    parts = [rowsum.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
                              for k in range(self.net.sizes[-1])]
                     lines.append(f"rowsum = {_PRINTER.doprint(sp.Add(*parts))}")
                 formula = stable(self.d, L, self.d.output.expr) * self.d.batch_factor
                 for k, z in enumerate(self.n.pre_activations[L - 1]):
                     value = scalar_code(self.shared(formula, L, k), self.local(L, k))
                     lines.append(f"{self.names.d(z)} = {value}")
-                blocks.append((step.math, lines))
+                blocks.append((step.math, lines + self.zero_sum()))
             elif step.kind == "grad_W":
                 lines = []
                 for i, z in enumerate(self.n.pre_activations[l - 1]):

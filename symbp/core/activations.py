@@ -13,10 +13,9 @@ from functools import cache
 
 import sympy as sp
 
-from . import interval
+from . import functions, interval
 from .errors import DerivationError
 from .functions import unknown_functions
-from .timelimit import Budget, within
 
 x = sp.Symbol("x", real=True)
 a = sp.Symbol("a", real=True)
@@ -38,7 +37,7 @@ class Activation:
     params: dict[str, float] = field(default_factory=dict)
     formula: str | None = None  # the user's text, for formula-defined activations
     # g'(x) written in the output a = g(x), proven equal to sympy's derivative in the tests: the
-    # kernel's form, found without a (time-bounded, so load-dependent) search.
+    # kernel's form, without a search.
     derivative_in_a: sp.Expr | None = None
     # (L, U) for an output that saturates at both ends: kernels then work with a − L and U − a
     # computed from z (saturation.py), since U − a cancels to 0 where a rounds to U.
@@ -67,6 +66,18 @@ SIGMOID = """with np.errstate(over="ignore"):
     e = np.exp(np.negative(z, out=out), out=out)
 e += 1.0
 return np.divide(1.0, e, out=e)"""
+
+# σ(z) into out and σ(−z) into z from one exp, for a hidden sigmoid layer whose g′ = a·σ(−z) is
+# formed in the backward pass: with e = e^{−z}, σ(z) = 1/(1 + e) and σ(−z) = 1/(1 + 1/e), where
+# 1/inf = 0 gives σ(−z) = 1 for z < −709 and 1/0 = inf gives 0 for z > 745 (each step is
+# correctly rounded in between, so both are within a few ulp, relative).
+SIGMOID_PAIR = """with np.errstate(over="ignore", divide="ignore"):
+    e = np.exp(np.negative(z, out=z), out=z)
+    a = np.divide(1.0, np.add(e, 1.0, out=out), out=out)
+    np.divide(1.0, e, out=e)
+e += 1.0
+np.divide(1.0, e, out=e)
+return a"""
 
 # log(1 + e^z) = max(z, 0) + log1p(e^{-|z|}): e^{-|z|} ≤ 1 cannot overflow, and log1p keeps
 # full relative accuracy where the result is tiny (z ≪ 0); about 7x faster than np.logaddexp.
@@ -140,56 +151,83 @@ def _tidy(expr: sp.Expr) -> sp.Expr:
     return expanded if sp.count_ops(expanded) < sp.count_ops(f) else f
 
 
-TIDY_SECONDS = 2.0  # factoring an expanded high-degree polynomial, e.g. of (a - y)^98, takes seconds
+# Factoring and cancelling are polynomial algorithms: cheap in low degree, slow beyond (cancel
+# expands 99(a − y)^98 and factoring it back takes seconds). Rewrites are skipped above these
+# gates, read off the expression itself, so the form never depends on the machine's speed.
+MAX_TIDY_DEGREE = 24
+MAX_TIDY_OPS = 200
 
 
-def bounded(fn: Callable[[sp.Expr], sp.Expr], expr: sp.Expr, seconds: float = TIDY_SECONDS) -> sp.Expr:
-    """fn(expr) if it finishes within ``seconds``, else expr unchanged.
+def degree_bound(expr: sp.Expr) -> int:
+    """An upper bound on the degree of ``expr`` as a rational function of its symbols and its
+    function atoms (frozen as in ``frozen_atoms``), found without expanding anything."""
+    if expr.is_Add:
+        return max(degree_bound(t) for t in expr.args)
+    if expr.is_Mul:
+        return sum(degree_bound(f) for f in expr.args)
+    if expr.is_Pow and expr.exp.is_Integer:
+        return abs(int(expr.exp)) * degree_bound(expr.base)
+    return 1 if expr.free_symbols else 0
 
-    Only for rewrites whose result equals expr (cancel, factor, _tidy): giving up costs
+
+def tidiable(expr: sp.Expr) -> bool:
+    """Whether ``expr`` is small enough in degree and size for cancel and factor."""
+    return degree_bound(expr) <= MAX_TIDY_DEGREE and sp.count_ops(expr) <= MAX_TIDY_OPS
+
+
+def bounded(fn: Callable[[sp.Expr], sp.Expr], expr: sp.Expr) -> sp.Expr:
+    """fn(expr) where ``tidiable(expr)``, else expr unchanged.
+
+    Only for rewrites whose result equals expr (cancel, factor, _tidy): skipping one costs
     tidiness, never correctness.
     """
-    finished, out = within(seconds, fn, expr)
-    return out if finished else expr
+    return fn(expr) if tidiable(expr) else expr
 
 
-SOLVE_SECONDS = 2.0  # sympy's solve and simplify have no bound of their own
-# The whole search for an output form: x**50 has 50 roots, each to simplify and each candidate
-# to prove, so bounding every call is not enough. Registry activations need well under a second.
-SEARCH_SECONDS = 4.0
-
-
-def _proven_equal(candidate: sp.Expr, g: sp.Expr, dg: sp.Expr, budget: Budget) -> bool:
-    finished, diff = budget.within(SOLVE_SECONDS, sp.simplify, candidate.subs(a, g) - dg)
-    return finished and diff == 0
+def _inverse(g: sp.Expr) -> sp.Expr | None:
+    """x as a function of a = g(x) where x occurs once in g, undoing g one operation at a time:
+    shifts, constant factors, reciprocals and the functions with an inverse in the function
+    table (exp, log, atan). None for anything else (even powers, cosh: no inverse)."""
+    target, node = a, g
+    while node != x:
+        if node.is_Add or node.is_Mul:
+            rest, dependent = node.as_independent(x, as_Add=node.is_Add)
+            target, node = (target - rest if node.is_Add else target / rest), dependent
+        elif node.is_Pow and node.exp == -1:
+            target, node = 1 / target, node.base
+        else:
+            entry = functions.of(node)
+            if entry is None or not entry.inverse:
+                return None
+            target, node = functions.BY_NAME[entry.inverse].build(target), node.args[0]
+    return target
 
 
 def _output_form_smooth(g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
     """Rewrite g'(x) in a = g(x) by direct substitution, else through the inverse x = g⁻¹(a).
 
-    The inverse is only sought when x occurs once in g (then sympy inverts it quickly). The
-    search stops when SEARCH_SECONDS run out; g'(x) in x is the (always correct) fallback.
+    Both are bounded by the size of g (no equation solving, no simplify); g'(x) in x is the
+    (always correct) fallback.
     """
-    budget = Budget(SEARCH_SECONDS)
     candidates = [dg.subs(g, a)]
-    if sum(1 for node in sp.preorder_traversal(g) if node == x) != 1:
-        return _pick(candidates, g, dg, budget)  # solving for x would be slow and rarely succeeds
-    try:
-        finished, roots = budget.within(SOLVE_SECONDS, sp.solve, sp.Eq(a, g), x)
-        for s in roots if finished else []:
-            done, cand = budget.within(SOLVE_SECONDS, sp.simplify, dg.subs(x, s))
-            candidates += [cand] if done else []
-    except (NotImplementedError, ValueError, TypeError):
-        pass
-    return _pick(candidates, g, dg, budget)
+    if sum(1 for node in sp.preorder_traversal(g) if node == x) == 1:
+        inverse = _inverse(g)
+        candidates += [] if inverse is None else [bounded(_tidy, dg.subs(x, inverse))]
+    return _pick(candidates, g, dg)
 
 
-def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr, budget: Budget) -> sp.Expr | None:
+def _proven_equal(candidate: sp.Expr, g: sp.Expr, dg: sp.Expr) -> bool:
+    from .zero import is_zero
+
+    difference = candidate.subs(a, g) - dg
+    return tidiable(difference) and is_zero(difference, allow_simplify=False)
+
+
+def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr) -> sp.Expr | None:
     """The simplest candidate proven equal to g' that a kernel can compute for every output a.
 
-    A candidate the solver found may hold functions with no printed form (x = tan(a) inverts
-    atan) or overflow where g' does not: it is skipped, so that whether the search finished in
-    time changes only the form of g', never whether the kernel can be emitted."""
+    A candidate may hold functions with no printed form or overflow where g' does not: it is
+    skipped, and g' is then kept in x."""
     outputs = None
     for cand in sorted(candidates, key=sp.count_ops):
         if x in cand.free_symbols or unknown_functions(cand):
@@ -197,7 +235,7 @@ def _pick(candidates: list[sp.Expr], g: sp.Expr, dg: sp.Expr, budget: Budget) ->
         outputs = outputs or interval.range_of(g, x)
         if outputs is None or interval.first_problem(cand, a, *outputs) is not None:
             continue
-        if _proven_equal(cand, g, dg, budget):
+        if _proven_equal(cand, g, dg):
             return bounded(_tidy, cand)
     return None
 

@@ -37,6 +37,9 @@ class Elementary:
     kink: bool = False  # the derivative jumps somewhere
     grows: bool = False  # grows like an exponential: its argument gets the tight number limits
     arity: int = 1
+    # The entry that undoes this one on its whole domain (log(exp u) = u): activations invert
+    # a = g(x) through it to write g' in the output a.
+    inverse: str = ""
 
     @property
     def ufunc(self) -> bool:
@@ -49,9 +52,10 @@ def _heaviside(u: sp.Expr) -> sp.Expr:
 
 
 TABLE: tuple[Elementary, ...] = (
-    Elementary("exp", sp.exp, sp.exp, ("exp",), "np.exp", "math.exp", "exp", "numpy.exp", grows=True),
+    Elementary("exp", sp.exp, sp.exp, ("exp",), "np.exp", "math.exp", "exp", "numpy.exp", grows=True,
+               inverse="log"),
     Elementary("log", sp.log, sp.log, ("log", "ln"), "np.log", "math.log", "log", "numpy.log",
-               domain="positive"),
+               domain="positive", inverse="exp"),
     Elementary("sqrt", None, sp.sqrt, ("sqrt",), "np.sqrt", "math.sqrt", "sqrt", "numpy.sqrt",
                domain="nonnegative"),
     Elementary("abs", sp.Abs, sp.Abs, ("abs",), "np.abs", "abs", "fabs", "numpy.abs", shape="even",
@@ -66,7 +70,7 @@ TABLE: tuple[Elementary, ...] = (
     Elementary("cos", sp.cos, sp.cos, ("cos",), "np.cos", "math.cos", "cos", "numpy.cos", shape="cos"),
     Elementary("tan", sp.tan, sp.tan, ("tan",), "np.tan", "math.tan", "tan", "numpy.tan", shape="tan"),
     Elementary("atan", sp.atan, sp.atan, ("atan", "arctan"), "np.arctan", "math.atan", "atan",
-               "numpy.arctan"),
+               "numpy.arctan", inverse="tan"),
     Elementary("erf", sp.erf, sp.erf, ("erf",), "erf", "math.erf", "erf", "scipy.special.erf",
                grows=True),
     Elementary("erfc", sp.erfc, sp.erfc, ("erfc",), "erfc", "math.erfc", "erfc", "scipy.special.erfc",

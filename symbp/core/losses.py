@@ -15,7 +15,6 @@ import sympy as sp
 
 from . import activations as act
 from .errors import DerivationError
-from .timelimit import within
 
 a, y, x = act.a, sp.Symbol("y", real=True), act.x
 N_OUT = sp.Symbol("n", positive=True, integer=True)  # width of the output layer
@@ -86,6 +85,10 @@ class OutputDelta:
     rowsum: sp.Expr | None
     dJ_da: sp.Expr  # ∂ℓ/∂a_k, shown in the derivation before simplification
     activation_derivative: sp.Expr | None  # g'(z) in a (or x); None for softmax
+    # Σ_k δ_k = 0 on every row, proven by ``_sums_to_zero`` (softmax, s depending on a): the
+    # kernels take δ of a row's largest output as minus the sum of the others, since its own
+    # formula cancels where that output rounds to 1 (u_m − s with s ≈ u_m).
+    sums_to_zero: bool = False
 
 
 def _cancel_tidy(u: sp.Expr) -> sp.Expr:
@@ -99,16 +102,14 @@ def _together_tidy(e: sp.Expr) -> sp.Expr:
 def _simplify_delta(u: sp.Expr, gprime: sp.Expr) -> sp.Expr:
     """The shorter of ∂ℓ/∂a · g' kept as a product and the cancelled product.
 
-    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y. Each
-    rewrite is given TIDY_SECONDS: cancel expands 99(a − y)^98 and factoring it back takes
-    seconds, so when out of time ∂ℓ/∂a is kept as sympy derived it.
+    (a − y)·a(1 − a) stays a product; (a − y)/(a(1 − a)) · a(1 − a) cancels to a − y. A rewrite
+    is skipped where the degree or size gate says it would be slow (``act.tidiable``: cancel
+    expands 99(a − y)^98), and ∂ℓ/∂a is then kept as sympy derived it.
     """
     product = act.bounded(_cancel_tidy, u) * gprime
-    if product.has(sp.Heaviside):
+    if product.has(sp.Heaviside) or not act.tidiable(u * gprime):
         return product
-    finished, cancelled = within(act.TIDY_SECONDS, _together_tidy, u * gprime)
-    if not finished:
-        return product
+    cancelled = _together_tidy(u * gprime)
     return cancelled if sp.count_ops(cancelled) <= sp.count_ops(u) else product
 
 
@@ -128,7 +129,21 @@ def output_delta(loss: Loss, g: sp.Expr | None, n_out: int) -> OutputDelta:
     h = sp.cancel(u * a)
     if loss.targets_sum_to_one and sp.expand(h + y) == 0:
         return OutputDelta(_simplify_delta(u + 1, a), None, u, None)  # Σ_k y_k = 1
-    return OutputDelta(_simplify_delta(u - S, a), h, u, None)
+    delta = _simplify_delta(u - S, a)
+    return OutputDelta(delta, h, u, None, a in h.free_symbols and _sums_to_zero(delta, h))
+
+
+def _sums_to_zero(delta: sp.Expr, rowsum: sp.Expr, n: int = 3) -> bool:
+    """Whether Σ_i delta(a_i, y_i, s) = 0 with s = Σ_k rowsum(a_k, y_k) for outputs that sum to
+    1 (a_n = 1 − the others), decided by expanding over n outputs; False above the size gate."""
+    if not act.tidiable(delta * rowsum):
+        return False
+    outs, targets = sp.symbols(f"a1:{n + 1}", real=True), sp.symbols(f"y1:{n + 1}", real=True)
+    last = {outs[-1]: 1 - sum(outs[:-1])}
+    at = [{a: ai, y: yi} for ai, yi in zip(outs, targets, strict=True)]
+    total_s = sum(rowsum.xreplace(v) for v in at)
+    total = sum(delta.xreplace(v) for v in at).xreplace({S: total_s}).xreplace(last)
+    return sp.expand(total) == 0
 
 
 def loss_term_in_logits(loss: Loss, activation: str, g: sp.Expr | None) -> tuple[sp.Expr, str]:

@@ -56,9 +56,9 @@ RESERVED = frozenset({"np", "numpy", "params", "grads", "X", "Y", "lr", "seed", 
 # capitalised name with a layer number) and the kernel's derived names (d_w1, up_z_h1, sigmoid_float).
 GENERATED_NAMES = RESERVED | frozenset({
     "FROZEN", "MAX_ROWS", "math", "workspace", "forward_arrays", "loss_arrays",
-    "loss_and_grad_arrays", "log_softmax", "J", "r", "s", "e", "z", "a", "x", "y", "out", "alpha",
-    "rng", "shifted", "lse", "tail", "key", "ws", "work", "tmp", "buf", "mask", "grad", "step",
-    "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"}) | KERNEL_NAMES
+    "loss_and_grad_arrays", "log_softmax", "sigmoid_pair", "J", "r", "s", "e", "z", "a", "x", "y",
+    "out", "alpha", "rng", "shifted", "lse", "tail", "key", "ws", "work", "tmp", "buf", "mask", "grad",
+    "step", "new", "name", "value", "shape", "rest", "rows", "top", "total", "log_total"}) | KERNEL_NAMES
 GENERATED_PATTERN = re.compile(
     r"([A-Z][A-Za-z]*|b|delta|dW|db|dZ|dA|logA|d|g|t|c|s)[0-9]+\Z|(d|lo|up)_.*|.*_(float|arrays)\Z")
 # Neuron names become variables of the generated module too (small networks are computed on named
