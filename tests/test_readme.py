@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -103,6 +104,7 @@ def folder(tmp_path, monkeypatch):
     (tmp_path / "optim.py").write_text(optim.read_text("utf-8"))
     (tmp_path / "post.md").write_text((DATA.parent / "posts" / "seed000.md").read_text("utf-8"))
     (tmp_path / "docs").mkdir()
+    shutil.copytree(DATA.parent.parent.parent / "docs" / "examples", tmp_path / "docs" / "examples")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
