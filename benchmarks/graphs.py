@@ -44,8 +44,9 @@ import torch.nn.functional as F  # noqa: E402, N812 - the name everyone uses
 torch.set_num_threads(1)
 
 from symbp.codegen.graph_emit import emit_graph  # noqa: E402
+from symbp.codegen.load import load_module  # noqa: E402
 from symbp.core.spec import load_spec  # noqa: E402
-from symbp.verify.kernel import load_module, rel_err  # noqa: E402
+from symbp.verify.kernel import rel_err  # noqa: E402
 
 MARK = "<!-- graph networks (benchmarks/graphs.py) -->"
 TRAINING_MARK = "<!-- training comparison (benchmarks/train_compare.py) -->"
@@ -216,7 +217,7 @@ FAULTS = """import resource, sys
 import numpy as np
 from symbp.codegen.graph_emit import emit_graph
 from symbp.core.spec import load_spec
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 spec = load_spec(sys.argv[1], graphs=True)
 m = load_module(emit_graph(spec), sys.argv[1])
 graph = spec.graph(int(sys.argv[2]))

@@ -14,7 +14,7 @@ from types import ModuleType
 import numpy as np
 
 import symbp
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 
 @dataclass(frozen=True)

@@ -32,8 +32,9 @@ import timing  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402, N812 - the name everyone uses
 
+from symbp.codegen.load import load_module  # noqa: E402
 from symbp.core.spec import load_spec  # noqa: E402
-from symbp.verify.kernel import load_module, rel_err  # noqa: E402
+from symbp.verify.kernel import rel_err  # noqa: E402
 
 MARK = "<!-- sequence networks (benchmarks/sequences.py) -->"
 NETS = {"char_rnn": "rnn", "lstm_lm": "lstm"}

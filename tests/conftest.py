@@ -10,7 +10,7 @@ from hypothesis import settings
 
 import symbp
 from symbp.cli import app as cli
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 # Property tests must not fail because the machine is busy (no per-example deadline), and a CI
 # run must be reproducible: there the examples come from a fixed derivation, not a random seed.

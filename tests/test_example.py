@@ -17,13 +17,13 @@ import pytest
 import sympy as sp
 
 import symbp
+from symbp.codegen.load import load_module
 from symbp.core.errors import SymbpError
 from symbp.core.naming import neuron_names
 from symbp.docs.document import derivation
 from symbp.docs.example import example_numbers, example_settings, params_from_values, read_values
 from symbp.docs.pdf import compile_pdf
 from symbp.docs.worked import worked_example
-from symbp.verify.kernel import load_module
 from tests.test_documents import katex, run_cli
 
 

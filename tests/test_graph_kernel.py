@@ -16,9 +16,9 @@ from symbp.backprop.graph_spec import from_dict
 from symbp.cli.app import main
 from symbp.codegen.graph_code import KernelPrinter
 from symbp.codegen.graph_emit import emit_graph
+from symbp.codegen.load import load_module
 from symbp.codegen.printing import numpy_code
 from symbp.core.spec import load_spec
-from symbp.verify.kernel import load_module
 from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle
 from tests.test_engine_numeric import OP_CASES, image_graphs, relative_error

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
+from symbp.codegen.load import load_module
 from symbp.core.spec import bundled_names
-from symbp.verify.kernel import _directional_fd, check_kernel, load_module, random_params, sample_data
+from symbp.verify.kernel import _directional_fd, check_kernel, random_params, sample_data
 
 from .conftest import ELEMENTWISE, SWISH, allowed_pairs, kernel_for
 

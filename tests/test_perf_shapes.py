@@ -20,9 +20,10 @@ from symbp.backprop.matrix import derive
 from symbp.backprop.plan import build_plan
 from symbp.codegen import kernel
 from symbp.codegen.inplace import inplace_code
+from symbp.codegen.load import load_module
 from symbp.core import activations as act
 from symbp.core import losses
-from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
+from symbp.verify.kernel import check_kernel, random_params, sample_data
 
 from .conftest import SWISH, kernel_for
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 DATA = Path(__file__).parent / "data"
 

@@ -14,8 +14,8 @@ from symbp.backprop.graph_spec import from_dict
 from symbp.backprop.scan import Scan
 from symbp.codegen.graph_code import formula
 from symbp.codegen.graph_emit import derive_graph, emit_graph
+from symbp.codegen.load import load_module
 from symbp.verify.graph import check_graph_kernel
-from symbp.verify.kernel import load_module
 from tests import seq_oracle as oracle
 
 _KERNELS: dict[str, tuple] = {}

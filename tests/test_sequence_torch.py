@@ -8,7 +8,7 @@ import pytest
 
 from symbp.backprop.graph_spec import from_dict
 from symbp.codegen.graph_emit import emit_graph
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 torch = pytest.importorskip("torch")
 

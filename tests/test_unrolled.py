@@ -9,7 +9,8 @@ import pytest
 
 import symbp
 from symbp.codegen import unrolled
-from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
+from symbp.codegen.load import load_module
+from symbp.verify.kernel import check_kernel, random_params, sample_data
 
 from .conftest import SWISH, kernel_for
 

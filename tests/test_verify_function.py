@@ -110,7 +110,7 @@ def test_labels_option_zero_based_and_one_hot(seed004):
 
 def test_symbp_convention_accepts_the_generated_kernel_and_catches_a_perturbed_one():
     net = symbp.load_spec("tanh_mse")
-    from symbp.verify.kernel import load_module
+    from symbp.codegen.load import load_module
 
     kernel = load_module(symbp.emit_numpy(net), "tanh_mse_reference")
     assert check_function(net, kernel.loss_and_grad).ok

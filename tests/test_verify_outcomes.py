@@ -8,7 +8,7 @@ import pytest
 
 import symbp
 from symbp.check.function import FunctionError, check_function
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 
 @pytest.fixture(scope="module")

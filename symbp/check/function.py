@@ -46,9 +46,10 @@ from typing import Any
 import numpy as np
 
 from ..codegen.emit import emit_numpy
+from ..codegen.load import load_module
 from ..core.errors import SymbpError
 from ..core.spec import Network, load_spec
-from ..verify.kernel import load_module, random_params, sample_data
+from ..verify.kernel import random_params, sample_data
 
 LABELS = ("1", "0", "onehot")
 ORDERS = ("F", "C")

@@ -59,9 +59,10 @@ def cmd_emit(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from ..codegen.emit import emit_numpy
+    from ..codegen.load import load_module
     from ..core.files import write_outputs
     from ..docs.document import derivation
-    from ..verify.kernel import check_kernel, load_module
+    from ..verify.kernel import check_kernel
     from .docs import document_outputs
 
     net = load_spec(args.spec, graphs=True)

@@ -14,7 +14,6 @@ import numpy as np
 import sympy as sp
 
 from ..backprop.matrix import B, reg_coefficient
-from ..codegen.load import load_module as load_module  # tests and callers load what they verify
 from ..core import activations as act
 from ..core import losses
 from ..core.functions import autograd_function

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import symbp
+from symbp.codegen.load import load_module
 from symbp.core.errors import SpecError
-from symbp.verify.kernel import load_module
 
 from .tally import count
 

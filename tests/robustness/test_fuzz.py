@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import symbp
-from symbp.verify.kernel import check_kernel, load_module, random_params, sample_data
+from symbp.codegen.load import load_module
+from symbp.verify.kernel import check_kernel, random_params, sample_data
 
 from ..test_kernels import architectures
 from .reference import reference, relative_error

@@ -97,7 +97,7 @@ def test_extreme_values_are_judged_row_by_row():
 
 
 def _kernel():
-    from symbp.verify.kernel import load_module
+    from symbp.codegen.load import load_module
 
     return load_module(symbp.emit_numpy(symbp.load_spec("mazur")), "mazur_hostile_checks")
 

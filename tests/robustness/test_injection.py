@@ -84,7 +84,7 @@ def test_hostile_names_are_refused_before_emission_naming_the_field(position):
 
 
 def _load(text: str):
-    from symbp.verify.kernel import load_module
+    from symbp.codegen.load import load_module
 
     return load_module(text, "injection")
 

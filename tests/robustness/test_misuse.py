@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import symbp
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 from .tally import count
 

@@ -29,7 +29,7 @@ import pytest
 
 import symbp
 from symbp.codegen.emit import emit_numpy
-from symbp.verify.kernel import load_module
+from symbp.codegen.load import load_module
 
 from ..conftest import ELEMENTWISE, SWISH, allowed_pairs
 from .reference import reference, relative_error

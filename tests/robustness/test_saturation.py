@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import symbp
+from symbp.codegen.load import load_module
 from symbp.core import activations, losses
-from symbp.verify.kernel import load_module
 
 from .reference import MP, reference, relative_error
 
