@@ -12,6 +12,8 @@ import symbp
 from symbp.cli import app as cli
 from symbp.codegen.load import load_module
 
+from .robustness import report as robustness_report
+
 # Property tests must not fail because the machine is busy (no per-example deadline), and a CI
 # run must be reproducible: there the examples come from a fixed derivation, not a random seed.
 settings.register_profile("symbp", deadline=None, derandomize=os.environ.get("CI") == "true", print_blob=True)
@@ -57,3 +59,29 @@ def run(capsys):
         out = capsys.readouterr()
         return code, out.out, out.err
     return go
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The robustness table and summary line, summed over the workers of a parallel run."""
+    if not hasattr(config, "workerinput"):
+        robustness_report.write(terminalreporter)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A pytest-xdist worker hands its robustness counts to the controller."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["robustness"] = robustness_report.dump()
+
+
+class _Controller:
+    """Collects each worker's robustness counts as the worker ends (pytest-xdist's hook)."""
+
+    def pytest_testnodedown(self, node, error):
+        counts = getattr(node, "workeroutput", {}).get("robustness")
+        if counts:
+            robustness_report.merge(counts)
+
+
+def pytest_configure(config):
+    if config.pluginmanager.hasplugin("xdist") and not hasattr(config, "workerinput"):
+        config.pluginmanager.register(_Controller(), "robustness-counts")

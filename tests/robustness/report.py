@@ -1,6 +1,11 @@
-"""The robustness summary line, printed after the test run from counts the tests made."""
+"""The robustness summary line, printed after the test run from counts the tests made.
+
+Under pytest-xdist each worker counts its own cases; ``dump`` and ``merge`` carry a worker's
+counts to the controller, which prints the sum."""
 
 from __future__ import annotations
+
+import json
 
 from .tally import ACCURACY, COUNTS, LABELS, SOFTMAX_ELEMENTWISE
 
@@ -24,7 +29,8 @@ def accuracy_lines() -> list[str]:
     return lines
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
+def write(terminalreporter) -> None:
+    """The accuracy table and the summary line, after the run."""
     if not COUNTS and not ACCURACY:
         return
     terminalreporter.write_sep("-", "robustness")
@@ -51,3 +57,19 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"  {COUNTS['oracle_disagreements']} fuzzed architectures where autograd of the defined "
             "loss lost digits (saturated outputs) and the 600-digit reference confirmed the kernel")
     terminalreporter.write_line(summary_line())
+
+
+def dump() -> str:
+    """This process's counts as JSON, for the controller of a parallel run."""
+    return json.dumps({"counts": dict(COUNTS), "accuracy": [[list(k), v] for k, v in ACCURACY.items()],
+                       "softmax": SOFTMAX_ELEMENTWISE})
+
+
+def merge(text: str) -> None:
+    """Add a worker's counts to this process's: counts add up, worst errors take the maximum."""
+    data = json.loads(text)
+    COUNTS.update(data["counts"])
+    for key, error in data["accuracy"]:
+        ACCURACY[tuple(key)] = max(error, ACCURACY.get(tuple(key), 0.0))
+    for key, error in data["softmax"].items():
+        SOFTMAX_ELEMENTWISE[key] = max(error, SOFTMAX_ELEMENTWISE.get(key, 0.0))
