@@ -32,7 +32,8 @@ STACKED = {"inputs": [3, 2], "loss": "mse", "time_reduction": "sum", "layers": [
     {"size": 3, "activation": "tanh", "id": "d"}, {"type": "add", "from": ["r1", "d"]}, {"size": 2}]}
 # two recurrent layers reading the embedding side by side, joined per step, then an LSTM's last state
 TWO_INPUTS = {"inputs": [3], "loss": "softmax_ce", "layers": [
-    {**EMBED, "id": "e"}, {"type": "lstm", "size": 2, "id": "a"}, {"type": "rnn", "size": 3, "from": "e", "id": "b"},
+    {**EMBED, "id": "e"}, {"type": "lstm", "size": 2, "id": "a"},
+    {"type": "rnn", "size": 3, "from": "e", "id": "b"},
     {"type": "concat", "from": ["a", "b", "e"]}, {"type": "gru", "size": 2, "return": "last"}, SOFTMAX]}
 SPECS = {"residual": RESIDUAL, "stacked": STACKED, "two_inputs": TWO_INPUTS}
 
@@ -101,7 +102,8 @@ def _with(*layers, inputs=(4,), loss="softmax_ce"):
 
 RNN_LAST = {"type": "rnn", "size": 3, "return": "last", "id": "last"}
 BAD = {
-    "unknown id": (_with(EMBED, {"type": "rnn", "size": 3, "id": "h"}, {"type": "add", "from": ["h", "x"]}, SOFTMAX),
+    "unknown id": (_with(EMBED, {"type": "rnn", "size": 3, "id": "h"}, {"type": "add", "from": ["h", "x"]},
+                         SOFTMAX),
                    "layers[2].from", "'x' is not the id of an earlier layer (ids: h)"),
     "a later layer": (_with(EMBED, {"type": "rnn", "size": 3, "from": "d", "id": "h"}, {"size": 3, "id": "d"},
                             SOFTMAX), "layers[1].from", "'d' is the id of a later layer (layers[2])"),
