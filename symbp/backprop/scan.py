@@ -123,9 +123,7 @@ class _Builder:
             return Tensor(name, shape)
         seg.graph.inputs[name] = shape
         seg.sources.append(name)
-        mine = seg.opened is not None and seg.opened.output == name  # the scan just before
-        self.readers.setdefault(name, []).append(
-            grad_name(name) if mine else f"{grad_name(name)}_after{seg.opened.position}")
+        self.readers.setdefault(name, []).append(_gradient_of_source(seg, name))
         return Tensor(name, shape)
 
     def made(self, x: Tensor) -> str:
@@ -177,7 +175,7 @@ class _Builder:
                 later = [(Layer(stage.graph, "", 0).data(g, x.shape, numbered=False), x)
                          for name, x in stage.made.items() for g in self.readers.get(name, [])]
                 _pseudo_loss(stage.graph, "seg", stage.cut, [stage.projection, *later])
-            out.append(_close(stage, self.readers, output if stage is self.open else ""))
+            out.append(_close(stage, output if stage is self.open else ""))
         return out
 
     def _gathered(self, scan: Scan) -> Scan:
@@ -190,9 +188,17 @@ class _Builder:
         return replace(scan, grad_output=total.name, gather=[total])
 
 
-def _close(stage: _Open, readers: dict[str, list[str]], output: str) -> Segment:
-    """A segment with its backward pass (its parameters and what it reads from earlier stages);
-    the gradient of a tensor read from before the scan just before it is named after that scan."""
+def _gradient_of_source(segment: _Open, name: str) -> str:
+    """The name of a segment's ∂J/∂(a tensor it reads): grad_x for the output of the scan just
+    before it, as for a chain; grad_x_after{l} for a tensor from further back, l that scan's
+    layer (segments after several scans may read the same tensor)."""
+    if segment.opened is None or segment.opened.output == name:
+        return grad_name(name)
+    return f"{grad_name(name)}_after{segment.opened.position}"
+
+
+def _close(stage: _Open, output: str) -> Segment:
+    """A segment with its backward pass (its parameters and what it reads from earlier stages)."""
     graph = stage.graph
     used = {read_name(r) for c in graph.computes for t in c.terms for r in reads(t.body)}
     for name in [p for p in graph.params if p not in used]:
@@ -200,9 +206,8 @@ def _close(stage: _Open, readers: dict[str, list[str]], output: str) -> Segment:
     sources = [s for s in stage.sources if s != "X"]
     b = backward(graph, [*graph.params, *sources])
     for name in sources:
-        mine = stage.opened is not None and stage.opened.output == name
-        if not mine:
-            renamed = f"{grad_name(name)}_after{stage.opened.position}"
+        renamed = _gradient_of_source(stage, name)
+        if renamed != b.grads[name]:  # a tensor read, not made, here: its gradient is final
             k = next(k for k, c in enumerate(b.computes) if c.name == b.grads[name])
             b.computes[k] = replace(b.computes[k], name=renamed)
             b.grads[name] = renamed
