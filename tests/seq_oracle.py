@@ -58,13 +58,21 @@ def dense(x, P, l, size, bias=True):
     return x @ P[f"W{l}"].T + (P[f"b{l}"] if bias else 0.0)
 
 
+def layernorm(x, P, l, eps=1e-5):
+    """nn.LayerNorm(features): over the last axis, at every step of a sequence."""
+    mean = anp.mean(x, axis=-1, keepdims=True)
+    var = anp.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return P[f"gamma{l}"] * (x - mean) / anp.sqrt(var + eps) + P[f"beta{l}"]
+
+
 def softmax(z):
     e = anp.exp(z - anp.max(z, axis=-1, keepdims=True))
     return e / anp.sum(e, axis=-1, keepdims=True)
 
 
 LOSSES = {**LOSSES, "mse": lambda a, y: (y - a) ** 2 / a.shape[-1]}  # per step: over features
-OPS = {"rnn": rnn, "lstm": lstm, "gru": gru, "embedding": embedding, "dense": dense}
+OPS = {"rnn": rnn, "lstm": lstm, "gru": gru, "embedding": embedding, "dense": dense,
+       "layernorm": layernorm}
 JOINS = {"add": lambda *xs: sum(xs), "concat": lambda *xs: anp.concatenate(xs, axis=-1)}  # features
 
 

@@ -35,7 +35,11 @@ TWO_INPUTS = {"inputs": [3], "loss": "softmax_ce", "layers": [
     {**EMBED, "id": "e"}, {"type": "lstm", "size": 2, "id": "a"},
     {"type": "rnn", "size": 3, "from": "e", "id": "b"},
     {"type": "concat", "from": ["a", "b", "e"]}, {"type": "gru", "size": 2, "return": "last"}, SOFTMAX]}
-SPECS = {"residual": RESIDUAL, "stacked": STACKED, "two_inputs": TWO_INPUTS}
+# a residual block with layernorm at every step: nn.LayerNorm(features), γ and β of the features
+NORMED = {"inputs": [4], "loss": "softmax_ce", "layers": [
+    EMBED, {"type": "rnn", "size": 3, "id": "h"}, {"size": 3, "activation": "relu", "id": "d"},
+    {"type": "add", "from": ["h", "d"]}, {"type": "layernorm"}, SOFTMAX]}
+SPECS = {"residual": RESIDUAL, "stacked": STACKED, "two_inputs": TWO_INPUTS, "layernorm": NORMED}
 
 
 @pytest.mark.parametrize("name", sorted(SPECS))
@@ -81,6 +85,12 @@ def test_concat_of_two_sequences_joins_their_features_at_every_step():
         {"type": "rnn", "size": 3, "id": "a"}, {"type": "gru", "size": 4, "from": "a", "id": "b"},
         {"type": "concat", "from": ["a", "b"]}, {"size": 1}]}).graph(2)
     assert next(c for c in graph.computes if c.name == "concat3_cat").shape == (2, 5, 7)
+
+
+def test_layernorm_on_a_sequence_normalises_every_step_over_its_features():
+    graph = from_dict(NORMED).graph(2)
+    assert graph.params["gamma5"] == graph.params["beta5"] == (3,)
+    assert next(c for c in graph.computes if c.name == "layernorm5_mean").shape == (2, 4)
 
 
 def test_derive_writes_a_pdf_and_katex_markdown_for_a_residual_across_recurrent_layers(tmp_path, capsys):

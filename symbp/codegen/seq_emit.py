@@ -84,15 +84,18 @@ def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
 
 
 def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
-    """PyTorch's recurrent init (±1/sqrt(hidden)), N(0, 1) embeddings, He-scaled dense weights."""
+    """PyTorch's recurrent init (±1/sqrt(hidden)), N(0, 1) embeddings, He-scaled dense weights,
+    zero biases, layernorm's unit γ and zero β."""
     stem, layer = name.rstrip("0123456789"), _position(name)
     if layer in recurrent:
         bound = f"1.0 / np.sqrt({recurrent[layer]})"
         return f"rng.uniform(-{bound}, {bound}, {shape}).astype(dtype)"
     if stem == "E":
         return f"rng.standard_normal({shape}).astype(dtype)"
-    if stem == "b":
+    if stem in ("b", "beta"):
         return f"np.zeros({shape}, dtype=dtype)"
+    if stem == "gamma":
+        return f"np.ones({shape}, dtype=dtype)"
     return f"(rng.standard_normal({shape}) * np.sqrt(2.0 / {max(1, prod(shape[1:]))})).astype(dtype)"
 
 

@@ -134,8 +134,11 @@ def batchnorm(layer: Layer, x: Tensor, *, eps: float = 1e-5) -> Tensor:
 
 
 def layernorm(layer: Layer, x: Tensor, *, eps: float = 1e-5) -> Tensor:
-    """Statistics over all of a sample's features; γ, β shaped like one sample."""
-    _rank(x, [2, 4], "layernorm")
+    """Statistics over all of a sample's features; γ, β shaped like one sample. A sequence
+    (n, t, k) is normalised at every step over its features, γ, β (k,): nn.LayerNorm(k)."""
+    _rank(x, [2, 3, 4], "layernorm")
+    if len(x.shape) == 3:
+        return _affine_out(layer, _normalise(layer, x, [0, 1], eps), [2])
     sample = list(range(1, len(x.shape)))
     return _affine_out(layer, _normalise(layer, x, [0], eps), sample)
 
