@@ -36,7 +36,8 @@ FIELDS: dict[str, set[str]] = {
     "gru": {"size", "return"},
 }
 SEQUENCE_OPS = {"embedding", "rnn", "lstm", "gru"}  # a layer of these makes a sequence spec
-SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention", "add", "concat", "layernorm"}  # a sequence kernel's
+# what a sequence kernel runs
+SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention", "add", "concat", "layernorm"}
 PER_STEP_INPUT = {"rnn", "lstm", "gru", "attention"}  # layers that read a whole sequence
 NO_ACTIVATION = {"lstm", "gru"}  # their gates fix their functions
 RETURNS = ("sequence", "last")

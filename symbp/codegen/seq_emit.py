@@ -66,7 +66,8 @@ class SeqDerived:
 def _later(segment: Segment) -> str:
     """The note on gradients a segment receives from layers after the next recurrent layer."""
     later = [n for n in segment.graph.inputs if n.startswith("grad_")]
-    return f" ({', '.join(later)}: dJ/d of a tensor read by a later layer, from that layer)" if later else ""
+    note = "dJ/d of its tensors from their readers after later recurrent layers"
+    return f" ({', '.join(later)}: {note})" if later else ""
 
 
 def _position(param: str) -> int:
