@@ -58,27 +58,40 @@ def dense(x, P, l, size, bias=True):
     return x @ P[f"W{l}"].T + (P[f"b{l}"] if bias else 0.0)
 
 
+def layernorm(x, P, l, eps=1e-5):
+    """nn.LayerNorm(features): over the last axis, at every step of a sequence."""
+    mean = anp.mean(x, axis=-1, keepdims=True)
+    var = anp.mean((x - mean) ** 2, axis=-1, keepdims=True)
+    return P[f"gamma{l}"] * (x - mean) / anp.sqrt(var + eps) + P[f"beta{l}"]
+
+
 def softmax(z):
     e = anp.exp(z - anp.max(z, axis=-1, keepdims=True))
     return e / anp.sum(e, axis=-1, keepdims=True)
 
 
 LOSSES = {**LOSSES, "mse": lambda a, y: (y - a) ** 2 / a.shape[-1]}  # per step: over features
-OPS = {"rnn": rnn, "lstm": lstm, "gru": gru, "embedding": embedding, "dense": dense}
+OPS = {"rnn": rnn, "lstm": lstm, "gru": gru, "embedding": embedding, "dense": dense,
+       "layernorm": layernorm}
+JOINS = {"add": lambda *xs: sum(xs), "concat": lambda *xs: anp.concatenate(xs, axis=-1)}  # features
 
 
 def forward(layers, loss, P, X, Y, reduction="mean", time_reduction="mean"):
-    """The scalar loss of a sequence layer list (the engine's conventions)."""
-    x = X
+    """The scalar loss of a sequence layer list (the engine's conventions): a layer reads the
+    previous one, or the layers its ``from`` names by ``id``."""
+    x, by_id = X, {}
     for l, entry in enumerate(layers, start=1):
         entry = dict(entry)
-        kind = entry.pop("type", "dense")
+        kind, name, sources = entry.pop("type", "dense"), entry.pop("id", None), entry.pop("from", None)
         act = None if kind in ("rnn", "lstm", "gru") else entry.pop("activation", None)
-        x = OPS[kind](x, P, l, **entry)
+        args = [by_id[s] for s in sources] if sources else [x]
+        x = JOINS[kind](*args) if kind in JOINS else OPS[kind](args[0], P, l, **entry)
         if act == "softmax":
             x = softmax(x)
         elif act is not None:
             x = ACTIVATIONS[act](x)
+        if name is not None:
+            by_id[name] = x
     total = anp.sum(LOSSES[loss](x, Y))
     scale = X.shape[0] if reduction == "mean" else 1
     if x.ndim == 3 and time_reduction == "mean":

@@ -31,10 +31,14 @@ def kernel(data: dict):
 
 
 def spec_data(cell: str, steps: int, hidden: int, features: int, vocab: int | None, returns: str,
-              loss: str, time_reduction: str) -> dict:
-    """A spec: [embedding] → cell → dense at every step (or after the last state) → loss."""
+              loss: str, time_reduction: str, join: str | None = None) -> dict:
+    """A spec: [embedding] → cell → dense at every step (or after the last state) → loss; with
+    ``join`` ("add" or "concat") the cell's output also skips a tanh dense layer to a join."""
     layers = [{"type": "embedding", "vocab": vocab, "size": features}] if vocab else []
     layers.append({"type": cell, "size": hidden, "return": returns})
+    if join:
+        layers[-1]["id"] = "h"
+        layers += [{"size": hidden, "activation": "tanh", "id": "d"}, {"type": join, "from": ["h", "d"]}]
     out = 3 if loss != "softmax_ce" or not vocab else vocab
     layers.append({"size": out, "activation": "softmax" if loss == "softmax_ce" else "identity"})
     return {"inputs": [steps] if vocab else [steps, features], "layers": layers, "loss": loss,
@@ -63,7 +67,8 @@ def relative(mine, theirs) -> float:
 
 CONFIG = st.tuples(st.sampled_from(["rnn", "lstm", "gru"]), st.integers(1, 3), st.integers(1, 3),
                    st.integers(1, 3), st.sampled_from([None, 2, 4]), st.sampled_from(["sequence", "last"]),
-                   st.sampled_from(["softmax_ce", "mse", "half_sse"]), st.sampled_from(["mean", "sum"]))
+                   st.sampled_from(["softmax_ce", "mse", "half_sse"]), st.sampled_from(["mean", "sum"]),
+                   st.sampled_from([None, "add", "concat"]))
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])

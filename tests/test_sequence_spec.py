@@ -55,8 +55,11 @@ BAD = {
                        "did you mean embedding"),
     "layers[2].type": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3},
                                                   {"type": "dropout", "rate": 0.5})},
-                       "takes the layer types attention, dense, embedding, gru, lstm, rnn, not dropout"),
-    "layers[1].id": ({**CHAR, "layers": _layers({"type": "rnn", "size": 3, "id": "h"})}, "chains of layers"),
+                       "takes the layer types add, attention, concat, dense, embedding, gru, layernorm, "
+                       "lstm, rnn, not dropout"),
+    "layers[1].id": ({**CHAR, "layers": [{**EMBED, "id": "h"}, {"type": "rnn", "size": 3, "id": "h"},
+                                         {"size": 5, "activation": "softmax"}]},
+                     "'h' is the id of an earlier layer"),
 }
 
 

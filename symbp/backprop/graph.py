@@ -42,7 +42,7 @@ def _needs_gradient(graph: Graph, wrt: Iterable[str]) -> set[str]:
     return live
 
 
-def _accumulate(name: str, shape: Shape, parts: Sequence[str]) -> Compute:
+def accumulate(name: str, shape: Shape, parts: Sequence[str]) -> Compute:
     """∂J/∂X = Σ of its parts, each part from one read of X."""
     idx, R = index_set("abcdefgh"[: len(shape)], shape)
     body = sp.Add(*(Tensor(p, shape)[tuple(idx)] for p in parts))
@@ -100,7 +100,7 @@ def _finish(x: str, shape: Shape, parts: Sequence[str], out: list[Compute]) -> N
         idx, R = index_set("abcdefgh"[: len(shape)], shape)
         out.append(Compute(grad_name(x), shape, tuple(idx), (Term(sp.Integer(0)),), R, role="grad"))
         return
-    out.append(_accumulate(grad_name(x), shape, parts))
+    out.append(accumulate(grad_name(x), shape, parts))
 
 
 def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean",

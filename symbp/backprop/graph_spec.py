@@ -36,7 +36,9 @@ FIELDS: dict[str, set[str]] = {
     "gru": {"size", "return"},
 }
 SEQUENCE_OPS = {"embedding", "rnn", "lstm", "gru"}  # a layer of these makes a sequence spec
-SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention"}  # what a sequence kernel runs
+# what a sequence kernel runs
+SEQUENCE_LAYERS = SEQUENCE_OPS | {"dense", "attention", "add", "concat", "layernorm"}
+PER_STEP_INPUT = {"rnn", "lstm", "gru", "attention"}  # layers that read a whole sequence
 NO_ACTIVATION = {"lstm", "gru"}  # their gates fix their functions
 RETURNS = ("sequence", "last")
 MAX_VOCAB = 1_000_000
@@ -147,6 +149,9 @@ def _sequence_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     """embedding: vocab and size; rnn, lstm, gru: size and return (as the op's ``returns``)."""
     from symbp.core.spec import _choice
 
+    if kind == "embedding" and "from" in data:
+        raise _fail(f"{where}.from", "an embedding reads the token ids (the inputs), not a layer; "
+                                     "remove from")
     for key in sorted(FIELDS[kind] - {"return"}):
         if key not in data:
             raise _fail(f"{where}.{key}", "is missing")
@@ -167,7 +172,8 @@ def _cell_activation(kind: str, act: Any, where: str) -> str:
     return _choice(act, where, [k for k, e in activations.REGISTRY.items() if not e.vector])
 
 
-def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> list[str] | None:
+def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef,
+             later: Mapping[str, int]) -> list[str] | None:
     sources = data.get("from")
     if sources is None:
         if op.inputs is None:
@@ -177,6 +183,9 @@ def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> lis
     if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources) or not sources:
         raise _fail(f"{where}.from", "must be an id or a list of ids of earlier layers")
     for s in sources:
+        if s not in ids and s in later:
+            raise _fail(f"{where}.from", f"{s!r:.40} is the id of a later layer (layers[{later[s]}]); "
+                                         "a layer reads earlier ones only")
         if s not in ids:
             known = ", ".join(sorted(ids)) or "none yet"
             raise _fail(f"{where}.from", f"{s!r:.40} is not the id of an earlier layer (ids: {known})")
@@ -188,7 +197,8 @@ def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef) -> lis
     return sources
 
 
-def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], last: bool) -> dict:
+def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], last: bool,
+           later: Mapping[str, int]) -> dict:
     from symbp.core.spec import _identifier
 
     where = f"layers[{index}]"
@@ -210,7 +220,7 @@ def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], 
                                                f"{', '.join(sorted(allowed_keys))}"
                                                f"{_did_you_mean(extra[0], sorted(allowed_keys))}")
     out = {"type": kind, **_op_fields(kind, data, where)}
-    sources = _sources(data, where, ids, kind, registry[kind])
+    sources = _sources(data, where, ids, kind, registry[kind], later)
     if sources is not None:
         out["from"] = sources
     if "activation" in data and kind in CELL_KINDS:
@@ -363,7 +373,8 @@ def _check_builds(spec: GraphSpec) -> None:
 
 def _check_sequence(spec: GraphSpec) -> None:
     """A sequence spec: [steps] token ids read by an embedding first, or [steps, features]
-    floats; a chain of layers (the kernel runs each recurrent layer as one loop over steps)."""
+    floats; layers read the previous one or earlier ones by id, a sequence (one vector per step)
+    or one vector per sample alike, and every layer is read (the last by the loss)."""
     ids = spec.layers[0]["type"] == "embedding"
     if len(spec.inputs) == 3 or (len(spec.inputs) == 1) != ids:
         shape = "[steps] token ids need an embedding as the first layer" if len(spec.inputs) == 1 else \
@@ -377,9 +388,34 @@ def _check_sequence(spec: GraphSpec) -> None:
                                              f"not {d['type']}")
         if k and d["type"] == "embedding":
             raise _fail(f"layers[{k}].type", "an embedding reads the token ids: it must be the first layer")
-        if "from" in d or "id" in d:
-            raise _fail(f"layers[{k}].{'from' if 'from' in d else 'id'}",
-                        "sequence specs are chains of layers: each reads the previous one")
+    _check_reads(spec.layers)
+
+
+def _check_reads(layers: tuple[dict, ...]) -> None:
+    """Follow ``from``: what each layer gives (a sequence or one vector per sample) suits its
+    readers, and no layer goes unread."""
+    where = {d["id"]: k for k, d in enumerate(layers) if "id" in d}
+    gives: list[bool] = []  # per layer: a sequence (True) or one vector per sample
+    read: set[int] = set()
+    for k, d in enumerate(layers):
+        sources = [where[s] for s in d["from"]] if "from" in d else [k - 1] if k else []
+        read.update(sources)
+        names = [f"{d['from'][i]!r}" if "from" in d else f"layers[{s}]" for i, s in enumerate(sources)]
+        at = f"layers[{k}].from" if "from" in d else f"layers[{k}].type"
+        kinds = [gives[s] for s in sources] or [True]
+        if len(set(kinds)) > 1:
+            seq = ", ".join(n for n, s in zip(names, kinds) if s)
+            one = ", ".join(n for n, s in zip(names, kinds) if not s)
+            raise _fail(at, f"{d['type']} joins {seq} (a sequence: one vector per step) with {one} "
+                            "(one vector per sample, return = \"last\"); it needs them alike")
+        if d["type"] in PER_STEP_INPUT and not kinds[0]:
+            raise _fail(at, f"{d['type']} reads a sequence, but {names[0]} is one vector per sample "
+                            "(return = \"last\")")
+        gives.append(d.get("returns", "sequence") == "sequence" if d["type"] in CELL_KINDS else kinds[0])
+    unread = sorted(set(range(len(layers) - 1)) - read)
+    if unread:
+        raise _fail(f"layers[{unread[0]}]", "no later layer reads its output (a from skips it): "
+                                            "remove it or name its id in a from")
 
 
 def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
@@ -399,9 +435,11 @@ def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     if not isinstance(layers_data, list) or not layers_data or len(layers_data) > MAX_LAYERS:
         raise _fail("layers", f"must be a list of 1 to {MAX_LAYERS} layers")
     ids: set[str] = set()
+    later = {d["id"]: k for k, d in enumerate(layers_data)
+             if isinstance(d, dict) and isinstance(d.get("id"), str)}
     layers = []
     for k, d in enumerate(layers_data):
-        layers.append(_layer(d, k, ids, registry, k == len(layers_data) - 1))
+        layers.append(_layer(d, k, ids, registry, k == len(layers_data) - 1, later))
         ids.update([layers[-1]["id"]] if "id" in layers[-1] else [])
     loss = data.get("loss", "half_sse")
     if loss not in losses.REGISTRY:

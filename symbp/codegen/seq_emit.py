@@ -48,18 +48,26 @@ class SeqDerived:
                 backward.append((f"Layer {l} ({stage.kind}): backward through one step, run for "
                                  f"t = {T - 1}, ..., 0 (gh{l} is dJ/dh at step t: from the layers above "
                                  f"plus what step t + 1 sends back as hprev{l}'s gradient; Wh{l}'s "
-                                 "gradient sums over t)", stage.backward.computes))
+                                 "gradient sums over t)", stage.gather + stage.backward.computes))
             else:
                 end = "the loss" if stage.upstream is None else "the next recurrent layer's projection"
-                forward.append((f"Forward pass from {stage.source} to {end}", stage.graph.computes[:-1]))
-                backward.append((f"Backward pass from {end} to {stage.source}"
+                reads = ", ".join(stage.sources)
+                forward.append((f"Forward pass from {reads} to {end}", stage.graph.computes[:-1]))
+                backward.append((f"Backward pass from {end} to {reads}"
                                  + (f" ({stage.upstream} is dJ/dP, collected by the loop over steps)"
-                                    if stage.upstream else ""), stage.backward.computes))
+                                    if stage.upstream else "") + _later(stage), stage.backward.computes))
         last = self.stages[-1].graph.computes[-1]
         matrix = [(f"Layer {s.position} ({s.kind}): backpropagation through time at the matrix level "
                    "(one sample's vectors, recognised from the derived step below; weight gradients "
                    "also sum over the batch)", equations(s)) for s in self.stages if isinstance(s, Scan)]
         return [*forward, ("The loss", [last]), *matrix, *reversed(backward)]
+
+
+def _later(segment: Segment) -> str:
+    """The note on gradients a segment receives from layers after the next recurrent layer."""
+    later = [n for n in segment.graph.inputs if n.startswith("grad_")]
+    note = "dJ/d of its tensors from their readers after later recurrent layers"
+    return f" ({', '.join(later)}: {note})" if later else ""
 
 
 def _position(param: str) -> int:
@@ -77,15 +85,18 @@ def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
 
 
 def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
-    """PyTorch's recurrent init (±1/sqrt(hidden)), N(0, 1) embeddings, He-scaled dense weights."""
+    """PyTorch's recurrent init (±1/sqrt(hidden)), N(0, 1) embeddings, He-scaled dense weights,
+    zero biases, layernorm's unit γ and zero β."""
     stem, layer = name.rstrip("0123456789"), _position(name)
     if layer in recurrent:
         bound = f"1.0 / np.sqrt({recurrent[layer]})"
         return f"rng.uniform(-{bound}, {bound}, {shape}).astype(dtype)"
     if stem == "E":
         return f"rng.standard_normal({shape}).astype(dtype)"
-    if stem == "b":
+    if stem in ("b", "beta"):
         return f"np.zeros({shape}, dtype=dtype)"
+    if stem == "gamma":
+        return f"np.ones({shape}, dtype=dtype)"
     return f"(rng.standard_normal({shape}) * np.sqrt(2.0 / {max(1, prod(shape[1:]))})).astype(dtype)"
 
 
@@ -102,7 +113,7 @@ def _scan_context(scan: Scan, before: Segment, shapes: dict) -> dict:
         "upstream": list(scan.upstream.items()), "output": scan.output,
         "grad_pt": grads[scan.pt], "grad_prev": {s: grads[n] for s, n in scan.prev.items()},
         "sums": tuple((grads[p], scan.graph.params[p]) for p in scan.params),
-        "gp": before.upstream,
+        "gp": before.upstream, "gather": _lines(scan.gather, shapes), "grad_output": scan.grad_output,
     }
 
 
@@ -113,6 +124,8 @@ def context(d: SeqDerived, command: str, version: str) -> dict:
     for stage in d.stages:
         shapes.update(stage.graph.shapes())
         shapes.update({c.name: c.shape for c in stage.backward.computes})
+        if isinstance(stage, Scan):
+            shapes.update({c.name: c.shape for c in stage.gather})
     staged = []
     for k, stage in enumerate(d.stages):
         if isinstance(stage, Scan):
@@ -123,7 +136,7 @@ def context(d: SeqDerived, command: str, version: str) -> dict:
                     "backward": _lines(stage.backward.computes, shapes)}
         staged.append(item)
     last = d.stages[-1]
-    output = last.graph.computes[-2].name if len(last.graph.computes) > 1 else last.source
+    output = last.output
     recurrent = {s.position: s.size for s in d.stages if isinstance(s, Scan)}
     X, Y = d.stages[0].graph.inputs["X"], last.graph.inputs["Y"]
     embedding = d.spec.layers[0] if d.spec.layers[0]["type"] == "embedding" else None

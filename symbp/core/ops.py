@@ -134,8 +134,11 @@ def batchnorm(layer: Layer, x: Tensor, *, eps: float = 1e-5) -> Tensor:
 
 
 def layernorm(layer: Layer, x: Tensor, *, eps: float = 1e-5) -> Tensor:
-    """Statistics over all of a sample's features; γ, β shaped like one sample."""
-    _rank(x, [2, 4], "layernorm")
+    """Statistics over all of a sample's features; γ, β shaped like one sample. A sequence
+    (n, t, k) is normalised at every step over its features, γ, β (k,): nn.LayerNorm(k)."""
+    _rank(x, [2, 3, 4], "layernorm")
+    if len(x.shape) == 3:
+        return _affine_out(layer, _normalise(layer, x, [0, 1], eps), [2])
     sample = list(range(1, len(x.shape)))
     return _affine_out(layer, _normalise(layer, x, [0], eps), sample)
 
@@ -159,14 +162,17 @@ def add(layer: Layer, *xs: Tensor) -> Tensor:
 
 
 def concat(layer: Layer, *xs: Tensor) -> Tensor:
-    """Join along features/channels: y[n, c] = Σ_i x_i[n, c − offset_i] (out-of-range reads are 0)."""
-    rest = {x.shape[:1] + x.shape[2:] for x in xs}
+    """Join along features/channels: y[n, c] = Σ_i x_i[n, c − offset_i] (out-of-range reads are 0);
+    sequences (n, t, k) join their features at every step, y[n, t, k] = Σ_i x_i[n, t, k − offset_i]."""
+    axis = 2 if len(xs[0].shape) == 3 else 1  # rank 3 is a sequence, as for dense and the loss
+    rest = {x.shape[:axis] + x.shape[axis + 1:] for x in xs}
     if len(rest) != 1:
-        raise DerivationError(f"concat needs inputs that differ in axis 1 only, not {[x.shape for x in xs]}")
-    offsets = [sum(x.shape[1] for x in xs[:i]) for i in range(len(xs))]
-    shape = (xs[0].shape[0], sum(x.shape[1] for x in xs), *xs[0].shape[2:])
+        shapes = [x.shape for x in xs]
+        raise DerivationError(f"concat needs inputs that differ in axis {axis} only, not {shapes}")
+    offsets = [sum(x.shape[axis] for x in xs[:i]) for i in range(len(xs))]
+    shape = (*xs[0].shape[:axis], sum(x.shape[axis] for x in xs), *xs[0].shape[axis + 1:])
     idx, R = _elementwise(shape)
-    body = sum(x[(idx[0], idx[1] - off, *idx[2:])] for x, off in zip(xs, offsets))
+    body = sum(x[(*idx[:axis], idx[axis] - off, *idx[axis + 1:])] for x, off in zip(xs, offsets))
     return layer.compute("cat", shape, idx, [Term(body)], R)
 
 
