@@ -17,7 +17,7 @@ from symbp.cli.app import main
 from symbp.codegen.graph_code import KernelPrinter
 from symbp.codegen.graph_emit import emit_graph
 from symbp.codegen.load import load_module
-from symbp.codegen.printing import numpy_code
+from symbp.core.printing import numpy_code
 from symbp.core.spec import load_spec
 from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle

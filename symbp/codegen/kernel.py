@@ -29,9 +29,9 @@ from ..backprop.matrix import B, MatrixDerivation
 from ..backprop.plan import Plan, Step
 from ..core import activations as act
 from ..core import losses, naming
+from ..core.printing import NumpyPrinter, stable_form
 from . import saturation
 from .inplace import inplace_code, inplace_statements, occurrences
-from .printing import NumpyPrinter, stable_form
 
 a, y, x = losses.a, losses.y, losses.x
 LOG_A = losses.LOG_A

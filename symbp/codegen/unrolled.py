@@ -25,11 +25,11 @@ from ..core import losses, naming
 from ..core.errors import SymbpError
 from ..core.functions import BY_CLASS, Elementary
 from ..core.naming import NeuronNames
+from ..core.printing import NumpyPrinter
 from ..core.spec import RESERVED, Network
 from ..core.zero import is_zero
 from . import kernel, saturation
 from .kernel import stable
-from .printing import NumpyPrinter
 
 a, y, x = losses.a, losses.y, losses.x
 MAX_WEIGHTS = 64  # Σ_l S_l·S_{l-1}: up to here a Python-float step beats NumPy at small batches

@@ -17,9 +17,9 @@ import sympy as sp
 
 from ..core.errors import DerivationError
 from ..core.optimizers import REGISTRY, G, Optimizer, P, T, rule_text
+from ..core.printing import FUNCTIONS, numpy_code
 from ..core.spec import Network
 from .inplace import occurrences
-from .printing import FUNCTIONS, numpy_code
 
 POWERS = {2: ["np.square({d}, out={o})"], sp.Rational(1, 2): ["np.sqrt({d}, out={o})"],
           -1: ["np.divide(1, {d}, out={o})"],
