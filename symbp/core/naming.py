@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .claim_vocabulary import claim_words
 from .errors import SpecError
 
 if TYPE_CHECKING:
@@ -213,7 +214,6 @@ def _by_field(names: NeuronNames) -> list[tuple[str, str]]:
 def _check_rendering(names: NeuronNames) -> None:
     """Refuse names that print alike (w1 and w_1 are both w_{1}), that print as a letter the
     derivation uses for itself, or that a claim would read as a function or constant."""
-    from ..check.values import claim_words
     from .texprint import tex_name
 
     words = claim_words()
