@@ -93,7 +93,7 @@ ENGINE_CASES = {
 @pytest.mark.parametrize("case", sorted(ENGINE_CASES))
 def test_the_unrolled_graphs_derived_gradients_equal_autograd(case):
     """BPTT from the engine's reverse accumulation over the unrolled steps (shared weights)."""
-    from symbp.backprop.graph import build
+    from symbp.core.build import build
 
     shape, layers, loss, vocab, time_reduction = ENGINE_CASES[case]
     graph = build(shape, layers, loss, time_reduction=time_reduction)
@@ -109,7 +109,7 @@ def test_the_unrolled_graphs_derived_gradients_equal_autograd(case):
 
 
 def test_time_mean_divides_by_batch_times_steps_as_flattened_cross_entropy():
-    from symbp.backprop.graph import build
+    from symbp.core.build import build
 
     layers = _layers({"type": "rnn", "size": 3})
     mean, total = (build((2, 4), layers, "softmax_ce", time_reduction=r) for r in ("mean", "sum"))

@@ -18,11 +18,11 @@ from typing import Any
 from symbp.core import activations, losses
 from symbp.core.errors import DerivationError, FormulaError, SpecError
 
+from ..core.build import build
 from ..core.formula_op import formula_op, parse_index_formula
 from ..core.ir import Graph
 from ..core.ops import OPS, OpDef
 from ..core.recurrent import CELLS as CELL_KINDS
-from .graph import build
 
 TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "time_reduction", "ops"}
 COMMON = {"type", "id", "from", "activation"}

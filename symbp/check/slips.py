@@ -18,9 +18,10 @@ import sympy as sp
 from symbp.check.function import FunctionError, FunctionReport, ParamResult, _compare, _real
 from symbp.core.errors import SymbpError
 
-from ..backprop.graph import backward, build
+from ..backprop.graph import backward
 from ..backprop.graph_spec import GraphSpec
 from ..codegen import numeric
+from ..core.build import build
 from ..core.ir import Compute, Graph
 
 Values = dict[str, np.ndarray]
