@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from symbp.backprop.graph import backward
-from symbp.backprop.graph_spec import from_dict
 from symbp.codegen import numeric
 from symbp.core.errors import SpecError
+from symbp.core.graph_spec import from_dict
 from tests import seq_oracle as oracle
 
 EMBED = {"type": "embedding", "vocab": 5, "size": 3}
@@ -122,7 +122,7 @@ def test_time_mean_divides_by_batch_times_steps_as_flattened_cross_entropy():
 def test_validation_builds_a_long_sequence_for_two_steps_and_counts_every_step(monkeypatch):
     """The unrolled graph grows with the steps; validation builds it for two and scales the
     per-sample sizes, so 4000 steps of a GRU of 1000 are refused by their size, not built."""
-    from symbp.backprop.graph_spec import GraphSpec
+    from symbp.core.graph_spec import GraphSpec
 
     built = []
     original = GraphSpec.graph

@@ -1,7 +1,7 @@
 """The op engine: every op an index formula, every backward pass derived from it.
 
 Design note. The engine's modules sit in their stages: ``core`` (ir, graph_build, build, ops,
-formula_op), ``backprop`` (adjoint, graph, graph_spec), ``codegen`` (graph_code, numeric,
+formula_op, graph_spec), ``backprop`` (adjoint, graph), ``codegen`` (graph_code, numeric,
 elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), ``cli`` (graph).
 
 * **IR** (``ir``). A tensor is computed elementwise, ``out[index] = Σ_terms reduce term.body``:

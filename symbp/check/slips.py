@@ -19,9 +19,9 @@ from symbp.check.function import FunctionError, FunctionReport, ParamResult, _co
 from symbp.core.errors import SymbpError
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
 from ..codegen import numeric
 from ..core.build import build
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 
 Values = dict[str, np.ndarray]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from math import prod
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 from .graph_code import BATCH, extent, formula, statement
 from .seq_emit import SeqDerived, derive_sequence

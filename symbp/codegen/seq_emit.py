@@ -8,9 +8,9 @@ import re
 from dataclasses import dataclass
 from math import prod
 
-from ..backprop.graph_spec import GraphSpec
 from ..backprop.recurrence import equations
 from ..backprop.scan import Scan, Segment, stages
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute
 from .graph_code import BATCH, formula, statement
 

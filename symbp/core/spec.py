@@ -779,7 +779,7 @@ def graph_names() -> list[str]:
 
 def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
     """A ``Network``, or for a graph spec a ``GraphSpec`` where the caller handles graphs."""
-    from ..backprop.graph_spec import from_dict, is_graph_spec
+    from .graph_spec import from_dict, is_graph_spec
 
     if not is_graph_spec(data):
         return Network.from_dict(data, default_name=default_name)
@@ -792,7 +792,7 @@ def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
 def load_spec(spec: str | Path | dict | Network | None = None, *, graphs: bool = False) -> Network:
     """A spec file, a bundled network's name, plain data, or None for the default (mazur).
 
-    With ``graphs``, a graph spec (``symbp.backprop.graph_spec``) gives a ``GraphSpec``; without, an error.
+    With ``graphs``, a graph spec (``symbp.core.graph_spec``) gives a ``GraphSpec``; without, an error.
     """
     if isinstance(spec, Network):
         return spec

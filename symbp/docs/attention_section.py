@@ -18,8 +18,8 @@ import numpy as np
 from symbp.core.errors import DerivationError
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
 from ..codegen import numeric
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Graph, read_name, reads
 
 AGREE = 1e-10  # relative to the derived tensor's largest entry

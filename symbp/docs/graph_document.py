@@ -12,11 +12,11 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from ..backprop import norm_paths, tensor_level
-from ..backprop.graph_spec import GraphSpec
 from ..backprop.tensor_level import Names, Statement
 from ..codegen.graph_code import BATCH, _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
 from ..codegen.seq_emit import SeqDerived
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Term
 from . import attention_section as attention_doc
 from .graph_figure import figure_name, svg
