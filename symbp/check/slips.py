@@ -20,6 +20,7 @@ from symbp.core.errors import SymbpError
 
 from ..backprop.graph import backward
 from ..codegen import numeric
+from ..core import naming
 from ..core.build import build
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
@@ -50,7 +51,7 @@ def _unscaled_backward(spec: GraphSpec, batch: int, values: Values):
     """The true forward pass, but dQ = dS·K and dK = dSᵀ·Q: the 1/√D left out of the gradient
     that flows from the scores to the queries and keys."""
     graph = spec.graph(batch)
-    targets = {f"grad_attention{l}_{p}": graph.params[f"Wq{l}"][0]  # D of layer l
+    targets = {naming.grad(naming.compute("attention", l, p)): graph.params[naming.param("Wq", l)][0]  # D
                for l in _attention_layers(spec) for p in "qk"}
 
     def mutate(c: Compute) -> Compute:

@@ -4,12 +4,12 @@ recurrent layer as a loop over steps running its cell's derived statements (``sc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from math import prod
 
 from ..backprop.recurrence import equations
 from ..backprop.scan import Scan, Segment, stages
+from ..core import naming
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute
 from .graph_code import BATCH, formula, statement
@@ -64,7 +64,7 @@ class SeqDerived:
 
 def _position(param: str) -> int:
     """The layer position a parameter name ends in (Wh12: 12)."""
-    return int(re.search(r"\d+\Z", param).group())
+    return naming.param_of(param)[1]
 
 
 def derive_sequence(spec: GraphSpec) -> SeqDerived:
@@ -100,6 +100,7 @@ def _scan_context(scan: Scan, before: Segment, shapes: dict) -> dict:
         "taped": tuple([scan.pt, *scan.prev.values(), *(c.name for c in forward)]),
         "h": scan.new["h"], "new": scan.new, "prev": list(scan.prev.items()),
         "upstream": list(scan.upstream.items()), "output": scan.output,
+        "grad_output": naming.grad(scan.output),
         "grad_pt": grads[scan.pt], "grad_prev": {s: grads[n] for s, n in scan.prev.items()},
         "sums": tuple((grads[p], scan.graph.params[p]) for p in scan.params),
         "gp": before.upstream,
