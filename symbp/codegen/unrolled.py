@@ -28,7 +28,7 @@ from ..core.naming import NeuronNames
 from ..core.printing import NumpyPrinter
 from ..core.spec import RESERVED, Network
 from ..core.zero import is_zero
-from . import kernel, saturation
+from . import kernel, saturation, shared
 from .kernel import stable
 
 a, y, x = losses.a, losses.y, losses.x
@@ -242,8 +242,8 @@ class _Writer:
             return expr
         z = self.n.pre_activations[l - 1][i]
         k = b.below.rate
-        return expr.xreplace({saturation.logistic(k * x): _sym(self.names.low(z)),
-                              saturation.logistic(-k * x): _sym(self.names.up(z))})
+        return shared.read_shared(expr, {saturation.logistic(k * x): self.names.low(z),
+                                         saturation.logistic(-k * x): self.names.up(z)})
 
     def pair_lines(self, l: int, i: int, form: saturation.Distance, low: str) -> list[str]:
         """σ(k·z) and σ(−k·z) from one exp(−|k·z|) ≤ 1 (no overflow, no cancellation)."""
