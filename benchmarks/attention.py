@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from symbp.backprop.graph_spec import from_dict  # noqa: E402
 from symbp.codegen.graph_emit import emit_graph  # noqa: E402
 from symbp.codegen.load import load_module  # noqa: E402
+from symbp.core.graph_spec import from_dict  # noqa: E402
 
 
 def spec(steps: int, features: int, causal: bool):

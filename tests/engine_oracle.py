@@ -103,7 +103,7 @@ OPS = {
 
 
 def forward(layers, loss, P, X, Y, reduction="mean", ops=None):
-    """The scalar loss of a layer list (the engine's ``graph.build`` conventions); ``ops``
+    """The scalar loss of a layer list (the engine's ``build`` conventions); ``ops``
     adds oracles for user-defined ops, called as ``f(*inputs, P, l)``."""
     x, by_id, ops = X, {}, {**OPS, **(ops or {})}
     for l, entry in enumerate(layers, start=1):

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import numeric
+from symbp.core.build import build
 from symbp.core.errors import DerivationError
 from symbp.docs import attention_section as attention_doc
 from symbp.docs.graph_document import derive_document

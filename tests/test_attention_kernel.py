@@ -9,10 +9,10 @@ import re
 import numpy as np
 import pytest
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.codegen.graph_emit import emit_graph
 from symbp.codegen.load import load_module
 from symbp.core.errors import SpecError
+from symbp.core.graph_spec import from_dict
 from tests import engine_oracle as oracle
 from tests.test_graph_kernel import check_kernel_against_autograd
 

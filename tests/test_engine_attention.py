@@ -9,8 +9,9 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import exact, numeric
+from symbp.core.build import build
 from symbp.verify.proof import is_zero
 from tests.test_engine_numeric import check_against_autograd, derived, engine_gradients, relative_error
 from tests.test_engine_proof import _point

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import numeric
+from symbp.core.build import build
 from symbp.core.errors import DerivationError
 from symbp.core.ir import Tensor, var
 from tests import engine_oracle as oracle

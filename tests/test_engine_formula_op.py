@@ -5,7 +5,7 @@ from __future__ import annotations
 import autograd.numpy as anp
 import pytest
 
-from symbp.backprop.graph import build
+from symbp.core.build import build
 from symbp.core.errors import FormulaError
 from symbp.core.formula_op import formula_op, parse_index_formula
 from tests.test_engine_numeric import check_against_autograd

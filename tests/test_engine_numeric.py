@@ -8,8 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import numeric
+from symbp.core.build import build
 from tests import engine_oracle as oracle
 
 IMAGE = (2, 2, 6, 5)  # (N, C, H, W): odd sizes catch transposed axes

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import exact
+from symbp.core.build import build
 from symbp.core.ir import Graph
 from symbp.verify.proof import is_zero
 

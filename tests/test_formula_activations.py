@@ -18,10 +18,9 @@ import pytest
 import sympy as sp
 
 import symbp
-from symbp.codegen import printing
 from symbp.codegen.load import load_module
 from symbp.codegen.unrolled import scalar_code
-from symbp.core import activations, functions, interval
+from symbp.core import activations, functions, interval, printing
 from symbp.core.errors import SpecError
 from symbp.core.formula import FUNCTIONS, parse_formula
 from symbp.verify.kernel import check_kernel

@@ -12,12 +12,12 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.cli.app import main
 from symbp.codegen.graph_code import KernelPrinter
 from symbp.codegen.graph_emit import emit_graph
 from symbp.codegen.load import load_module
-from symbp.codegen.printing import numpy_code
+from symbp.core.graph_spec import from_dict
+from symbp.core.printing import numpy_code
 from symbp.core.spec import load_spec
 from tests import engine_oracle as oracle
 from tests.test_engine_formula_op import depthwise_oracle

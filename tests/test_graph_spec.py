@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from symbp.backprop.graph_spec import GraphSpec, from_dict, is_graph_spec
 from symbp.core.errors import SpecError
+from symbp.core.graph_spec import GraphSpec, from_dict, is_graph_spec
 from symbp.core.spec import Network, bundled_names, graph_names, load_spec
 
 LENET_HEAD = {"inputs": [1, 8, 8], "loss": "half_sse"}

@@ -13,9 +13,9 @@ import sympy as sp
 
 from symbp.backprop import norm_paths
 from symbp.backprop.graph import backward
-from symbp.backprop.graph_spec import from_dict
 from symbp.codegen import numeric
 from symbp.codegen.graph_emit import derive_graph
+from symbp.core.graph_spec import from_dict
 from symbp.core.spec import load_spec
 from symbp.docs.graph_document import GraphDerivation, derive_document, tensor_statements
 from tests.test_documents import katex, pdflatex_run

@@ -8,9 +8,9 @@ import sympy as sp
 
 import symbp
 from symbp.codegen.load import load_module
-from symbp.codegen.printing import numpy_code
 from symbp.core import activations as act
 from symbp.core import losses
+from symbp.core.printing import numpy_code
 
 a, x, y, S = act.a, act.x, losses.y, losses.S
 ELEMENTWISE = [name for name, e in act.REGISTRY.items() if not e.vector]

@@ -4,8 +4,8 @@ forget gate, the GRU's reset gate); LaTeX compiles, Markdown renders in KaTeX.""
 
 from __future__ import annotations
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.cli.app import main
+from symbp.core.graph_spec import from_dict
 from symbp.core.spec import load_spec
 from symbp.docs.graph_document import derive_document
 from symbp.docs.pdf import made_by_symbp

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.backprop.scan import Scan
 from symbp.cli.app import main
 from symbp.codegen.graph_emit import derive_graph, emit_graph
 from symbp.core.errors import SpecError
+from symbp.core.graph_spec import from_dict
 from symbp.docs.pdf import made_by_symbp
 from symbp.verify.graph import check_graph_kernel
 from tests.test_documents import katex

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.backprop.scan import Scan
 from symbp.codegen.graph_code import formula
 from symbp.codegen.graph_emit import derive_graph, emit_graph
 from symbp.codegen.load import load_module
+from symbp.core.graph_spec import from_dict
 from symbp.verify.graph import check_graph_kernel
 from tests import seq_oracle as oracle
 

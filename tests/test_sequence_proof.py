@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from symbp.backprop.graph import backward, build
+from symbp.backprop.graph import backward
 from symbp.codegen import exact
+from symbp.core.build import build
 from symbp.core.ir import Term
 from tests.test_engine_proof import _point
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from symbp.backprop.graph import backward
-from symbp.backprop.graph_spec import from_dict
 from symbp.codegen import numeric
 from symbp.core.errors import SpecError
+from symbp.core.graph_spec import from_dict
 from tests import seq_oracle as oracle
 
 EMBED = {"type": "embedding", "vocab": 5, "size": 3}
@@ -96,7 +96,7 @@ ENGINE_CASES = {
 @pytest.mark.parametrize("case", sorted(ENGINE_CASES))
 def test_the_unrolled_graphs_derived_gradients_equal_autograd(case):
     """BPTT from the engine's reverse accumulation over the unrolled steps (shared weights)."""
-    from symbp.backprop.graph import build
+    from symbp.core.build import build
 
     shape, layers, loss, vocab, time_reduction = ENGINE_CASES[case]
     graph = build(shape, layers, loss, time_reduction=time_reduction)
@@ -112,7 +112,7 @@ def test_the_unrolled_graphs_derived_gradients_equal_autograd(case):
 
 
 def test_time_mean_divides_by_batch_times_steps_as_flattened_cross_entropy():
-    from symbp.backprop.graph import build
+    from symbp.core.build import build
 
     layers = _layers({"type": "rnn", "size": 3})
     mean, total = (build((2, 4), layers, "softmax_ce", time_reduction=r) for r in ("mean", "sum"))
@@ -125,7 +125,7 @@ def test_time_mean_divides_by_batch_times_steps_as_flattened_cross_entropy():
 def test_validation_builds_a_long_sequence_for_two_steps_and_counts_every_step(monkeypatch):
     """The unrolled graph grows with the steps; validation builds it for two and scales the
     per-sample sizes, so 4000 steps of a GRU of 1000 are refused by their size, not built."""
-    from symbp.backprop.graph_spec import GraphSpec
+    from symbp.core.graph_spec import GraphSpec
 
     built = []
     original = GraphSpec.graph

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symbp.backprop.graph_spec import from_dict
 from symbp.codegen.graph_emit import emit_graph
 from symbp.codegen.load import load_module
+from symbp.core.graph_spec import from_dict
 
 torch = pytest.importorskip("torch")
 

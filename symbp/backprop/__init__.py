@@ -1,7 +1,7 @@
 """The op engine: every op an index formula, every backward pass derived from it.
 
-Design note. The engine's modules sit in their stages: ``core`` (ir, graph_build, ops,
-formula_op), ``backprop`` (adjoint, graph, graph_spec), ``codegen`` (graph_code, numeric,
+Design note. The engine's modules sit in their stages: ``core`` (ir, graph_build, build, ops,
+formula_op, graph_spec), ``backprop`` (adjoint, graph), ``codegen`` (graph_code, numeric,
 elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), ``cli`` (graph).
 
 * **IR** (``ir``). A tensor is computed elementwise, ``out[index] = Σ_terms reduce term.body``:
@@ -41,16 +41,17 @@ elementwise, graph_emit), ``docs`` (graph_document), ``verify`` (graph, exact), 
   (``symbp verify``) and names the slip it makes.
 * **Sequences** (``recurrent``, ``scan``, ``seq_emit``, ``recurrence``, ``seq_verify``). An
   rnn, lstm or gru is its input projection (all steps at once) and one step of its cell, as
-  index formulas. ``graph.build`` unrolls the steps with shared weights, so BPTT is the
+  index formulas. ``build`` unrolls the steps with shared weights, so BPTT is the
   reverse accumulation above (proofs, the reference in ``run``). The kernel cuts the layers at
   each recurrent layer (``scan``): the engine derives each segment and one step of the cell
   (a piece that does not end in the loss ends in Σ g·out, g its incoming gradient), and the
   template runs the step's statements in a loop over t, backward in reverse time.
 """
 
+from ..core.build import build
 from ..core.formula_op import formula_op
 from ..core.ir import Compute, Graph, Tensor, Term, var
 from ..core.ops import OPS
-from .graph import Backward, backward, build
+from .graph import Backward, backward
 
 __all__ = ["OPS", "Backward", "Compute", "Graph", "Tensor", "Term", "backward", "build", "formula_op", "var"]

@@ -2,27 +2,22 @@
 contributions to its gradient add (a residual connection's fan-out is the sum of two paths).
 
 ``backward`` walks the computes from the loss back, asks ``adjoint`` for one contribution per
-read, and sums each tensor's contributions into ``grad_<name>`` once all are known.
+read, and sums each tensor's contributions into ``naming.grad(name)`` once all are known.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import sympy as sp
 
 from symbp.core.errors import DerivationError
 
-from ..core.graph_build import Layer, index_set
+from ..core import naming
+from ..core.graph_build import index_set
 from ..core.ir import Compute, Graph, Shape, Tensor, Term, read_name, reads
-from ..core.ops import OPS, OpDef
-from ..core.recurrent import CELLS
 from .adjoint import adjoint, max_share
-
-
-def grad_name(tensor: str) -> str:
-    return f"grad_{tensor}"
 
 
 @dataclass(eq=False)
@@ -57,32 +52,32 @@ def backward(graph: Graph, wrt: Iterable[str]) -> Backward:
         raise DerivationError("the graph needs a scalar output (a loss) to differentiate")
     live = _needs_gradient(graph, wrt)
     parts: dict[str, list[str]] = {graph.output: []}
-    out: list[Compute] = [Compute(grad_name(graph.output), (), (), (Term(sp.Integer(1)),), {}, role="grad")]
-    done: dict[str, str] = {graph.output: grad_name(graph.output)}
+    out: list[Compute] = [Compute(naming.grad(graph.output), (), (), (Term(sp.Integer(1)),), {}, role="grad")]
+    done: dict[str, str] = {graph.output: naming.grad(graph.output)}
     for c in reversed(graph.computes):
         if c.name not in done:
             if not parts.get(c.name):
                 continue  # J does not depend on it
             _finish(c.name, c.shape, parts[c.name], out)
-            done[c.name] = grad_name(c.name)
+            done[c.name] = naming.grad(c.name)
         if not c.differentiable:
             continue
         upstream = done[c.name]
         if c.terms[0].kind == "max":
-            out += max_share(c, upstream, f"share_{c.name}")
+            out += max_share(c, upstream, naming.share(c.name))
             upstream = out[-1].name
         for t, term in enumerate(c.terms):
             for r, read in enumerate(reads(term.body)):
                 x = read_name(read)
                 if x not in live:
                     continue
-                part = f"{grad_name(x)}__{c.name}_{t}_{r}"
+                part = naming.grad_part(x, c.name, t, r)
                 out.append(adjoint(c, term, read, upstream, part, {**shapes, **_shapes(out)}))
                 parts.setdefault(x, []).append(part)
     for x in wrt:
         if x not in done:
             _finish(x, shapes[x], parts.get(x, []), out)
-            done[x] = grad_name(x)
+            done[x] = naming.grad(x)
     return Backward(out, {x: done[x] for x in wrt})
 
 
@@ -94,42 +89,10 @@ def _finish(x: str, shape: Shape, parts: Sequence[str], out: list[Compute]) -> N
     """Add the gradient of x: its one part renamed, or the sum of its parts (zero if none)."""
     if len(parts) == 1:
         k = next(k for k, c in enumerate(out) if c.name == parts[0])
-        out[k] = replace(out[k], name=grad_name(x))
+        out[k] = replace(out[k], name=naming.grad(x))
         return
     if not parts:
         idx, R = index_set("abcdefgh"[: len(shape)], shape)
-        out.append(Compute(grad_name(x), shape, tuple(idx), (Term(sp.Integer(0)),), R, role="grad"))
+        out.append(Compute(naming.grad(x), shape, tuple(idx), (Term(sp.Integer(0)),), R, role="grad"))
         return
-    out.append(accumulate(grad_name(x), shape, parts))
-
-
-def build(inputs: Shape, layers: Sequence[dict], loss: str | None = None, reduction: str = "mean",
-          ops: Mapping[str, OpDef] | None = None, time_reduction: str = "mean") -> Graph:
-    """A graph from an input shape and layer entries ``{"type": …, "id": …, "from": […], …}``.
-
-    As in the spec: a layer reads the previous one unless ``from`` names ids; ``activation``
-    on a layer adds that activation after it; positions count from 1 over all layers.
-    ``ops`` adds user-defined ops (``formula_op.FormulaOp``) to the registry.
-    """
-    registry = {**OPS, **(ops or {})}
-    graph = Graph()
-    x = Layer(graph, "input", 0).data("X", inputs, numbered=False)
-    by_id: dict[str, Tensor] = {}
-    for position, entry in enumerate(layers, start=1):
-        entry = dict(entry)
-        kind, name, sources = entry.pop("type", "dense"), entry.pop("id", None), entry.pop("from", None)
-        act = None if kind in CELLS else entry.pop("activation", None)  # a cell's own g
-        op = registry.get(kind)
-        if op is None:
-            known = ", ".join(registry)
-            raise DerivationError(f"layers[{position - 1}].type: unknown op {kind!r}; known: {known}")
-        args = [by_id[s] for s in sources] if sources else [x]
-        x = op.build(Layer(graph, kind, position), *args, **entry)
-        if act is not None:
-            x = OPS["activation"].build(Layer(graph, "act", position), x, name=act)
-        if name is not None:
-            by_id[name] = x
-    if loss is not None:
-        OPS["loss"].build(Layer(graph, "loss", len(layers) + 1), x, name=loss, reduction=reduction,
-                            time_reduction=time_reduction)
-    return graph
+    out.append(accumulate(naming.grad(x), shape, parts))

@@ -21,6 +21,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from symbp.core.textprint import MINUS, TextPrinter
 
+from ..core import naming
 from ..core.ir import Compute, Graph, read_name, reads
 from .tensor_level import Names, Statement
 
@@ -189,14 +190,13 @@ class NormPaths:
 def inside(norm: Norm, backward: Sequence[Compute]) -> set[str]:
     """The gradients inside the normalisation: of μ, c, v, x̂, and their parts."""
     inside = (norm.mean, norm.centered, norm.var, norm.xhat)
-    return {c.name for c in backward
-            if any(c.name == f"grad_{t}" or c.name.startswith(f"grad_{t}__") for t in inside)}
+    return {c.name for c in backward for g in [naming.gradient_of(c.name)] if g and g[0] in inside}
 
 
 def paths(norm: Norm, graph: Graph, backward: Sequence[Compute]) -> NormPaths | None:
     """Inline each path into ∂J/∂x and simplify their sum (None if x gets no gradient)."""
     by_name = {c.name: c for c in backward}
-    gradient = f"grad_{norm.x}"
+    gradient = naming.grad(norm.x)
     if gradient not in by_name:
         return None
     leaves = _leaves(gradient, by_name)

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..codegen.printing import numpy_code
 from ..core import losses, naming, textprint
+from ..core.printing import numpy_code
 from ..core.textprint import superscript as _sup
 from .matrix import B, MatrixDerivation
 

@@ -11,17 +11,15 @@ left to the index level.
 
 from __future__ import annotations
 
-import re
-
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
+from ..core import naming
 from ..core.ir import Compute, read_index, read_name, reads
 from .scan import Scan
 
 GATES = {"lstm": "ifgo", "gru": "rzn"}
 PARTS = {"tc": r"\tanh c", "zg": "z"}  # step tensors whose name is not their symbol
-_STEP = re.compile(r"[a-z]+\d+_([a-z]+)\Z")  # {kind}{l}_{part}
 _DATA = {"pt": ("P", 0), "hprev": ("h", -1), "cprev": ("c", -1), "gh": (r"\delta h", 0),
          "gc": (r"\delta c^{\to}", 0)}
 
@@ -37,8 +35,9 @@ class _Names:
         return "t" if k == 0 else f"t{'+' if k > 0 else '-'}{abs(k)}"
 
     def tensor(self, name: str) -> str:
-        if name.startswith("grad_"):
-            base, _, part = name[5:].partition("__")
+        gradient = naming.gradient_of(name)
+        if gradient:
+            base, part = gradient
             via = rf"^{{\langle {self.via(part)} \rangle}}" if part else ""
             return r"\delta " + self.tensor(base) + via
         stem = name.rstrip("0123456789")
@@ -47,17 +46,17 @@ class _Names:
             return f"{symbol}_{{{self.time(offset)}}}"
         if stem in ("Wh", "bh", "Wx", "bx", "b"):
             return f"{stem[0]}_{{{stem[1:] or 'x'}}}" if stem != "b" else "b"
-        m = _STEP.match(name)
-        part = m.group(1) if m else name
+        computed = naming.compute_of(name)
+        part = computed[2] if computed else name
         return f"{PARTS.get(part, part)}_{{{self.time(0)}}}"
 
     def via(self, part: str) -> str:
         """Which read a part of a gradient comes from: the reader (the next step for the
         pseudo-loss), and the reader's term when it is not the first."""
-        reader, term, _ = part.rsplit("_", 2)
+        reader, term, _ = naming.part_reader(part)
         if reader.startswith("cell"):  # the pseudo-loss: what step t + 1 sends back
             return self.time(1)
-        return self.tensor(reader) + (f",{int(term) + 1}" if int(term) else "")
+        return self.tensor(reader) + (f",{term + 1}" if term else "")
 
     def block(self, offset) -> str:
         """The gate a constant offset into a stacked vector selects."""
@@ -124,13 +123,14 @@ def matrix_equation(c: Compute, scan: Scan, names: _Names | None = None) -> str 
     if len(c.terms) != 1:
         return None
     term = c.terms[0]
-    is_param = c.name[5:] in scan.graph.params if c.name.startswith("grad_") else False
+    gradient = naming.gradient_of(c.name)
+    is_param = gradient is not None and gradient[0] in scan.graph.params
     if term.reduce:
         rhs = _product(term, names, c)
         if rhs is None:
             return None
         if is_param:
-            return rf"\frac{{\partial J}}{{\partial {names.tensor(c.name[5:])}}} = \sum_t {rhs}"
+            return rf"\frac{{\partial J}}{{\partial {names.tensor(gradient[0])}}} = \sum_t {rhs}"
     else:
         body = _vector_symbols(term.body, names)
         if body is None:

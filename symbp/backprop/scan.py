@@ -24,11 +24,12 @@ import sympy as sp
 
 from symbp.core.errors import DerivationError
 
+from ..core import naming
 from ..core.graph_build import Layer, index_set
 from ..core.ir import Compute, Graph, Tensor, Term, read_name, reads
 from ..core.ops import OPS, OpDef
 from ..core.recurrent import CELLS, StepLayer, parameters, project
-from .graph import Backward, accumulate, backward, grad_name
+from .graph import Backward, accumulate, backward
 
 FEATURE_LETTERS = "jklmpqrsuvwxyzabcdefgio"  # every letter but n, t, h (batch, step, image axes)
 
@@ -193,8 +194,8 @@ def _gradient_of_source(segment: _Open, name: str) -> str:
     before it, as for a chain; grad_x_after{l} for a tensor from further back, l that scan's
     layer (segments after several scans may read the same tensor)."""
     if segment.opened is None or segment.opened.output == name:
-        return grad_name(name)
-    return f"{grad_name(name)}_after{segment.opened.position}"
+        return naming.grad(name)
+    return naming.grad_after(name, segment.opened.position)
 
 
 def _close(stage: _Open, output: str) -> Segment:

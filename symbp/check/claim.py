@@ -29,6 +29,7 @@ import sympy as sp
 
 from ..backprop.matrix import derive
 from ..core import activations as act
+from ..core.claim_vocabulary import ACTIVATION_NAMES, TRANSPOSE_MARKS
 from ..core.errors import DerivationError
 from ..core.files import read_text
 from ..core.spec import Network, load_spec
@@ -54,8 +55,6 @@ from .matrix import (
 )
 from .system import System, UndefinedValueError, system_for
 from .values import (
-    ACTIVATION_NAMES,
-    TRANSPOSE_MARKS,
     NeuronEvaluator,
     ShapeError,
     claim_budget,

@@ -9,7 +9,7 @@ from decimal import Decimal
 from symbp.check.example import ExampleError, ExampleReport, Row, _short, judge
 from symbp.core.textprint import text as plain
 
-from ..backprop.graph_spec import GraphSpec
+from ..core.graph_spec import GraphSpec
 from ..docs.element_level import decimal, element_level, entry_key
 
 

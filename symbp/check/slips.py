@@ -18,9 +18,11 @@ import sympy as sp
 from symbp.check.function import FunctionError, FunctionReport, ParamResult, _compare, _real
 from symbp.core.errors import SymbpError
 
-from ..backprop.graph import backward, build
-from ..backprop.graph_spec import GraphSpec
+from ..backprop.graph import backward
 from ..codegen import numeric
+from ..core import naming
+from ..core.build import build
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 
 Values = dict[str, np.ndarray]
@@ -49,7 +51,7 @@ def _unscaled_backward(spec: GraphSpec, batch: int, values: Values):
     """The true forward pass, but dQ = dS·K and dK = dSᵀ·Q: the 1/√D left out of the gradient
     that flows from the scores to the queries and keys."""
     graph = spec.graph(batch)
-    targets = {f"grad_attention{l}_{p}": graph.params[f"Wq{l}"][0]  # D of layer l
+    targets = {naming.grad(naming.compute("attention", l, p)): graph.params[naming.param("Wq", l)][0]  # D
                for l in _attention_layers(spec) for p in "qk"}
 
     def mutate(c: Compute) -> Compute:

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..backprop.graph_spec import GraphSpec
 from ..codegen.graph_emit import derive_graph, render
+from ..core.graph_spec import GraphSpec
 from ..docs.graph_document import GraphDerivation
 from ..docs.graph_figure import figure_name
 from ..verify.graph import EVALUATOR_LIMIT, FD_LIMIT, check_graph_kernel

@@ -1,1 +1,1 @@
-"""Code generation: printing, buffer planning and NumPy kernels for dense and graph specs."""
+"""Code generation: buffer planning and NumPy kernels for dense and graph specs."""

@@ -20,8 +20,8 @@ from math import prod
 
 import sympy as sp
 
-from symbp.codegen.printing import NumpyPrinter
 from symbp.core.errors import DerivationError
+from symbp.core.printing import NumpyPrinter
 from symbp.core.textprint import text as plain
 
 from ..core.ir import Compute, Scatter, Shape, Term, affine, bounds, index_vars, read_index, read_name, reads

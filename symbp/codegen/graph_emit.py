@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from math import prod
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
+from ..core import naming
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 from .graph_code import BATCH, extent, formula, statement
 from .seq_emit import SeqDerived, derive_sequence
@@ -59,19 +60,20 @@ def _norms(d: Derived) -> list[dict]:
     """Batchnorm layers: their statistics' computes, stats keys and sample count per channel."""
     out = []
     for c in d.graph.computes:
-        if c.name.startswith("batchnorm") and c.name.endswith("_mean"):
-            layer = c.name[len("batchnorm"):-len("_mean")]
+        kind, layer, part = naming.compute_of(c.name) or ("", 0, "")
+        if (kind, part) == ("batchnorm", "mean"):
             count = prod(c.ranges[v] for v in c.terms[0].reduce) // BATCH
-            out.append({"mean": c.name, "var": f"batchnorm{layer}_var", "shape": c.shape,
-                        "key": layer, "count": f"B * {count}" if count > 1 else "B"})
+            out.append({"mean": c.name, "var": naming.compute(kind, layer, "var"), "shape": c.shape,
+                        "key": str(layer), "count": f"B * {count}" if count > 1 else "B"})
     return out
 
 
 def _dropouts(d: Derived) -> list[dict]:
     out = []
     for layer in (k for k, entry in enumerate(d.spec.layers, start=1) if entry["type"] == "dropout"):
-        shape = "(" + "".join(f"{extent(n)}, " for n in d.graph.inputs[f"mask{layer}"]) + ")"
-        out.append({"name": f"mask{layer}", "shape": shape, "keep": 1 - d.spec.layers[layer - 1]["rate"]})
+        mask = naming.param("mask", layer)
+        shape = "(" + "".join(f"{extent(n)}, " for n in d.graph.inputs[mask]) + ")"
+        out.append({"name": mask, "shape": shape, "keep": 1 - d.spec.layers[layer - 1]["rate"]})
     return out
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .printing import FUNCTIONS, expm1_form, numpy_code
+from ..core.printing import FUNCTIONS, expm1_form, numpy_code
 
 AUGMENTED = {"np.add": "+=", "np.subtract": "-=", "np.multiply": "*=", "np.divide": "/="}
 CHAIN = "\0"  # stands for the value computed so far, in an operation's argument list

@@ -29,9 +29,9 @@ from ..backprop.matrix import B, MatrixDerivation
 from ..backprop.plan import Plan, Step
 from ..core import activations as act
 from ..core import losses, naming
-from . import saturation
+from ..core.printing import NumpyPrinter, stable_form
+from . import saturation, shared
 from .inplace import inplace_code, inplace_statements, occurrences
-from .printing import NumpyPrinter, stable_form
 
 a, y, x = losses.a, losses.y, losses.x
 LOG_A = losses.LOG_A
@@ -447,7 +447,7 @@ class _Printer:
             return [product]
         if kind == "mask":
             h = mask(l)
-            gprime = step.formula.xreplace({sp.Heaviside(a, 0): sp.Symbol(h, real=True)})
+            gprime = shared.read_shared(step.formula, {sp.Heaviside(a, 0): h})
             return [f"{h} = np.greater({naming.A(l)}, 0, out={self.out(h)})", product,
                     f"{delta} *= {numpy_code(gprime)}"]
         return [product] + self._times_gprime(step, l)
@@ -462,7 +462,7 @@ class _Printer:
         # fraction, not factor by factor; sinh(z)/cosh(z) only as tanh(z)
         plain = stable(self.d, l, step.formula).xreplace({s: self.sym(l, s) for s in names})
         if forward_pair(self.d, l):  # σ(−z) is what the forward pass left in z's buffer
-            plain = plain.xreplace({saturation.logistic(-z): z})
+            plain = shared.read_shared(plain, {saturation.logistic(-z): z})
         expr = stable_form(plain)
         coeff, rest = expr.as_independent(var, z, as_Add=False)
         factors = [rest] if expr != plain else \

@@ -4,13 +4,13 @@ recurrent layer as a loop over steps running its cell's derived statements (``sc
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from math import prod
 
-from ..backprop.graph_spec import GraphSpec
 from ..backprop.recurrence import equations
 from ..backprop.scan import Scan, Segment, stages
+from ..core import naming
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute
 from .graph_code import BATCH, formula, statement
 
@@ -72,7 +72,7 @@ def _later(segment: Segment) -> str:
 
 def _position(param: str) -> int:
     """The layer position a parameter name ends in (Wh12: 12)."""
-    return int(re.search(r"\d+\Z", param).group())
+    return naming.param_of(param)[1]
 
 
 def derive_sequence(spec: GraphSpec) -> SeqDerived:

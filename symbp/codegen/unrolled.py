@@ -25,11 +25,11 @@ from ..core import losses, naming
 from ..core.errors import SymbpError
 from ..core.functions import BY_CLASS, Elementary
 from ..core.naming import NeuronNames
+from ..core.printing import NumpyPrinter
 from ..core.spec import RESERVED, Network
 from ..core.zero import is_zero
-from . import kernel, saturation
+from . import kernel, saturation, shared
 from .kernel import stable
-from .printing import NumpyPrinter
 
 a, y, x = losses.a, losses.y, losses.x
 MAX_WEIGHTS = 64  # Σ_l S_l·S_{l-1}: up to here a Python-float step beats NumPy at small batches
@@ -242,8 +242,8 @@ class _Writer:
             return expr
         z = self.n.pre_activations[l - 1][i]
         k = b.below.rate
-        return expr.xreplace({saturation.logistic(k * x): _sym(self.names.low(z)),
-                              saturation.logistic(-k * x): _sym(self.names.up(z))})
+        return shared.read_shared(expr, {saturation.logistic(k * x): self.names.low(z),
+                                         saturation.logistic(-k * x): self.names.up(z)})
 
     def pair_lines(self, l: int, i: int, form: saturation.Distance, low: str) -> list[str]:
         """σ(k·z) and σ(−k·z) from one exp(−|k·z|) ≤ 1 (no overflow, no cancellation)."""

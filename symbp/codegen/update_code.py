@@ -4,8 +4,8 @@ Each assignment ``target ← expr`` becomes ufunc calls with ``out=``: the opera
 ``target`` is computed first, into ``target`` itself (sound because it occurs once, so its old
 value is read before it is overwritten), and every other array operand into a scratch buffer
 ``s0``, ``s1``, … that the optimiser's state keeps. Sub-expressions with no array in them (bias
-corrections, 1 − β₁) are hoisted out of the loop over parameters as Python floats, which NumPy
-treats as weak scalars (float32 arrays stay float32). So a step allocates nothing.
+corrections, 1 − β₁) are hoisted out of the loop over parameters (``shared.Hoisted``) as Python
+floats, which NumPy treats as weak scalars (float32 arrays stay float32). So a step allocates nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import sympy as sp
 
 from ..core.errors import DerivationError
 from ..core.optimizers import REGISTRY, G, Optimizer, P, T, rule_text
+from ..core.printing import FUNCTIONS, numpy_code
 from ..core.spec import Network
+from . import shared
 from .inplace import occurrences
-from .printing import FUNCTIONS, numpy_code
 
 POWERS = {2: ["np.square({d}, out={o})"], sp.Rational(1, 2): ["np.sqrt({d}, out={o})"],
           -1: ["np.divide(1, {d}, out={o})"],
@@ -31,8 +32,8 @@ class UpdateCode:
     """Statements for a list of rules: hoisted scalars, then the per-parameter lines."""
 
     arrays: frozenset[sp.Symbol]
-    scalars: dict[sp.Expr, str] = field(default_factory=dict)
-    scalar_lines: list[str] = field(default_factory=list)
+    scalars: shared.Hoisted = field(
+        default_factory=lambda: shared.Hoisted("c", lambda name, e: f"{name} = float({numpy_code(e)})"))
     scratch: int = 0  # how many scratch buffers the lines use
 
     def rules(self, rules) -> list[str]:
@@ -58,11 +59,7 @@ class UpdateCode:
             return repr(float(expr)) if not expr.is_Integer else str(int(expr))
         if expr.is_Symbol:
             return str(expr)
-        if expr not in self.scalars:
-            name = f"c{len(self.scalars)}"
-            self.scalars[expr] = name
-            self.scalar_lines.append(f"{name} = float({numpy_code(expr)})")
-        return self.scalars[expr]
+        return self.scalars.name(expr)
 
     def _operand(self, expr: sp.Expr, free: int) -> tuple[str, list[str]]:
         """An array operand: its name, or a scratch buffer it is first computed into."""
@@ -167,7 +164,7 @@ def step_function(opt: Optimizer) -> dict:
         unpack.append('t = state["t"]')
     doc = [rule_text(t, e, "=" if d else "<-") for t, e, d in opt.shown()]
     return {"name": opt.name, "title": opt.title, "doc": doc,
-            "unpack": unpack, "scalars": code.scalar_lines, "decay": decay, "lines": plain,
+            "unpack": unpack, "scalars": code.scalars.lines, "decay": decay, "lines": plain,
             "slots": [str(s) for s in opt.state] + [f"s{i}" for i in range(code.scratch)],
             "defaults": repr(opt.defaults())}
 

@@ -1,1 +1,2 @@
-"""Core: errors, files, names, the function table, specs, activations, losses, ops and formulas."""
+"""Core: errors, files, names, the function table and its NumPy printer, specs, activations,
+losses, ops and formulas."""

@@ -12,6 +12,7 @@ import sympy as sp
 
 from symbp.core.errors import DerivationError
 
+from . import naming
 from .ir import Compute, Graph, Shape, Tensor, Term, var
 
 
@@ -23,17 +24,17 @@ class Layer:
 
     def param(self, stem: str, shape: Sequence[int]) -> Tensor:
         """A trained parameter, e.g. ``W3``."""
-        return _declare(self.graph.params, self.graph, f"{stem}{self.position}", shape)
+        return _declare(self.graph.params, self.graph, naming.param(stem, self.position), shape)
 
     def data(self, stem: str, shape: Sequence[int], *, numbered: bool = True) -> Tensor:
         """An input that is not trained: ``mask3``, or unnumbered ``X`` and ``Y``."""
-        name = f"{stem}{self.position}" if numbered else stem
+        name = naming.param(stem, self.position) if numbered else stem
         return _declare(self.graph.inputs, self.graph, name, shape)
 
     def compute(self, part: str, shape: Sequence[int], index: Iterable[sp.Expr], terms: Iterable[Term],
                 ranges: dict[sp.Symbol, int], *, differentiable: bool = True, role: str = "") -> Tensor:
         """Add ``{kind}{l}_{part}[index] = Σ terms`` to the graph and return its tensor."""
-        name = f"{self.kind}{self.position}_{part}"
+        name = naming.compute(self.kind, self.position, part)
         shape = tuple(int(n) for n in shape)
         self.graph.computes.append(Compute(name, shape, tuple(index), tuple(terms), dict(ranges),
                                            differentiable, role or part))

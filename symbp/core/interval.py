@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import sympy as sp
 
-from ..codegen.printing import stable_form
 from .functions import BY_CLASS, TABLE, Elementary
+from .printing import stable_form
 
 RANGE = 1000.0  # the pre-activations a kernel is promised to handle
 LIMIT = 1e307  # a magnitude beyond this may overflow float64 (1.8e308) in the printed order

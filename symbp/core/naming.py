@@ -5,6 +5,10 @@ Array names in kernels follow the math: z^l ↔ ``Z1``, a^l ↔ ``A1``, δ^l ↔
 seed-style V11, P1, O1) come from the spec's ``names`` table: each kind is a list, a list per
 layer, or a template with the placeholders {l} (layer), {i} (neuron in the layer) and {j}
 (neuron in the layer below).
+
+Graph specs name their tensors here too (``param``, ``compute``, ``grad``, ``grad_part``,
+``share``): the kernels, documents and example tables read these names, and the documents take
+them apart only through ``gradient_of``, ``compute_of`` and ``param_of``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .claim_vocabulary import claim_words
 from .errors import SpecError
 
 if TYPE_CHECKING:
@@ -66,6 +71,77 @@ def kernel_locals(depth: int, n_out: int) -> frozenset[str]:
     layers = range(1, depth + 1)
     return (KERNEL_LOCALS | {f"e{k}" for k in range(1, n_out + 1)}
             | {dW(l) for l in layers} | {db(l) for l in layers})
+
+
+# -- graph names: one spelling for each tensor of the engine ---------------------------------
+
+GRAD = "grad_"  # ∂J/∂X is grad_X
+PART = "__"  # grad_X__reader_term_read: one read's contribution to ∂J/∂X
+SHARE = "share_"  # share_X: the δ a max compute passes to each tied arg-max
+_COMPUTE = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")
+_PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")
+
+
+def param(stem: str, position: int) -> str:
+    """A layer's parameter or data input, keyed by the layer's position: W3, gamma5, mask8."""
+    return f"{stem}{position}"
+
+
+def compute(kind: str, position: int, part: str) -> str:
+    """A tensor a layer computes: conv2d1_z, batchnorm2_var, attention1_q."""
+    return f"{kind}{position}_{part}"
+
+
+def grad(tensor: str) -> str:
+    """The name of ∂J/∂tensor."""
+    return f"{GRAD}{tensor}"
+
+
+def grad_after(tensor: str, position: int) -> str:
+    """The part of ∂J/∂tensor from its readers after the recurrent layer at ``position`` (a
+    sequence kernel gathers the parts of one tensor read across several loops over time)."""
+    return f"{grad(tensor)}_after{position}"
+
+
+def grad_part(tensor: str, reader: str, term: int, read: int) -> str:
+    """The contribution to ∂J/∂tensor through read ``read`` of term ``term`` of compute ``reader``."""
+    return f"{grad(tensor)}{PART}{reader}_{term}_{read}"
+
+
+def share(tensor: str) -> str:
+    """The share of δ each tied arg-max of the max compute ``tensor`` receives."""
+    return f"{SHARE}{tensor}"
+
+
+def gradient_of(name: str) -> tuple[str, str] | None:
+    """(tensor, part) for a gradient's name, part '' for the whole ∂J/∂tensor; else None."""
+    if not name.startswith(GRAD):
+        return None
+    tensor, _, part = name[len(GRAD):].partition(PART)
+    return tensor, part
+
+
+def part_reader(part: str) -> tuple[str, int, int]:
+    """(reader, term, read) of a part as ``grad_part`` spells it."""
+    reader, term, read = part.rsplit("_", 2)
+    return reader, int(term), int(read)
+
+
+def shared_of(name: str) -> str | None:
+    """The max compute whose tie share ``name`` is, or None."""
+    return name[len(SHARE):] if name.startswith(SHARE) else None
+
+
+def compute_of(name: str) -> tuple[str, int, str] | None:
+    """(kind, position, part) of a layer's computed tensor, or None."""
+    m = _COMPUTE.match(name)
+    return (m[1], int(m[2]), m[3]) if m else None
+
+
+def param_of(name: str) -> tuple[str, int] | None:
+    """(stem, position) of a parameter or numbered data input, or None."""
+    m = _PARAM.match(name)
+    return (m[1], int(m[2])) if m else None
 
 
 @dataclass(frozen=True)
@@ -213,7 +289,6 @@ def _by_field(names: NeuronNames) -> list[tuple[str, str]]:
 def _check_rendering(names: NeuronNames) -> None:
     """Refuse names that print alike (w1 and w_1 are both w_{1}), that print as a letter the
     derivation uses for itself, or that a claim would read as a function or constant."""
-    from ..check.values import claim_words
     from .texprint import tex_name
 
     words = claim_words()

@@ -29,6 +29,7 @@ from .errors import FormulaError, SpecError, SymbpError
 from .files import read_text
 from .functions import TABLE, mpmath_function
 from .optimizers import KERNEL_NAMES
+from .printing import numpy_code
 
 BIAS_MODES = ("neuron", "shared", "none")
 REDUCTIONS = ("mean", "sum")
@@ -513,8 +514,6 @@ def _check_activation_formula(name: str, text: str) -> None:
     max are fine: sign and Heaviside are bounded; sqrt(abs(x)) is not, at 0) that is not zero
     everywhere, and both, as the kernel computes them, must be finite float64 numbers for every
     x in [−1000, 1000] (interval arithmetic over the whole range, not a few probes)."""
-    from ..codegen.printing import numpy_code
-
     x = activations.x
     g = activations.formula_activation(name, text).expr
     if _derivative_size(g, x) > MAX_PROBE_NODES:
@@ -573,8 +572,6 @@ def _output_values(expr: sp.Expr | None) -> list:
 def _check_formula_loss(net: Network) -> None:
     """A formula loss must be finite and real, with a finite real ∂ℓ/∂a, wherever the output
     activation can take it: -log(a) under relu (a = 0) or log(1 - a) under identity is not."""
-    from ..codegen.printing import numpy_code
-
     name = net.loss
     entry = net.loss_entry()
     out = net.layers[-1]
@@ -782,7 +779,7 @@ def graph_names() -> list[str]:
 
 def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
     """A ``Network``, or for a graph spec a ``GraphSpec`` where the caller handles graphs."""
-    from ..backprop.graph_spec import from_dict, is_graph_spec
+    from .graph_spec import from_dict, is_graph_spec
 
     if not is_graph_spec(data):
         return Network.from_dict(data, default_name=default_name)
@@ -795,7 +792,7 @@ def _from_data(data: Any, default_name: str, graphs: bool) -> Any:
 def load_spec(spec: str | Path | dict | Network | None = None, *, graphs: bool = False) -> Network:
     """A spec file, a bundled network's name, plain data, or None for the default (mazur).
 
-    With ``graphs``, a graph spec (``symbp.backprop.graph_spec``) gives a ``GraphSpec``; without, an error.
+    With ``graphs``, a graph spec (``symbp.core.graph_spec``) gives a ``GraphSpec``; without, an error.
     """
     if isinstance(spec, Network):
         return spec

@@ -18,8 +18,9 @@ import numpy as np
 from symbp.core.errors import DerivationError
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
 from ..codegen import numeric
+from ..core import naming
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Graph, read_name, reads
 
 AGREE = 1e-10  # relative to the derived tensor's largest entry
@@ -103,13 +104,13 @@ CAUSAL = Statement(r"P_{ts} = 0,\ \bar{S}_{ts} = 0 \text{ for } s > t \text{ (ca
 
 def _tensors(graph: Graph, l: int) -> dict[str, str]:
     """The names of layer l's tensors and their gradients, as the engine derives them."""
-    q = next(c for c in graph.computes if c.name == f"attention{l}_q")
-    x = next(read_name(r) for r in reads(q.terms[0].body) if read_name(r) != f"Wq{l}")
+    q = next(c for c in graph.computes if c.name == naming.compute("attention", l, "q"))
+    x = next(read_name(r) for r in reads(q.terms[0].body) if read_name(r) != naming.param("Wq", l))
     parts = {"X": x, "Q": "q", "K": "k", "V": "v", "S": "scores", "P": "p", "O": "mix", "Y": "y"}
-    out = {k: v if k == "X" else f"attention{l}_{v}" for k, v in parts.items()}
-    out |= {f"d{k}": f"grad_{out[k]}" for k in parts if k != "X"}
-    out |= {w: f"{w}{l}" for w in ("Wq", "Wk", "Wv", "Wo")}
-    out |= {f"d{w}": f"grad_{w}{l}" for w in ("Wq", "Wk", "Wv", "Wo")}
+    out = {k: v if k == "X" else naming.compute("attention", l, v) for k, v in parts.items()}
+    out |= {f"d{k}": naming.grad(out[k]) for k in parts if k != "X"}
+    out |= {w: naming.param(w, l) for w in ("Wq", "Wk", "Wv", "Wo")}
+    out |= {f"d{w}": naming.grad(naming.param(w, l)) for w in ("Wq", "Wk", "Wv", "Wo")}
     return out
 
 
@@ -153,11 +154,12 @@ def sections(spec: GraphSpec, tex: bool) -> list[dict]:
     out = []
     for l, causal in layers:
         statements = recognise(spec, l, causal, env, graph)
-        names = ", ".join(f"attention{l}_{p}" for p in ("q", "k", "v", "scores", "p", "mix", "y"))
-        D = graph.params[f"Wq{l}"][0]
+        parts = ("q", "k", "v", "scores", "p", "mix", "y")
+        names = ", ".join(naming.compute("attention", l, p) for p in parts)
+        D = graph.params[naming.param("Wq", l)][0]
         notes = [f"Per sample, Q, K, V, S, P, O, Y are {names} above (S and P are T x T, the others "
-                 f"T x D); a bar (grad_ in text) is dJ/d of it; D = {D} is the feature size. Each line "
-                 f"equals the derived backward pass, checked on a random batch."]
+                 f"T x D); a bar ({naming.GRAD} in text) is dJ/d of it; D = {D} is the feature size. "
+                 f"Each line equals the derived backward pass, checked on a random batch."]
         out.append({"title": f"Attention layer {l} at matrix level", "notes": notes,
                     "equations": [s.tex if tex else s.text for s in statements]})
     return out

@@ -22,8 +22,8 @@ from symbp.core.errors import SpecError
 from symbp.core.textprint import text as plain
 
 from ..backprop.graph import backward
-from ..backprop.graph_spec import GraphSpec
 from ..codegen import exact
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 
 MAX_ENTRIES = 600  # entries over all tensors: beyond this the page is no longer readable

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from symbp.core import naming
 from symbp.core.texprint import number
 from symbp.core.textprint import text as plain
 
@@ -29,7 +30,7 @@ def _intro(level: ElementLevel) -> list[str]:
     return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
             f"A batch of {level.batch} sample{'s' if level.batch > 1 else ''}; every entry of every "
             "tensor, first as its index formula reads at that entry, then its value (9 decimals "
-            "of 30-digit arithmetic). grad_t (a bar over t in LaTeX) is dJ/dt; a read outside a "
+            f"of 30-digit arithmetic). {naming.grad('t')} (a bar over t in LaTeX) is dJ/dt; a read outside a "
             "tensor's range is 0 and left out."]
 
 

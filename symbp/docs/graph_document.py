@@ -4,7 +4,6 @@ as LaTeX, Markdown (KaTeX) or text."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -12,34 +11,32 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from ..backprop import norm_paths, tensor_level
-from ..backprop.graph_spec import GraphSpec
 from ..backprop.tensor_level import Names, Statement
 from ..codegen.graph_code import BATCH, _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
 from ..codegen.seq_emit import SeqDerived
+from ..core import naming
+from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Term
 from . import attention_section as attention_doc
 from .graph_figure import figure_name, svg
 
-_STEM = re.compile(r"([A-Za-z][A-Za-z0-9]*?)(\d+)_([A-Za-z]+)\Z")  # {kind}{layer}_{part}, e.g. conv2d1_z
-_PARAM = re.compile(r"([A-Za-z]+?)(\d+)\Z")  # W3, gamma5, mask8
-
 
 def tensor_tex(name: str) -> str:
     """A tensor's name in LaTeX: z^{(1)}_{conv2d} for conv2d1_z, W^{(3)}, \\bar{·} for ∂J/∂·."""
-    if name.startswith("grad_"):
-        base, _, part = name[5:].partition("__")
+    gradient, shared = naming.gradient_of(name), naming.shared_of(name)
+    if gradient:
+        base, part = gradient
         tex = rf"\bar{{{tensor_tex(base)}}}"
         return tex if not part else rf"{{{tex}}}^{{\langle {_part(part)} \rangle}}"
-    if name.startswith("share_"):
-        return rf"\bar{{s}}\left({tensor_tex(name[6:])}\right)"
-    m = _STEM.match(name)
-    if m:
-        kind, layer, part = m.groups()
+    if shared:
+        return rf"\bar{{s}}\left({tensor_tex(shared)}\right)"
+    computed, parameter = naming.compute_of(name), naming.param_of(name)
+    if computed:
+        kind, layer, part = computed
         return rf"\mathrm{{{part}}}^{{({layer})}}_{{\mathrm{{{kind}}}}}"
-    m = _PARAM.match(name)
-    if m:
-        stem, layer = m.groups()
+    if parameter:
+        stem, layer = parameter
         stem = {"gamma": r"\gamma", "beta": r"\beta"}.get(stem, rf"\mathrm{{{stem}}}")
         return rf"{stem}^{{({layer})}}"
     return rf"\mathrm{{{_tex_text(name)}}}"
@@ -47,7 +44,7 @@ def tensor_tex(name: str) -> str:
 
 def _part(part: str) -> str:
     """Which read a part of a gradient comes from: the compute that reads it."""
-    reader = part.rsplit("_", 2)[0]
+    reader = naming.part_reader(part)[0]
     return rf"\text{{via }} {tensor_tex(reader)}"
 
 
@@ -110,7 +107,7 @@ class GraphDerivation:
         spec = self.derived.spec
         return [f"{spec.description or spec.name}.", f"Network: {spec.summary()}.",
                 "B is the batch size; a read outside a tensor's range is 0; "
-                "grad_t (a bar over t in LaTeX) is dJ/dt; "
+                f"{naming.grad('t')} (a bar over t in LaTeX) is dJ/dt; "
                 "a gradient read by several computes is the sum of its parts (fan-out)."]
 
     def _sections(self, fmt: str, show) -> list[dict]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..backprop.graph_spec import GraphSpec
+from ..core.graph_spec import GraphSpec
 
 BOX_HEIGHT, GAP, LEFT, TOP = 34, 22, 30, 20
 CHAR = 6.6  # width of one character at the label's font size (13 px), a safe over-estimate

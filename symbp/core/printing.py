@@ -13,8 +13,8 @@ import sympy as sp
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.pycode import PythonCodePrinter
 
-from ..core.errors import DerivationError
-from ..core.functions import BY_CLASS, BY_NAME, TABLE
+from .errors import DerivationError
+from .functions import BY_CLASS, BY_NAME, TABLE
 
 # sympy function class name -> NumPy ufunc, for the printers and the in-place chains (inplace.py).
 # Every function of the table has a NumPy form; a function outside it (gamma, floor, …) is refused

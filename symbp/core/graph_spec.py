@@ -15,14 +15,13 @@ from dataclasses import dataclass, field, replace
 from math import prod
 from typing import Any
 
-from symbp.core import activations, losses
-from symbp.core.errors import DerivationError, FormulaError, SpecError
-
-from ..core.formula_op import formula_op, parse_index_formula
-from ..core.ir import Graph
-from ..core.ops import OPS, OpDef
-from ..core.recurrent import CELLS as CELL_KINDS
-from .graph import build
+from . import activations, losses
+from .build import build
+from .errors import DerivationError, FormulaError, SpecError
+from .formula_op import formula_op, parse_index_formula
+from .ir import Graph
+from .ops import OPS, OpDef
+from .recurrent import CELLS as CELL_KINDS
 
 TOP_KEYS = {"name", "description", "inputs", "layers", "loss", "reduction", "time_reduction", "ops"}
 COMMON = {"type", "id", "from", "activation"}
@@ -64,7 +63,7 @@ def _graph_only_by_inputs(data: dict) -> bool:
 
 
 def _fail(where: str, message: str) -> SpecError:
-    from symbp.core.spec import one_line
+    from .spec import one_line
 
     return SpecError(one_line(f"{where}: {message}"))
 
@@ -147,7 +146,7 @@ def _op_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
 
 def _sequence_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
     """embedding: vocab and size; rnn, lstm, gru: size and return (as the op's ``returns``)."""
-    from symbp.core.spec import _choice
+    from .spec import _choice
 
     if kind == "embedding" and "from" in data:
         raise _fail(f"{where}.from", "an embedding reads the token ids (the inputs), not a layer; "
@@ -165,7 +164,7 @@ def _sequence_fields(kind: str, data: dict, where: str) -> dict[str, Any]:
 
 def _cell_activation(kind: str, act: Any, where: str) -> str:
     """An rnn's own g (elementwise, from the registry); lstm and gru take none."""
-    from symbp.core.spec import _choice
+    from .spec import _choice
 
     if kind in NO_ACTIVATION:
         raise _fail(where, f"{kind} has fixed gate functions (sigmoid, tanh); remove activation")
@@ -199,12 +198,12 @@ def _sources(data: dict, where: str, ids: set[str], kind: str, op: OpDef,
 
 def _layer(data: Any, index: int, ids: set[str], registry: Mapping[str, OpDef], last: bool,
            later: Mapping[str, int]) -> dict:
-    from symbp.core.spec import _identifier
+    from .spec import _identifier
 
     where = f"layers[{index}]"
     if not isinstance(data, dict):
         raise _fail(where, "must be a table such as {type = \"conv2d\", channels = 6, kernel = 5}")
-    from symbp.core.spec import _did_you_mean
+    from .spec import _did_you_mean
 
     kind = data.get("type", "dense")
     if kind not in registry or kind in ("loss", "activation", "softmax"):
@@ -253,7 +252,7 @@ def _inputs(value: Any) -> tuple[int, ...]:
 
 def _user_ops(table: Any) -> dict[str, dict]:
     """``[ops.<name>]``: formula, inputs (default ["x"]) and params ({W = ["c", 3, 3]})."""
-    from symbp.core.spec import _identifier
+    from .spec import _identifier
 
     if not isinstance(table, dict):
         raise _fail("ops", "must be a table of name = {formula = \"…\", params = {…}}")
@@ -336,7 +335,7 @@ class GraphSpec:
 def _check_sizes(graph: Graph, steps: float = 1) -> None:
     """Parameters and per-sample tensors within limits (a typo, not a network, beyond them);
     ``steps`` scales sequence tensors (rank 3) of a graph built for fewer steps."""
-    from symbp.core.spec import MAX_PARAMS
+    from .spec import MAX_PARAMS
 
     n_params = sum(prod(s) for s in graph.params.values())
     if n_params > MAX_PARAMS:
@@ -420,7 +419,7 @@ def _check_reads(layers: tuple[dict, ...]) -> None:
 
 def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
     """Validate a graph spec given as plain data (what TOML or JSON parse to)."""
-    from symbp.core.spec import _description, _network_name
+    from .spec import _description, _network_name
 
     extra = sorted(str(k) for k in set(data) - TOP_KEYS)
     if extra:
@@ -452,7 +451,7 @@ def from_dict(data: dict, default_name: str = "network") -> GraphSpec:
         raise _fail("reduction", f"must be one of mean, sum; got {reduction!r:.40}")
     time_reduction = data.get("time_reduction", "mean")
     if time_reduction not in ("mean", "sum"):
-        from symbp.core.spec import _did_you_mean
+        from .spec import _did_you_mean
 
         raise _fail("time_reduction", f"must be one of mean, sum; got {time_reduction!r:.40}"
                                       f"{_did_you_mean(time_reduction, ['mean', 'sum'])}")
