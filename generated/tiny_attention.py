@@ -11,7 +11,8 @@ Every statement below is printed from an index formula. Each recurrent layer run
 of its cell in a loop over time (never over the batch); the input projections of all steps
 are one product before the loop. The backward loop runs the step's derived backward pass in
 reverse time (backpropagation through time): the state's gradient carries to the step before,
-the recurrent weights' gradients sum over the steps.
+the recurrent weights' gradients sum over the steps. Each step's formulas write in place into
+arrays made once per call, or once per batch size and dtype with a workspace (``work=``).
 """
 
 import numpy as np
@@ -91,15 +92,18 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _rows(ws, key, arr, axes):
-    """arr with its axes in this order as a C-ordered array: itself if it is one already,
-    else copied (into the workspace's array)."""
+def _matrix(ws, key, arr, axes, rows):
+    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
+    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
+    (into the workspace's array)."""
     moved = arr.transpose(axes)
-    if moved.flags.c_contiguous:
-        return moved
+    shape = (rows, moved.size // rows)
+    flat = moved.reshape(shape)
+    if flat.flags.c_contiguous or flat.flags.f_contiguous:
+        return flat
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out
+    return out.reshape(shape)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -107,12 +111,12 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
     inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
 
 
@@ -164,6 +168,16 @@ def _place(shape, value, maps, dtype):
     return out
 
 
+def _sigmoid(z, out):
+    """σ(z) = (1 + tanh(z/2))/2 into out, in four passes: tanh is bounded, so nothing overflows
+    at any z (1/(1 + exp(−z)) overflows exp below z = −709); out may be z."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
 def _arrays(params, X, Y=None):
     """The working dict: inputs and parameters as arrays of one float dtype, and B."""
     if type(X) is not np.ndarray or X.shape[1:] != (8,) or X.dtype.kind not in "iu" or not len(X):
@@ -183,9 +197,8 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, tapes):
+def _forward(v, dtype, B, tapes, ws=None):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
-    ws = None  # no workspace yet: the helpers make their arrays per call
     # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
     v['embedding1_onehot'] = np.asarray(np.broadcast_to((((v['X'][:, :, None]) == np.arange(16, dtype=dtype)[None, None, :])).astype(dtype), (B, 8, 16, )), dtype)
     # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
@@ -231,8 +244,7 @@ def forward(params, X):
     return _forward(v, dtype, B, {})["act3_a"]
 
 
-def _loss(v, dtype, B):
-    ws = None
+def _loss(v, dtype, B, ws=None):
     # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·act3_log[n, t, k]/(8·B)
     v['loss4_J'] = np.asarray(_dot(v['Y'], v['act3_log'], ([0, 1, 2], [0, 1, 2]), ws, 'loss4_J.0') * (-(1/8)/B), dtype)
     return v["loss4_J"]
@@ -244,12 +256,16 @@ def loss(params, X, Y):
     return _loss(_forward(v, dtype, B, {}), dtype, B)
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every parameter.
+
+    ``work``: a dict kept between calls (a workspace): the arrays of a step are made once per
+    batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
-    ws = None
-    J = _loss(_forward(v, dtype, B, tapes), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss4_J[] = 1
     v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(8·B)
@@ -309,13 +325,13 @@ def loss_and_grad(params, X, Y):
     # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
     v['grad_E1'] = np.asarray(_dot(v['embedding1_onehot'], v['grad_embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_E1.0'), dtype)
     return J, {
-        "E1": v["grad_E1"],
-        "Wq2": v["grad_Wq2"],
-        "Wk2": v["grad_Wk2"],
-        "Wv2": v["grad_Wv2"],
-        "Wo2": v["grad_Wo2"],
-        "W3": v["grad_W3"],
-        "b3": v["grad_b3"],
+        "E1": v["grad_E1"] if ws is None else v["grad_E1"].copy(),
+        "Wq2": v["grad_Wq2"] if ws is None else v["grad_Wq2"].copy(),
+        "Wk2": v["grad_Wk2"] if ws is None else v["grad_Wk2"].copy(),
+        "Wv2": v["grad_Wv2"] if ws is None else v["grad_Wv2"].copy(),
+        "Wo2": v["grad_Wo2"] if ws is None else v["grad_Wo2"].copy(),
+        "W3": v["grad_W3"] if ws is None else v["grad_W3"].copy(),
+        "b3": v["grad_b3"] if ws is None else v["grad_b3"].copy(),
     }
 
 
