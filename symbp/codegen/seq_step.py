@@ -307,10 +307,12 @@ class StepPrinter:
         return [f"out = {self._out(c)}", *zero, *printed, f"v[{c.name!r}] = out"]
 
     def _block(self, part: Compute) -> dict | None:
-        """Where the part can be nonzero: the box where every read that is a factor of its
-        formula lies inside its array (outside, that read is 0, and so is the product)."""
+        """Where the part can be nonzero: the box where every read that is a factor (or a
+        factor's base) of its formula lies inside its array (outside, it is 0, and so is the product)."""
         box = {v: (0, part.ranges[v]) for v in part.free}
         for f in sp.Mul.make_args(part.terms[0].body):
+            if isinstance(f, sp.Pow) and f.exp.is_Integer and f.exp > 0:
+                f = f.base  # r^k is 0 where r is
             if not isinstance(f, sp.Indexed):
                 continue
             for e, n in zip(f.indices, self.shapes[read_name(f)]):
