@@ -206,7 +206,7 @@ def _forward(v, dtype, B, tapes, ws=None):
     # rnn layer 2: 25 steps of the cell, zero initial state
     v["hprev2"] = np.zeros((B, 128), dtype)
     S2 = {name: _buffer(ws, f"{name}.steps", (25, *shape), dtype) for name, shape in (('rnn2_z', (B, 128, )), ('rnn2_h', (B, 128, )), )}
-    states = _buffer(ws, "hseq2.steps", (25, B, 128), dtype)
+    states = _buffer(ws, "hseq2.steps", (B, 25, 128), dtype)
     tape = tapes[2] = []
     for t in range(25):
         v["pt2"] = v["rnn2_P"][:, t]
@@ -217,9 +217,9 @@ def _forward(v, dtype, B, tapes, ws=None):
         out = S2['rnn2_h'][t]
         v['rnn2_h'] = np.tanh(v['rnn2_z'], out=out)
         tape.append({name: v[name] for name in ('pt2', 'hprev2', 'rnn2_z', 'rnn2_h')})
-        states[t] = v["rnn2_h"]
+        states[:, t] = v["rnn2_h"]
         v["hprev2"] = v["rnn2_h"]
-    v["hseq2"] = states.transpose(1, 0, 2)
+    v["hseq2"] = states
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·hseq2[n, t, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['hseq2'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 25, 65, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]

@@ -199,7 +199,7 @@ def _forward(v, dtype, B, tapes, ws=None):
     # gru layer 1: 20 steps of the cell, zero initial state
     v["hprev1"] = np.zeros((B, 32), dtype)
     S1 = {name: _buffer(ws, f"{name}.steps", (20, *shape), dtype) for name, shape in (('gru1_q', (B, 96, )), ('gru1_u', (B, 64, )), ('gru1_r', (B, 32, )), ('gru1_zg', (B, 32, )), ('gru1_v', (B, 32, )), ('gru1_n', (B, 32, )), ('gru1_h', (B, 32, )), )}
-    states = _buffer(ws, "hseq1.steps", (20, B, 32), dtype)
+    states = _buffer(ws, "hseq1.steps", (B, 20, 32), dtype)
     tape = tapes[1] = []
     for t in range(20):
         v["pt1"] = v["gru1_P"][:, t]
@@ -225,9 +225,9 @@ def _forward(v, dtype, B, tapes, ws=None):
         out = S1['gru1_h'][t]
         v['gru1_h'] = np.add(np.multiply(np.subtract(1, v['gru1_zg'], out=out), v['gru1_n'], out=out), (v['gru1_zg'])*(v['hprev1']), out=out)
         tape.append({name: v[name] for name in ('pt1', 'hprev1', 'gru1_q', 'gru1_u', 'gru1_r', 'gru1_zg', 'gru1_v', 'gru1_n', 'gru1_h')})
-        states[t] = v["gru1_h"]
+        states[:, t] = v["gru1_h"]
         v["hprev1"] = v["gru1_h"]
-    v["hseq1"] = states.transpose(1, 0, 2)
+    v["hseq1"] = states
     # dense2_z[n, t, c] = Σ_{k} W2[c, k]·hseq1[n, t, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(_dot(v['hseq1'], v['W2'], ([2], [1]), ws, 'dense2_z.0') + (v['b2'][None, None, :]), (B, 20, 2, )), dtype)
     # act2_a[n, c, l] = dense2_z[n, c, l]

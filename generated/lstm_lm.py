@@ -207,7 +207,7 @@ def _forward(v, dtype, B, tapes, ws=None):
     v["hprev2"] = np.zeros((B, 128), dtype)
     v["cprev2"] = np.zeros((B, 128), dtype)
     S2 = {name: _buffer(ws, f"{name}.steps", (25, *shape), dtype) for name, shape in (('lstm2_s', (B, 512, )), ('lstm2_i', (B, 128, )), ('lstm2_f', (B, 128, )), ('lstm2_g', (B, 128, )), ('lstm2_o', (B, 128, )), ('lstm2_c', (B, 128, )), ('lstm2_tc', (B, 128, )), ('lstm2_h', (B, 128, )), )}
-    states = _buffer(ws, "hseq2.steps", (25, B, 128), dtype)
+    states = _buffer(ws, "hseq2.steps", (B, 25, 128), dtype)
     tape = tapes[2] = []
     for t in range(25):
         v["pt2"] = v["lstm2_P"][:, t]
@@ -236,10 +236,10 @@ def _forward(v, dtype, B, tapes, ws=None):
         out = S2['lstm2_h'][t]
         v['lstm2_h'] = np.multiply(v['lstm2_o'], v['lstm2_tc'], out=out)
         tape.append({name: v[name] for name in ('pt2', 'hprev2', 'cprev2', 'lstm2_s', 'lstm2_i', 'lstm2_f', 'lstm2_g', 'lstm2_o', 'lstm2_c', 'lstm2_tc', 'lstm2_h')})
-        states[t] = v["lstm2_h"]
+        states[:, t] = v["lstm2_h"]
         v["hprev2"] = v["lstm2_h"]
         v["cprev2"] = v["lstm2_c"]
-    v["hseq2"] = states.transpose(1, 0, 2)
+    v["hseq2"] = states
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·hseq2[n, t, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['hseq2'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 25, 65, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
