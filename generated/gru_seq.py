@@ -231,7 +231,7 @@ def _forward(v, dtype, B, tapes, ws=None):
     # dense2_z[n, t, c] = Σ_{k} W2[c, k]·hseq1[n, t, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(_dot(v['hseq1'], v['W2'], ([2], [1]), ws, 'dense2_z.0') + (v['b2'][None, None, :]), (B, 20, 2, )), dtype)
     # act2_a[n, c, l] = dense2_z[n, c, l]
-    v['act2_a'] = np.asarray(np.broadcast_to((v['dense2_z']), (B, 20, 2, )), dtype)
+    v['act2_a'] = v['dense2_z']
     return v
 
 
@@ -264,11 +264,12 @@ def loss_and_grad(params, X, Y, work=None):
     ws = None if work is None else work.setdefault((B, dtype.str), {})
     J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss3_J[] = 1
-    v['grad_loss3_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss3_J'] = np.asarray(1, dtype)
     # grad_act2_a[n, t, k] = grad_loss3_J·(act2_a[n, t, k]/(20·B) − Y[n, t, k]/(20·B))
-    v['grad_act2_a'] = np.asarray(np.broadcast_to((v['grad_loss3_J'][None, None, None])*(-1/20*(v['Y'])/B + (1/20)*(v['act2_a'])/B), (B, 20, 2, )), dtype)
+    out = _buffer(ws, 'grad_act2_a', (B, 20, 2, ), dtype)
+    v['grad_act2_a'] = np.subtract((1/20)*(v['act2_a'])/B, np.multiply(v['Y'], (1/20)/B, out=out), out=out)
     # grad_dense2_z[n, c, l] = grad_act2_a[n, c, l]
-    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a']), (B, 20, 2, )), dtype)
+    v['grad_dense2_z'] = v['grad_act2_a']
     # grad_W2[c, k] = Σ_{n,t} grad_dense2_z[n, t, c]·hseq1[n, t, k]
     v['grad_W2'] = np.asarray(_dot(v['grad_dense2_z'], v['hseq1'], ([0, 1], [0, 1]), ws, 'grad_W2.0'), dtype)
     # grad_hseq1[n, t, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, t, c]
@@ -351,9 +352,9 @@ def loss_and_grad(params, X, Y, work=None):
     v.update(sums)
     v["gP1"] = projection
     # grad_seg1_J[] = 1
-    v['grad_seg1_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_seg1_J'] = np.asarray(1, dtype)
     # grad_gru1_P[n, t, j] = grad_seg1_J·gP1[n, t, j]
-    v['grad_gru1_P'] = np.asarray(np.broadcast_to((v['gP1'])*(v['grad_seg1_J'][None, None, None]), (B, 20, 96, )), dtype)
+    v['grad_gru1_P'] = v['gP1']
     # grad_Wx1[g, k] = Σ_{n,t} X[n, t, k]·grad_gru1_P[n, t, g]
     v['grad_Wx1'] = np.asarray(_dot(v['grad_gru1_P'], v['X'], ([0, 1], [0, 1]), ws, 'grad_Wx1.0'), dtype)
     # grad_bx1[g] = Σ_{n,t} grad_gru1_P[n, t, g]

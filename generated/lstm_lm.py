@@ -245,13 +245,16 @@ def _forward(v, dtype, B, tapes, ws=None):
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
     v['act3_shift'] = np.asarray(np.broadcast_to((v['dense3_z']), (B, 25, 65, )).max(axis=(2,)), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
-    v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_exp', (B, 25, 65, ), dtype)
+    v['act3_exp'] = np.exp(np.subtract(v['dense3_z'], v['act3_shift'][:, :, None], out=out), out=out)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
     v['act3_total'] = np.asarray(v['act3_exp'].sum(axis=(2,)), dtype)
     # act3_log[n, t, k] = dense3_z[n, t, k] − log(act3_total[n, t]) − act3_shift[n, t]
-    v['act3_log'] = np.asarray(np.broadcast_to(-(v['act3_shift'][:, :, None]) + (v['dense3_z']) - np.log((v['act3_total'][:, :, None])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_log', (B, 25, 65, ), dtype)
+    v['act3_log'] = np.subtract(-(v['act3_shift'][:, :, None]) + (v['dense3_z']), np.log(v['act3_total'][:, :, None], out=out), out=out)
     # act3_a[n, t, k] = exp(act3_log[n, t, k])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.exp((v['act3_log'])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_a', (B, 25, 65, ), dtype)
+    v['act3_a'] = np.exp(v['act3_log'], out=out)
     return v
 
 
@@ -284,19 +287,22 @@ def loss_and_grad(params, X, Y, work=None):
     ws = None if work is None else work.setdefault((B, dtype.str), {})
     J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss4_J[] = 1
-    v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss4_J'] = np.asarray(1, dtype)
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(25·B)
-    v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_act3_log', (B, 25, 65, ), dtype)
+    v['grad_act3_log'] = np.multiply(v['Y'], -(1/25)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
     v['grad_act3_total'] = np.asarray(np.broadcast_to(-(v['grad_act3_log'])/(v['act3_total'][:, :, None]), (B, 25, 65, )).sum(axis=(2,)), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
-    v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 25, 65, )), dtype)
+    v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
     v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 25, 65, )), dtype)
     # grad_dense3_z__act3_exp_0_1[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
-    v['grad_dense3_z__act3_exp_0_1'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z__act3_exp_0_1', (B, 25, 65, ), dtype)
+    v['grad_dense3_z__act3_exp_0_1'] = np.multiply(v['act3_exp'], v['grad_act3_exp'], out=out)
     # grad_dense3_z[a, b, c] = grad_dense3_z__act3_exp_0_1[a, b, c] + grad_dense3_z__act3_log_0_2[a, b, c]
-    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_dense3_z__act3_exp_0_1']) + (v['grad_dense3_z__act3_log_0_2']), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z', (B, 25, 65, ), dtype)
+    v['grad_dense3_z'] = np.add(v['grad_dense3_z__act3_exp_0_1'], v['grad_dense3_z__act3_log_0_2'], out=out)
     # grad_W3[c, k] = Σ_{n,t} grad_dense3_z[n, t, c]·hseq2[n, t, k]
     v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['hseq2'], ([0, 1], [0, 1]), ws, 'grad_W3.0'), dtype)
     # grad_hseq2[n, t, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, t, c]
@@ -374,9 +380,9 @@ def loss_and_grad(params, X, Y, work=None):
     v.update(sums)
     v["gP2"] = projection
     # grad_seg2_J[] = 1
-    v['grad_seg2_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_seg2_J'] = np.asarray(1, dtype)
     # grad_lstm2_P[n, t, j] = grad_seg2_J·gP2[n, t, j]
-    v['grad_lstm2_P'] = np.asarray(np.broadcast_to((v['gP2'])*(v['grad_seg2_J'][None, None, None]), (B, 25, 512, )), dtype)
+    v['grad_lstm2_P'] = v['gP2']
     # grad_Wx2[g, k] = Σ_{n,t} embedding1_e[n, t, k]·grad_lstm2_P[n, t, g]
     v['grad_Wx2'] = np.asarray(_dot(v['grad_lstm2_P'], v['embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_Wx2.0'), dtype)
     # grad_embedding1_e[n, t, k] = Σ_{g} Wx2[g, k]·grad_lstm2_P[n, t, g]

@@ -218,7 +218,8 @@ def _forward(v, dtype, B, tapes, ws=None):
     # attention2_total[n, t] = Σ_{s} attention2_exp[n, t, s]
     v['attention2_total'] = np.asarray(v['attention2_exp'].sum(axis=(2,)), dtype)
     # attention2_p[n, t, s] = attention2_exp[n, t, s]/attention2_total[n, t]
-    v['attention2_p'] = np.asarray(np.broadcast_to((v['attention2_exp'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'attention2_p', (B, 8, 8, ), dtype)
+    v['attention2_p'] = np.divide(v['attention2_exp'], v['attention2_total'][:, :, None], out=out)
     # attention2_mix[n, t, e] = Σ_{s} attention2_p[n, t, s]·attention2_v[n, s, e]
     v['attention2_mix'] = np.asarray(np.einsum('abd,acd->abc', v['attention2_p'], _view(v['attention2_v'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'attention2_mix.0'), optimize=True), dtype)
     # attention2_y[n, t, c] = Σ_{e} Wo2[c, e]·attention2_mix[n, t, e]
@@ -228,13 +229,16 @@ def _forward(v, dtype, B, tapes, ws=None):
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
     v['act3_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0')), (16, B, 8, )), 1, np.maximum, ws, 'act3_shift.1'), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
-    v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_exp', (B, 8, 16, ), dtype)
+    v['act3_exp'] = np.exp(np.subtract(v['dense3_z'], v['act3_shift'][:, :, None], out=out), out=out)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
     v['act3_total'] = np.asarray(v['act3_exp'].sum(axis=(2,)), dtype)
     # act3_log[n, t, k] = dense3_z[n, t, k] − log(act3_total[n, t]) − act3_shift[n, t]
-    v['act3_log'] = np.asarray(np.broadcast_to(-(v['act3_shift'][:, :, None]) + (v['dense3_z']) - np.log((v['act3_total'][:, :, None])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_log', (B, 8, 16, ), dtype)
+    v['act3_log'] = np.subtract(-(v['act3_shift'][:, :, None]) + (v['dense3_z']), np.log(v['act3_total'][:, :, None], out=out), out=out)
     # act3_a[n, t, k] = exp(act3_log[n, t, k])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.exp((v['act3_log'])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_a', (B, 8, 16, ), dtype)
+    v['act3_a'] = np.exp(v['act3_log'], out=out)
     return v
 
 
@@ -267,19 +271,22 @@ def loss_and_grad(params, X, Y, work=None):
     ws = None if work is None else work.setdefault((B, dtype.str), {})
     J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss4_J[] = 1
-    v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss4_J'] = np.asarray(1, dtype)
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(8·B)
-    v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/8*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_act3_log', (B, 8, 16, ), dtype)
+    v['grad_act3_log'] = np.multiply(v['Y'], -(1/8)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
     v['grad_act3_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'))/(v['act3_total'][None, :, :]), (16, B, 8, )), 1, np.add, ws, 'grad_act3_total.1'), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
-    v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 8, 16, )), dtype)
+    v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
     v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 8, 16, )), dtype)
     # grad_dense3_z__act3_exp_0_1[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
-    v['grad_dense3_z__act3_exp_0_1'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z__act3_exp_0_1', (B, 8, 16, ), dtype)
+    v['grad_dense3_z__act3_exp_0_1'] = np.multiply(v['act3_exp'], v['grad_act3_exp'], out=out)
     # grad_dense3_z[a, b, c] = grad_dense3_z__act3_exp_0_1[a, b, c] + grad_dense3_z__act3_log_0_2[a, b, c]
-    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_dense3_z__act3_exp_0_1']) + (v['grad_dense3_z__act3_log_0_2']), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z', (B, 8, 16, ), dtype)
+    v['grad_dense3_z'] = np.add(v['grad_dense3_z__act3_exp_0_1'], v['grad_dense3_z__act3_log_0_2'], out=out)
     # grad_W3[c, k] = Σ_{n,t} attention2_y[n, t, k]·grad_dense3_z[n, t, c]
     v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['attention2_y'], ([0, 1], [0, 1]), ws, 'grad_W3.0'), dtype)
     # grad_attention2_y[n, t, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, t, c]
@@ -295,13 +302,15 @@ def loss_and_grad(params, X, Y, work=None):
     # grad_attention2_v[n, s, e] = Σ_{t} attention2_p[n, t, s]·grad_attention2_mix[n, t, e]
     v['grad_attention2_v'] = np.asarray(np.einsum('abd,acd->abc', _view(v['attention2_p'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.0'), _view(v['grad_attention2_mix'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.1'), optimize=True), dtype)
     # grad_attention2_exp__attention2_p_0_0[n, t, s] = grad_attention2_p[n, t, s]/attention2_total[n, t]
-    v['grad_attention2_exp__attention2_p_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_p'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_attention2_exp__attention2_p_0_0', (B, 8, 8, ), dtype)
+    v['grad_attention2_exp__attention2_p_0_0'] = np.divide(v['grad_attention2_p'], v['attention2_total'][:, :, None], out=out)
     # grad_attention2_total[n, t] = Σ_{s} −attention2_exp[n, t, s]·grad_attention2_p[n, t, s]/attention2_total[n, t]²
     v['grad_attention2_total'] = np.asarray(_reduce(np.broadcast_to((-(_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'))*(_view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1')))/((v['attention2_total'][None, :, :])*(v['attention2_total'][None, :, :])), (8, B, 8, )), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
     # grad_attention2_exp__attention2_total_0_0[n, t, s] = grad_attention2_total[n, t]
     v['grad_attention2_exp__attention2_total_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_exp[a, b, c] = grad_attention2_exp__attention2_p_0_0[a, b, c] + grad_attention2_exp__attention2_total_0_0[a, b, c]
-    v['grad_attention2_exp'] = np.asarray(np.broadcast_to((v['grad_attention2_exp__attention2_p_0_0']) + (v['grad_attention2_exp__attention2_total_0_0']), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_attention2_exp', (B, 8, 8, ), dtype)
+    v['grad_attention2_exp'] = np.add(v['grad_attention2_exp__attention2_p_0_0'], v['grad_attention2_exp__attention2_total_0_0'], out=out)
     # grad_attention2_scores[n, t, s] = attention2_exp[n, t, s]·grad_attention2_exp[n, t, s] (where in range)
     v['grad_attention2_scores'] = np.asarray(np.broadcast_to(np.where((_mask(1, (1, -1, ), 0, 8, (8, 8, ), (1, 2), 3, dtype) != 0), (v['attention2_exp'])*(v['grad_attention2_exp']), 0), (B, 8, 8, )), dtype)
     # grad_attention2_k[n, s, e] = Σ_{t} √(2)·attention2_q[n, t, e]·grad_attention2_scores[n, t, s]/4
@@ -321,7 +330,8 @@ def loss_and_grad(params, X, Y, work=None):
     # grad_embedding1_e__attention2_q_0_1[n, t, d] = Σ_{e} Wq2[e, d]·grad_attention2_q[n, t, e]
     v['grad_embedding1_e__attention2_q_0_1'] = np.asarray(_dot(v['grad_attention2_q'], v['Wq2'], ([2], [0]), ws, 'grad_embedding1_e__attention2_q_0_1.0'), dtype)
     # grad_embedding1_e[a, b, c] = grad_embedding1_e__attention2_k_0_1[a, b, c] + grad_embedding1_e__attention2_q_0_1[a, b, c] + grad_embedding1_e__attention2_v_0_1[a, b, c]
-    v['grad_embedding1_e'] = np.asarray(np.broadcast_to((v['grad_embedding1_e__attention2_k_0_1']) + (v['grad_embedding1_e__attention2_q_0_1']) + (v['grad_embedding1_e__attention2_v_0_1']), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_embedding1_e', (B, 8, 8, ), dtype)
+    v['grad_embedding1_e'] = np.add(np.add(v['grad_embedding1_e__attention2_k_0_1'], v['grad_embedding1_e__attention2_q_0_1'], out=out), v['grad_embedding1_e__attention2_v_0_1'], out=out)
     # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
     v['grad_E1'] = np.asarray(_dot(v['embedding1_onehot'], v['grad_embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_E1.0'), dtype)
     return J, {

@@ -89,7 +89,7 @@ def test_a_sum_of_parts_that_leaves_a_block_uncovered_fills_it_with_zeros():
     b = Compute("b", (N, 5), (n, u), (Term(y[n, u - 4] * y[n, u - 4]),), R)  # on u = 4 only
     c = Compute("c", (N, 5), (n, u), (Term(a.read() + b.read()),), R)
     printer = StepPrinter([a, b, c], {"x": x.shape, "y": y.shape, "a": a.shape, "b": b.shape,
-                                      "c": c.shape}, "K[{}]", frozenset({"c"}))
+                                      "c": c.shape}, "K[{name}]", frozenset({"c"}))
     lines = printer.lines()
     assert [line["code"] for line in lines[:2]] == [[], []]  # the parts go into c's blocks
     rng = np.random.default_rng(0)

@@ -12,7 +12,7 @@ from ..backprop.graph_spec import GraphSpec
 from ..backprop.recurrence import equations
 from ..backprop.scan import Scan, Segment, stages
 from ..core.ir import Compute
-from .graph_code import BATCH, formula, statement
+from .graph_code import BATCH
 from .seq_step import StepPrinter, shape_code
 
 TEMPLATE = "seq_module.py.j2"
@@ -73,8 +73,13 @@ def derive_sequence(spec: GraphSpec) -> SeqDerived:
                                    spec.reduction, spec.time_reduction, spec.registry()))
 
 
+SEGMENT_SLOT = "_buffer(ws, {name}, {shape}, dtype)"  # a segment's arrays: the workspace's
+
+
 def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
-    return [{"comment": formula(c), "code": [statement(c, shapes)], "name": c.name} for c in computes]
+    """A segment's computes printed as the step's are (in place, numbers folded, renames as the
+    same array), without taking parts into sums: a later stage may read any of them."""
+    return StepPrinter(computes, shapes, SEGMENT_SLOT, frozenset(c.name for c in computes)).lines()
 
 
 def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
@@ -103,10 +108,10 @@ def _scan_context(scan: Scan, before: Segment, shapes: dict) -> dict:
     grads = scan.backward.grads
     taped = (scan.pt, *scan.prev.values(), *(c.name for c in forward))
     l = scan.position
-    ahead = StepPrinter(forward, shapes, f"S{l}[{{}}][t]", frozenset(taped))
+    ahead = StepPrinter(forward, shapes, f"S{l}[{{name}}][t]", frozenset(taped))
     sums = tuple((grads[p], scan.graph.params[p]) for p in scan.params)
     keep = {grads[scan.pt], *(grads[n] for n in scan.prev.values()), *(n for n, _ in sums)}
-    back = StepPrinter(scan.backward.computes, shapes, f"K{l}[{{}}][t & 1]", frozenset(keep))
+    back = StepPrinter(scan.backward.computes, shapes, f"K{l}[{{name}}][t & 1]", frozenset(keep))
     forward_lines, backward_lines = ahead.lines(), back.lines()
     return {
         "scan": True, "kind": scan.kind, "position": scan.position, "steps": scan.steps,

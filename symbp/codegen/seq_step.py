@@ -158,8 +158,9 @@ class Chain:
 
 @dataclass
 class StepPrinter:
-    """Prints a cell's computes (in order) for the loop body; ``slot`` is where compute x's array
-    of the current step is (a format string of the name), ``keep`` the names read after the step."""
+    """Prints computes (in order), a cell's for the loop body or a segment's; ``slot`` is where a
+    compute's array is (a format string of its ``name`` and ``shape``), ``keep`` the names read
+    elsewhere (a sum does not take those parts in)."""
 
     computes: Sequence[Compute]
     shapes: Mapping[str, Shape]
@@ -238,7 +239,7 @@ class StepPrinter:
 
     def _out(self, c: Compute) -> str:
         self.buffers[c.name] = c.shape
-        return self.slot.format(repr(c.name))
+        return self.slot.format(name=repr(c.name), shape=shape_code(c.shape))
 
     def _leaves(self, body: sp.Expr, grid, window: Window) -> dict[sp.Expr, str]:
         if index_vars(body) - {v for r in reads(body) for e in read_index(r) for v in index_vars(e)}:
