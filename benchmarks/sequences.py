@@ -149,8 +149,13 @@ def case(name: str, dtype: type):
 def measure(name: str, dtype: type, rounds: int) -> dict:
     module, params, X, Y = case(name, dtype)
     J, ref = module.loss_and_grad(params, X, Y)
+    work: dict = {}
+    J_work, g_work = module.loss_and_grad(params, X, Y, work=work)
+    if J_work != J or any(not np.array_equal(g_work[k], ref[k]) for k in ref):
+        raise SystemExit(f"{name} {dtype.__name__}: the workspace changes the result")
     makers = {"hand-written NumPy": make_handwritten, "PyTorch eager": make_torch, "JAX jit": make_jax}
-    candidates = {"generated": lambda: module.loss_and_grad(params, X, Y)}
+    candidates = {"generated": lambda: module.loss_and_grad(params, X, Y, work=work),
+                  "generated, no workspace": lambda: module.loss_and_grad(params, X, Y)}
     worst = {}
     for peer, make in makers.items():
         step, grads = make(NETS[name], params, X, Y)
@@ -160,7 +165,8 @@ def measure(name: str, dtype: type, rounds: int) -> dict:
             raise SystemExit(f"{name} {dtype.__name__}: {peer} differs from the generated kernel ({err:.1e})")
         worst[peer] = err
         candidates[peer] = step
-    return {"times": timing.interleaved(candidates, rounds), "worst": worst}
+    faults = {k: graphs.page_faults(candidates[k]) for k in ("generated", "generated, no workspace")}
+    return {"times": timing.interleaved(candidates, rounds), "worst": worst, "faults": faults}
 
 
 def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
@@ -173,22 +179,27 @@ def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
              f"- {rounds} interleaved rounds, medians; ratios are medians of per-round ratios. Every timed "
              f"block starts after a pause of {graphs.PAUSE} s (with one untimed call and the garbage "
              "collector off), as for the graph networks.",
-             f"- B = {BATCH}, T = 25. *generated* is `loss_and_grad(params, X, Y)` of `generated/<net>.py`. "
+             f"- B = {BATCH}, T = 25. *generated* is `loss_and_grad(params, X, Y, work=work)` of "
+             "`generated/<net>.py` with a workspace kept between calls (*no workspace*: without `work`). "
              "Gradients of every peer were checked against it first (relative error ≤ 1e-9 in float64, "
              "≤ 2e-3 in float32). Hand-written NumPy is `benchmarks/handwritten_rnn.py` (row lookup, one "
              "GEMM for all input projections, a forward loop storing the states and a backward loop in "
              "reverse time); PyTorch is `nn.Embedding`, `nn.RNN` / `nn.LSTM` (`batch_first`), `nn.Linear` "
              "and `F.cross_entropy` with `torch.autograd.grad`, the kernel's weights copied in (its one "
              "bias as `bias_ih`, `bias_hh` = 0); JAX `jit(value_and_grad)` with `lax.scan` over time.", "",
-             "| net | dtype | generated ms | hand-written NumPy | PyTorch eager | JAX jit | "
-             "generated ÷ fastest peer |", "|---|---|---|---|---|---|---|"]
+             "| net | dtype | generated ms | no workspace | hand-written NumPy | PyTorch eager | JAX jit | "
+             "generated ÷ fastest peer | no workspace ÷ fastest peer | page faults per call, generated / "
+             "no workspace |", "|---|---|---|---|---|---|---|---|---|---|"]
+    bare = "generated, no workspace"
     for (name, dtype), r in results.items():
         t = r["times"]
         med = {k: timing.median(v) for k, v in t.items()}
         fastest = min(PEERS, key=lambda p: med[p])
-        lines.append(f"| {name} | {dtype} | {ms(med['generated'])} | "
+        lines.append(f"| {name} | {dtype} | {ms(med['generated'])} | {ms(med[bare])} | "
                      + " | ".join(ms(med[p]) for p in PEERS)
-                     + f" | **{timing.median_ratio(t['generated'], t[fastest]):.2f}** ({fastest}) |")
+                     + f" | **{timing.median_ratio(t['generated'], t[fastest]):.2f}** ({fastest}) | "
+                     f"{timing.median_ratio(t[bare], t[fastest]):.2f} | "
+                     f"{r['faults']['generated']:.0f} / {r['faults'][bare]:.0f} |")
     lines += ["", "Generated ÷ each peer (median of per-round ratios):", "",
               "| net | dtype | " + " | ".join(PEERS) + " |", "|---|---|" + "---|" * len(PEERS)]
     for (name, dtype), r in results.items():

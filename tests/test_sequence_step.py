@@ -136,3 +136,11 @@ def test_a_workspace_makes_repeated_calls_allocate_less_than_half_and_gives_the_
     assert J2 == J and all(np.array_equal(grads[k], grads2[k]) for k in grads)
     again = module.loss_and_grad(params, X, Y, work=work)[1]  # returned arrays are the caller's
     assert all(again[k] is not grads2[k] and np.array_equal(again[k], grads2[k]) for k in grads)
+
+
+def test_a_segment_folds_the_seed_of_its_pseudo_loss_and_renames_instead_of_copying():
+    """∂J/∂P = 1·gP: the seed 1 is folded, so the gradient of the projection is the array the
+    loop over time filled, not a product with 1 over all (B, T, H) entries."""
+    source, _ = kernel("rnn")
+    assert "v['grad_rnn2_P'] = v['gP2']" in source
+    assert "v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']" in source
