@@ -144,3 +144,18 @@ def test_a_segment_folds_the_seed_of_its_pseudo_loss_and_renames_instead_of_copy
     source, _ = kernel("rnn")
     assert "v['grad_rnn2_P'] = v['gP2']" in source
     assert "v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']" in source
+
+
+def test_a_softplus_step_keeps_its_overflow_free_forms_and_stays_finite_at_large_weights():
+    """log(1 + e^z) and 1 − e^{−a} are printed as logaddexp and expm1 (the general printer's
+    forms), not as a chain of exp and log that overflows at z = 1000."""
+    data = {"inputs": [3, 2], "layers": [{"type": "rnn", "size": 3, "activation": "softplus"},
+                                         {"size": 2, "activation": "identity"}], "loss": "mse"}
+    source = emit_graph(from_dict(data, default_name="seq"))
+    module = load_module(source, "seq")
+    assert "np.logaddexp(0, (v['rnn1_z']))" in source and "np.expm1(" in source
+    params = {k: v * 1000 for k, v in module.init_params(0).items()}
+    X = np.random.default_rng(0).standard_normal((3, 3, 2))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        J, grads = module.loss_and_grad(params, X, np.zeros((3, 3, 2)))
+    assert np.isfinite(J) and all(np.all(np.isfinite(g)) for g in grads.values())

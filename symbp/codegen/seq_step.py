@@ -25,7 +25,7 @@ import sympy as sp
 
 from ..core.ir import Compute, Shape, affine, index_vars, read_index, read_name, reads
 from .graph_code import _PRINTER, _batch_numbers, extent, formula, statement
-from .printing import FUNCTIONS
+from .printing import FUNCTIONS, expm1_form, stable_form
 from .saturation import logistic
 
 Window = Mapping[sp.Symbol, tuple[int, int]]  # index variable -> [low, high) it runs over
@@ -44,6 +44,13 @@ def logistic_form(expr: sp.Expr) -> sp.Expr:
         return const == 1 and isinstance(rest, sp.exp) and rest.args[0].could_extract_minus_sign()
 
     return expr.replace(match, lambda e: logistic(-e.base.as_coeff_Add()[1].args[0]))
+
+
+def _special(node: sp.Basic) -> bool:
+    """A node NumpyPrinter prints in a form of its own: log(1 + e^u) (logaddexp), k·(e^u − 1)
+    (expm1)."""
+    return (isinstance(node, sp.log) and node.has(sp.exp)) or \
+        (isinstance(node, sp.Add) and expm1_form(node) is not None)
 
 
 def _slice(read: sp.Expr, grid: Sequence[sp.Symbol], window: Window, shapes: Mapping[str, Shape]) -> str:
@@ -86,6 +93,8 @@ class Chain:
     def code(self, e: sp.Expr) -> str:
         if e in self.leaves or e.is_Number:
             raise NoStepFormError("a read alone is a copy")
+        if stable_form(e) != e or any(_special(n) for n in sp.preorder_traversal(e)):
+            raise NoStepFormError("the general printer writes it in its overflow-free form")
         return self._chain(e)
 
     def _plain(self, e: sp.Expr) -> str:
