@@ -216,25 +216,21 @@ def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
     return "\n".join(lines + ["", LIMITS, ""])
 
 
-LIMITS = """What limits the generated step (lstm_lm's float64 step profiled once, statement by
-statement, with a line tracer, which inflates the per-statement overhead; shares of the traced
-time): the loop over time runs every statement of the derived cell and of its derived backward pass
-once per step, each a whole-array NumPy call on a (B, H) or (B, 4H) array of 32 rows, so a fixed
-cost per call (the `_view`/`_dot` helpers, `np.asarray(np.broadcast_to(…))`, the tape's dict per
-step) weighs as much as the arithmetic: char_rnn's loop body is 17 statements per step (6 forward,
-11 backward) where the hand-written loop's is 4. In lstm_lm the gates are sliced out of the (B, 4H)
-pre-activation and each sigmoid is printed in its overflow-safe form exp(x − max(0, x)) / (exp(x −
-max(0, x)) + exp(−max(0, x))), eleven passes each where the hand-written 1 / (1 + exp(−x)) makes
-four (i, f, o: 22 % of the traced time); the backward pass builds each gate's gradient as a
-zero-padded (B, 4H) array (a strided view with a zero border) and adds the four (24 %), where
-hand-written code writes each gate's quarter of one (B, 4H) array. The recurrent products (forward
-10 %, the per-step ∂J/∂W_h and the carried δh 12 %) are the same GEMMs as the peers', but `_dot`
-copies a transposed operand into a C-ordered array first where BLAS would read it transposed.
-PyTorch's nn.LSTM runs each step's gates as fused kernels (in float32 faster than hand-written
-NumPy), and XLA fuses the gate arithmetic into its neighbours; NumPy does one pass per operation.
-Closing the gap to hand-written NumPy needs the emitter to print the sigmoid in a safe form of fewer
-passes (such as (1 + tanh(x/2)) / 2), write gate gradients into slices of one array instead of
-padded views, and hand transposed operands to BLAS as they are."""
+LIMITS = """What limits the generated step (lstm_lm's float64 step with a workspace, profiled once
+statement by statement with a line tracer, which inflates the per-statement overhead; shares of
+the traced time): each compute of the derived cell writes in place into its own step array, the
+gates are basic slices of the stacked pre-activation, σ is (1 + tanh(u/2))/2 in four in-place
+passes, the four gates' gradients are written block by block into one (B, 4H) array and the
+recurrent products read transposed operands as views, so a step is about as many NumPy calls as
+the hand-written loop's (char_rnn: 3 forward and 8 backward; lstm_lm: 20 and 27). What remains is
+the work every NumPy step does: the three recurrent GEMMs of each step on 32-row operands, far
+from BLAS's peak (h·W_hᵀ, the carried δh = δs·W_h and ∂J/∂W_h, 44 % of the traced time), the
+input projection and its two gradient products (15 %), and one pass over memory per elementwise
+operation (σ's four passes for each of i, f, o), where PyTorch's nn.LSTM runs each step's gate
+arithmetic as fused kernels (in float32 faster than NumPy) and XLA fuses it into its neighbours.
+Without a workspace the step makes its arrays anew on each call; where NumPy's allocator reuses
+freed memory (page faults per call 0, as here) that costs little, and on a loaded machine the two
+timings differ by its noise."""
 
 
 def write(section: str, path: Path) -> None:
