@@ -149,8 +149,13 @@ def case(name: str, dtype: type):
 def measure(name: str, dtype: type, rounds: int) -> dict:
     module, params, X, Y = case(name, dtype)
     J, ref = module.loss_and_grad(params, X, Y)
+    work: dict = {}
+    J_work, g_work = module.loss_and_grad(params, X, Y, work=work)
+    if J_work != J or any(not np.array_equal(g_work[k], ref[k]) for k in ref):
+        raise SystemExit(f"{name} {dtype.__name__}: the workspace changes the result")
     makers = {"hand-written NumPy": make_handwritten, "PyTorch eager": make_torch, "JAX jit": make_jax}
-    candidates = {"generated": lambda: module.loss_and_grad(params, X, Y)}
+    candidates = {"generated": lambda: module.loss_and_grad(params, X, Y, work=work),
+                  "generated, no workspace": lambda: module.loss_and_grad(params, X, Y)}
     worst = {}
     for peer, make in makers.items():
         step, grads = make(NETS[name], params, X, Y)
@@ -160,7 +165,8 @@ def measure(name: str, dtype: type, rounds: int) -> dict:
             raise SystemExit(f"{name} {dtype.__name__}: {peer} differs from the generated kernel ({err:.1e})")
         worst[peer] = err
         candidates[peer] = step
-    return {"times": timing.interleaved(candidates, rounds), "worst": worst}
+    faults = {k: graphs.page_faults(candidates[k]) for k in ("generated", "generated, no workspace")}
+    return {"times": timing.interleaved(candidates, rounds), "worst": worst, "faults": faults}
 
 
 def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
@@ -173,22 +179,27 @@ def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
              f"- {rounds} interleaved rounds, medians; ratios are medians of per-round ratios. Every timed "
              f"block starts after a pause of {graphs.PAUSE} s (with one untimed call and the garbage "
              "collector off), as for the graph networks.",
-             f"- B = {BATCH}, T = 25. *generated* is `loss_and_grad(params, X, Y)` of `generated/<net>.py`. "
+             f"- B = {BATCH}, T = 25. *generated* is `loss_and_grad(params, X, Y, work=work)` of "
+             "`generated/<net>.py` with a workspace kept between calls (*no workspace*: without `work`). "
              "Gradients of every peer were checked against it first (relative error ≤ 1e-9 in float64, "
              "≤ 2e-3 in float32). Hand-written NumPy is `benchmarks/handwritten_rnn.py` (row lookup, one "
              "GEMM for all input projections, a forward loop storing the states and a backward loop in "
              "reverse time); PyTorch is `nn.Embedding`, `nn.RNN` / `nn.LSTM` (`batch_first`), `nn.Linear` "
              "and `F.cross_entropy` with `torch.autograd.grad`, the kernel's weights copied in (its one "
              "bias as `bias_ih`, `bias_hh` = 0); JAX `jit(value_and_grad)` with `lax.scan` over time.", "",
-             "| net | dtype | generated ms | hand-written NumPy | PyTorch eager | JAX jit | "
-             "generated ÷ fastest peer |", "|---|---|---|---|---|---|---|"]
+             "| net | dtype | generated ms | no workspace | hand-written NumPy | PyTorch eager | JAX jit | "
+             "generated ÷ fastest peer | no workspace ÷ fastest peer | page faults per call, generated / "
+             "no workspace |", "|---|---|---|---|---|---|---|---|---|---|"]
+    bare = "generated, no workspace"
     for (name, dtype), r in results.items():
         t = r["times"]
         med = {k: timing.median(v) for k, v in t.items()}
         fastest = min(PEERS, key=lambda p: med[p])
-        lines.append(f"| {name} | {dtype} | {ms(med['generated'])} | "
+        lines.append(f"| {name} | {dtype} | {ms(med['generated'])} | {ms(med[bare])} | "
                      + " | ".join(ms(med[p]) for p in PEERS)
-                     + f" | **{timing.median_ratio(t['generated'], t[fastest]):.2f}** ({fastest}) |")
+                     + f" | **{timing.median_ratio(t['generated'], t[fastest]):.2f}** ({fastest}) | "
+                     f"{timing.median_ratio(t[bare], t[fastest]):.2f} | "
+                     f"{r['faults']['generated']:.0f} / {r['faults'][bare]:.0f} |")
     lines += ["", "Generated ÷ each peer (median of per-round ratios):", "",
               "| net | dtype | " + " | ".join(PEERS) + " |", "|---|---|" + "---|" * len(PEERS)]
     for (name, dtype), r in results.items():
@@ -205,25 +216,21 @@ def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
     return "\n".join(lines + ["", LIMITS, ""])
 
 
-LIMITS = """What limits the generated step (lstm_lm's float64 step profiled once, statement by
-statement, with a line tracer, which inflates the per-statement overhead; shares of the traced
-time): the loop over time runs every statement of the derived cell and of its derived backward pass
-once per step, each a whole-array NumPy call on a (B, H) or (B, 4H) array of 32 rows, so a fixed
-cost per call (the `_view`/`_dot` helpers, `np.asarray(np.broadcast_to(…))`, the tape's dict per
-step) weighs as much as the arithmetic: char_rnn's loop body is 17 statements per step (6 forward,
-11 backward) where the hand-written loop's is 4. In lstm_lm the gates are sliced out of the (B, 4H)
-pre-activation and each sigmoid is printed in its overflow-safe form exp(x − max(0, x)) / (exp(x −
-max(0, x)) + exp(−max(0, x))), eleven passes each where the hand-written 1 / (1 + exp(−x)) makes
-four (i, f, o: 22 % of the traced time); the backward pass builds each gate's gradient as a
-zero-padded (B, 4H) array (a strided view with a zero border) and adds the four (24 %), where
-hand-written code writes each gate's quarter of one (B, 4H) array. The recurrent products (forward
-10 %, the per-step ∂J/∂W_h and the carried δh 12 %) are the same GEMMs as the peers', but `_dot`
-copies a transposed operand into a C-ordered array first where BLAS would read it transposed.
-PyTorch's nn.LSTM runs each step's gates as fused kernels (in float32 faster than hand-written
-NumPy), and XLA fuses the gate arithmetic into its neighbours; NumPy does one pass per operation.
-Closing the gap to hand-written NumPy needs the emitter to print the sigmoid in a safe form of fewer
-passes (such as (1 + tanh(x/2)) / 2), write gate gradients into slices of one array instead of
-padded views, and hand transposed operands to BLAS as they are."""
+LIMITS = """What limits the generated step (lstm_lm's float64 step with a workspace, profiled once
+statement by statement with a line tracer, which inflates the per-statement overhead; shares of
+the traced time): each compute of the derived cell writes in place into its own step array, the
+gates are basic slices of the stacked pre-activation, σ is (1 + tanh(u/2))/2 in four in-place
+passes, the four gates' gradients are written block by block into one (B, 4H) array and the
+recurrent products read transposed operands as views, so a step is about as many NumPy calls as
+the hand-written loop's (char_rnn: 3 forward and 8 backward; lstm_lm: 20 and 27). What remains is
+the work every NumPy step does: the three recurrent GEMMs of each step on 32-row operands, far
+from BLAS's peak (h·W_hᵀ, the carried δh = δs·W_h and ∂J/∂W_h, 44 % of the traced time), the
+input projection and its two gradient products (15 %), and one pass over memory per elementwise
+operation (σ's four passes for each of i, f, o), where PyTorch's nn.LSTM runs each step's gate
+arithmetic as fused kernels (in float32 faster than NumPy) and XLA fuses it into its neighbours.
+Without a workspace the step makes its arrays anew on each call; where NumPy's allocator reuses
+freed memory (page faults per call 0, as here) that costs little, and on a loaded machine the two
+timings differ by its noise."""
 
 
 def write(section: str, path: Path) -> None:

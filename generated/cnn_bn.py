@@ -107,15 +107,18 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _rows(ws, key, arr, axes):
-    """arr with its axes in this order as a C-ordered array: itself if it is one already,
-    else copied (into the workspace's array)."""
+def _matrix(ws, key, arr, axes, rows):
+    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
+    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
+    (into the workspace's array)."""
     moved = arr.transpose(axes)
-    if moved.flags.c_contiguous:
-        return moved
+    shape = (rows, moved.size // rows)
+    flat = moved.reshape(shape)
+    if flat.flags.c_contiguous or flat.flags.f_contiguous:
+        return flat
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out
+    return out.reshape(shape)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -123,12 +126,12 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
     inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
 
 

@@ -11,7 +11,8 @@ Every statement below is printed from an index formula. Each recurrent layer run
 of its cell in a loop over time (never over the batch); the input projections of all steps
 are one product before the loop. The backward loop runs the step's derived backward pass in
 reverse time (backpropagation through time): the state's gradient carries to the step before,
-the recurrent weights' gradients sum over the steps.
+the recurrent weights' gradients sum over the steps. Each step's formulas write in place into
+arrays made once per call, or once per batch size and dtype with a workspace (``work=``).
 """
 
 import numpy as np
@@ -89,15 +90,18 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _rows(ws, key, arr, axes):
-    """arr with its axes in this order as a C-ordered array: itself if it is one already,
-    else copied (into the workspace's array)."""
+def _matrix(ws, key, arr, axes, rows):
+    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
+    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
+    (into the workspace's array)."""
     moved = arr.transpose(axes)
-    if moved.flags.c_contiguous:
-        return moved
+    shape = (rows, moved.size // rows)
+    flat = moved.reshape(shape)
+    if flat.flags.c_contiguous or flat.flags.f_contiguous:
+        return flat
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out
+    return out.reshape(shape)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -105,12 +109,12 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
     inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
 
 
@@ -162,6 +166,16 @@ def _place(shape, value, maps, dtype):
     return out
 
 
+def _sigmoid(z, out):
+    """σ(z) = (1 + tanh(z/2))/2 into out, in four passes: tanh is bounded, so nothing overflows
+    at any z (1/(1 + exp(−z)) overflows exp below z = −709); out may be z."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
 def _arrays(params, X, Y=None):
     """The working dict: inputs and parameters as arrays of one float dtype, and B."""
     if type(X) is not np.ndarray or X.shape[1:] != (20, 8) or X.dtype.kind not in "fiub" or not len(X):
@@ -178,39 +192,46 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, tapes):
+def _forward(v, dtype, B, tapes, ws=None):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
-    ws = None  # no workspace yet: the helpers make their arrays per call
     # gru1_P[n, t, g] = Σ_{k} Wx1[g, k]·X[n, t, k] + bx1[g]
     v['gru1_P'] = np.asarray(np.broadcast_to(_dot(v['X'], v['Wx1'], ([2], [1]), ws, 'gru1_P.0') + (v['bx1'][None, None, :]), (B, 20, 96, )), dtype)
     # gru layer 1: 20 steps of the cell, zero initial state
     v["hprev1"] = np.zeros((B, 32), dtype)
-    states = np.empty((20, B, 32), dtype)
+    S1 = {name: _buffer(ws, f"{name}.steps", (20, *shape), dtype) for name, shape in (('gru1_q', (B, 96, )), ('gru1_u', (B, 64, )), ('gru1_r', (B, 32, )), ('gru1_zg', (B, 32, )), ('gru1_v', (B, 32, )), ('gru1_n', (B, 32, )), ('gru1_h', (B, 32, )), )}
+    states = _buffer(ws, "hseq1.steps", (B, 20, 32), dtype)
     tape = tapes[1] = []
     for t in range(20):
         v["pt1"] = v["gru1_P"][:, t]
         # gru1_q[n, g] = Σ_{m} Wh1[g, m]·hprev1[n, m] + bh1[g]
-        v['gru1_q'] = np.asarray(np.broadcast_to(_dot(v['hprev1'], v['Wh1'], ([1], [1]), ws, 'gru1_q.0') + (v['bh1'][None, :]), (B, 96, )), dtype)
+        out = S1['gru1_q'][t]
+        v['gru1_q'] = np.add(np.dot(v['hprev1'], v['Wh1'].T, out=out), v['bh1'][None, :], out=out)
         # gru1_u[n, g] = gru1_q[n, g] + pt1[n, g]
-        v['gru1_u'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'gru1_u.0')) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'gru1_u.1')), (B, 64, )), dtype)
+        out = S1['gru1_u'][t]
+        v['gru1_u'] = np.add(v['gru1_q'][:, 0:64], v['pt1'][:, 0:64], out=out)
         # gru1_r[n, j] = 1/(1 + exp(−gru1_u[n, j]))
-        v['gru1_r'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.0')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.1'))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.2')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.3')))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 32, ), ws, 'gru1_r.4'))))), (B, 32, )), dtype)
+        out = S1['gru1_r'][t]
+        v['gru1_r'] = _sigmoid(v['gru1_u'][:, 0:32], out)
         # gru1_zg[n, j] = 1/(1 + exp(−gru1_u[n, j + 32]))
-        v['gru1_zg'] = np.asarray(np.broadcast_to(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.0')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.1'))))/(np.exp((_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.2')) - np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.3')))) + np.exp(-np.maximum(0, (_view(v['gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 32), ), (B, 32, ), ws, 'gru1_zg.4'))))), (B, 32, )), dtype)
+        out = S1['gru1_zg'][t]
+        v['gru1_zg'] = _sigmoid(v['gru1_u'][:, 32:64], out)
         # gru1_v[n, j] = gru1_q[n, j + 64]·gru1_r[n, j] + pt1[n, j + 64]
-        v['gru1_v'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'gru1_v.0'))*(v['gru1_r']) + (_view(v['pt1'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'gru1_v.1')), (B, 32, )), dtype)
+        out = S1['gru1_v'][t]
+        v['gru1_v'] = np.add(np.multiply(v['gru1_q'][:, 64:96], v['gru1_r'], out=out), v['pt1'][:, 64:96], out=out)
         # gru1_n[n, j] = tanh(gru1_v[n, j])
-        v['gru1_n'] = np.asarray(np.broadcast_to(np.tanh((v['gru1_v'])), (B, 32, )), dtype)
+        out = S1['gru1_n'][t]
+        v['gru1_n'] = np.tanh(v['gru1_v'], out=out)
         # gru1_h[n, j] = gru1_n[n, j]·(1 − gru1_zg[n, j]) + gru1_zg[n, j]·hprev1[n, j]
-        v['gru1_h'] = np.asarray(np.broadcast_to((v['gru1_n'])*(1 - (v['gru1_zg'])) + (v['gru1_zg'])*(v['hprev1']), (B, 32, )), dtype)
+        out = S1['gru1_h'][t]
+        v['gru1_h'] = np.add(np.multiply(np.subtract(1, v['gru1_zg'], out=out), v['gru1_n'], out=out), (v['gru1_zg'])*(v['hprev1']), out=out)
         tape.append({name: v[name] for name in ('pt1', 'hprev1', 'gru1_q', 'gru1_u', 'gru1_r', 'gru1_zg', 'gru1_v', 'gru1_n', 'gru1_h')})
-        states[t] = v["gru1_h"]
+        states[:, t] = v["gru1_h"]
         v["hprev1"] = v["gru1_h"]
-    v["hseq1"] = states.transpose(1, 0, 2)
+    v["hseq1"] = states
     # dense2_z[n, t, c] = Σ_{k} W2[c, k]·hseq1[n, t, k] + b2[c]
     v['dense2_z'] = np.asarray(np.broadcast_to(_dot(v['hseq1'], v['W2'], ([2], [1]), ws, 'dense2_z.0') + (v['b2'][None, None, :]), (B, 20, 2, )), dtype)
     # act2_a[n, c, l] = dense2_z[n, c, l]
-    v['act2_a'] = np.asarray(np.broadcast_to((v['dense2_z']), (B, 20, 2, )), dtype)
+    v['act2_a'] = v['dense2_z']
     return v
 
 
@@ -220,8 +241,7 @@ def forward(params, X):
     return _forward(v, dtype, B, {})["act2_a"]
 
 
-def _loss(v, dtype, B):
-    ws = None
+def _loss(v, dtype, B, ws=None):
     # loss3_J[] = Σ_{n,t,k} (Y[n, t, k] − act2_a[n, t, k])²/(40·B)
     v['loss3_J'] = np.asarray(np.broadcast_to((1/40)*((v['Y']) - (v['act2_a']))**2/B, (B, 20, 2, )).sum(axis=(0, 1, 2)), dtype)
     return v["loss3_J"]
@@ -233,18 +253,23 @@ def loss(params, X, Y):
     return _loss(_forward(v, dtype, B, {}), dtype, B)
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every parameter.
+
+    ``work``: a dict kept between calls (a workspace): the arrays of a step are made once per
+    batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
-    ws = None
-    J = _loss(_forward(v, dtype, B, tapes), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss3_J[] = 1
-    v['grad_loss3_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss3_J'] = np.asarray(1, dtype)
     # grad_act2_a[n, t, k] = grad_loss3_J·(act2_a[n, t, k]/(20·B) − Y[n, t, k]/(20·B))
-    v['grad_act2_a'] = np.asarray(np.broadcast_to((v['grad_loss3_J'][None, None, None])*(-1/20*(v['Y'])/B + (1/20)*(v['act2_a'])/B), (B, 20, 2, )), dtype)
+    out = _buffer(ws, 'grad_act2_a', (B, 20, 2, ), dtype)
+    v['grad_act2_a'] = np.subtract((1/20)*(v['act2_a'])/B, np.multiply(v['Y'], (1/20)/B, out=out), out=out)
     # grad_dense2_z[n, c, l] = grad_act2_a[n, c, l]
-    v['grad_dense2_z'] = np.asarray(np.broadcast_to((v['grad_act2_a']), (B, 20, 2, )), dtype)
+    v['grad_dense2_z'] = v['grad_act2_a']
     # grad_W2[c, k] = Σ_{n,t} grad_dense2_z[n, t, c]·hseq1[n, t, k]
     v['grad_W2'] = np.asarray(_dot(v['grad_dense2_z'], v['hseq1'], ([0, 1], [0, 1]), ws, 'grad_W2.0'), dtype)
     # grad_hseq1[n, t, k] = Σ_{c} W2[c, k]·grad_dense2_z[n, t, c]
@@ -254,55 +279,72 @@ def loss_and_grad(params, X, Y):
     # gru layer 1: the step's derived backward pass, in reverse time
     upstream = v["grad_hseq1"]
     carry_h = np.zeros((B, 32), dtype)
-    sums = {name: np.zeros(shape, dtype) for name, shape in (('grad_Wh1', (96, 32)), ('grad_bh1', (96,)))}
-    projection = np.empty(v["gru1_P"].shape, dtype)
+    K1 = {name: _buffer(ws, f"{name}.step", (2, *shape), dtype) for name, shape in (('grad_gru1_u', (B, 64, )), ('grad_gru1_q', (B, 96, )), ('grad_pt1', (B, 96, )), ('grad_gru1_n', (B, 32, )), ('grad_gru1_zg__gru1_h_0_1', (B, 32, )), ('grad_gru1_zg__gru1_h_1_0', (B, 32, )), ('grad_hprev1__gru1_h_1_1', (B, 32, )), ('grad_gru1_v', (B, 32, )), ('grad_gru1_r', (B, 32, )), ('grad_gru1_zg', (B, 32, )), ('grad_Wh1', (96, 32, )), ('grad_hprev1__gru1_q_0_1', (B, 32, )), ('grad_hprev1', (B, 32, )), )}
+    arriving = _buffer(ws, "hseq1.arriving", (2, B, 32), dtype)
+    sums = {name: _buffer(ws, f"{name}.sum", shape, dtype) for name, shape in (('grad_Wh1', (96, 32)), ('grad_bh1', (96,)))}
+    for total in sums.values():
+        total.fill(0)
+    projection = _buffer(ws, "gP1.steps", v["gru1_P"].shape, dtype)
     for t in range(19, -1, -1):
         v.update(tapes[1][t])
-        v["gh1"] = upstream[:, t] + carry_h
+        v["gh1"] = np.add(upstream[:, t], carry_h, out=arriving[t & 1])
         # grad_cell1_J[] = 1
-        v['grad_cell1_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+        v['grad_cell1_J'] = np.asarray(1, dtype)
         # grad_gru1_h[n, j] = grad_cell1_J·gh1[n, j]
-        v['grad_gru1_h'] = np.asarray(np.broadcast_to((v['gh1'])*(v['grad_cell1_J'][None, None]), (B, 32, )), dtype)
+        v['grad_gru1_h'] = v['gh1']
         # grad_gru1_n[n, j] = grad_gru1_h[n, j]·(1 − gru1_zg[n, j])
-        v['grad_gru1_n'] = np.asarray(np.broadcast_to((v['grad_gru1_h'])*(1 - (v['gru1_zg'])), (B, 32, )), dtype)
+        out = K1['grad_gru1_n'][t & 1]
+        v['grad_gru1_n'] = np.multiply(np.subtract(1, v['gru1_zg'], out=out), v['grad_gru1_h'], out=out)
         # grad_gru1_zg__gru1_h_0_1[n, j] = −grad_gru1_h[n, j]·gru1_n[n, j]
-        v['grad_gru1_zg__gru1_h_0_1'] = np.asarray(np.broadcast_to(-(v['grad_gru1_h'])*(v['gru1_n']), (B, 32, )), dtype)
+        out = K1['grad_gru1_zg__gru1_h_0_1'][t & 1]
+        v['grad_gru1_zg__gru1_h_0_1'] = np.negative(np.multiply(v['grad_gru1_h'], v['gru1_n'], out=out), out=out)
         # grad_gru1_zg__gru1_h_1_0[n, j] = grad_gru1_h[n, j]·hprev1[n, j]
-        v['grad_gru1_zg__gru1_h_1_0'] = np.asarray(np.broadcast_to((v['grad_gru1_h'])*(v['hprev1']), (B, 32, )), dtype)
+        out = K1['grad_gru1_zg__gru1_h_1_0'][t & 1]
+        v['grad_gru1_zg__gru1_h_1_0'] = np.multiply(v['grad_gru1_h'], v['hprev1'], out=out)
         # grad_hprev1__gru1_h_1_1[n, j] = grad_gru1_h[n, j]·gru1_zg[n, j]
-        v['grad_hprev1__gru1_h_1_1'] = np.asarray(np.broadcast_to((v['grad_gru1_h'])*(v['gru1_zg']), (B, 32, )), dtype)
+        out = K1['grad_hprev1__gru1_h_1_1'][t & 1]
+        v['grad_hprev1__gru1_h_1_1'] = np.multiply(v['grad_gru1_h'], v['gru1_zg'], out=out)
         # grad_gru1_v[n, j] = grad_gru1_n[n, j]·(1 − gru1_n[n, j]²)
-        v['grad_gru1_v'] = np.asarray(np.broadcast_to((v['grad_gru1_n'])*(1 - (v['gru1_n'])*(v['gru1_n'])), (B, 32, )), dtype)
+        out = K1['grad_gru1_v'][t & 1]
+        v['grad_gru1_v'] = np.multiply(np.subtract(1, np.square(v['gru1_n'], out=out), out=out), v['grad_gru1_n'], out=out)
         # grad_gru1_q__gru1_v_0_0[n, u] = grad_gru1_v[n, u − 64]·gru1_r[n, u − 64]
-        v['grad_gru1_q__gru1_v_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_gru1_q__gru1_v_0_0.0'))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_gru1_q__gru1_v_0_0.1')), (B, 96, )), dtype)
         # grad_gru1_r[n, j] = grad_gru1_v[n, j]·gru1_q[n, j + 64]
-        v['grad_gru1_r'] = np.asarray(np.broadcast_to((_view(v['gru1_q'], ((1, (1, 0, ), 0), (1, (0, 1, ), 64), ), (B, 32, ), ws, 'grad_gru1_r.0'))*(v['grad_gru1_v']), (B, 32, )), dtype)
+        out = K1['grad_gru1_r'][t & 1]
+        v['grad_gru1_r'] = np.multiply(v['gru1_q'][:, 64:96], v['grad_gru1_v'], out=out)
         # grad_pt1__gru1_v_0_2[n, u] = grad_gru1_v[n, u − 64]
-        v['grad_pt1__gru1_v_0_2'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_v'], ((1, (1, 0, ), 0), (1, (0, 1, ), -64), ), (B, 96, ), ws, 'grad_pt1__gru1_v_0_2.0')), (B, 96, )), dtype)
         # grad_gru1_zg[a, b] = grad_gru1_zg__gru1_h_0_1[a, b] + grad_gru1_zg__gru1_h_1_0[a, b]
-        v['grad_gru1_zg'] = np.asarray(np.broadcast_to((v['grad_gru1_zg__gru1_h_0_1']) + (v['grad_gru1_zg__gru1_h_1_0']), (B, 32, )), dtype)
+        out = K1['grad_gru1_zg'][t & 1]
+        v['grad_gru1_zg'] = np.add(v['grad_gru1_zg__gru1_h_0_1'], v['grad_gru1_zg__gru1_h_1_0'], out=out)
         # grad_gru1_u__gru1_zg_0_0[n, u] = grad_gru1_zg[n, u − 32]·gru1_zg[n, u − 32]·(1 − gru1_zg[n, u − 32])
-        v['grad_gru1_u__gru1_zg_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.0'))*(_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.1'))*(1 - (_view(v['gru1_zg'], ((1, (1, 0, ), 0), (1, (0, 1, ), -32), ), (B, 64, ), ws, 'grad_gru1_u__gru1_zg_0_0.2'))), (B, 64, )), dtype)
         # grad_gru1_u__gru1_r_0_0[n, j] = grad_gru1_r[n, j]·gru1_r[n, j]·(1 − gru1_r[n, j])
-        v['grad_gru1_u__gru1_r_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.0'))*(_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.1'))*(1 - (_view(v['gru1_r'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 64, ), ws, 'grad_gru1_u__gru1_r_0_0.2'))), (B, 64, )), dtype)
         # grad_gru1_u[a, b] = grad_gru1_u__gru1_r_0_0[a, b] + grad_gru1_u__gru1_zg_0_0[a, b]
-        v['grad_gru1_u'] = np.asarray(np.broadcast_to((v['grad_gru1_u__gru1_r_0_0']) + (v['grad_gru1_u__gru1_zg_0_0']), (B, 64, )), dtype)
+        out = K1['grad_gru1_u'][t & 1]
+        np.multiply(np.multiply(np.subtract(1, v['gru1_r'], out=out[:, 0:32]), v['grad_gru1_r'], out=out[:, 0:32]), v['gru1_r'], out=out[:, 0:32])
+        np.multiply(np.multiply(np.subtract(1, v['gru1_zg'], out=out[:, 32:64]), v['grad_gru1_zg'], out=out[:, 32:64]), v['gru1_zg'], out=out[:, 32:64])
+        v['grad_gru1_u'] = out
         # grad_gru1_q__gru1_u_0_0[n, g] = grad_gru1_u[n, g]
-        v['grad_gru1_q__gru1_u_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ), ws, 'grad_gru1_q__gru1_u_0_0.0')), (B, 96, )), dtype)
         # grad_pt1__gru1_u_0_1[n, g] = grad_gru1_u[n, g]
-        v['grad_pt1__gru1_u_0_1'] = np.asarray(np.broadcast_to((_view(v['grad_gru1_u'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 96, ), ws, 'grad_pt1__gru1_u_0_1.0')), (B, 96, )), dtype)
         # grad_gru1_q[a, b] = grad_gru1_q__gru1_u_0_0[a, b] + grad_gru1_q__gru1_v_0_0[a, b]
-        v['grad_gru1_q'] = np.asarray(np.broadcast_to((v['grad_gru1_q__gru1_u_0_0']) + (v['grad_gru1_q__gru1_v_0_0']), (B, 96, )), dtype)
+        out = K1['grad_gru1_q'][t & 1]
+        out[:, 0:64] = v['grad_gru1_u']
+        np.multiply(v['grad_gru1_v'], v['gru1_r'], out=out[:, 64:96])
+        v['grad_gru1_q'] = out
         # grad_Wh1[g, m] = Σ_{n} grad_gru1_q[n, g]·hprev1[n, m]
-        v['grad_Wh1'] = np.asarray(_dot(v['grad_gru1_q'], v['hprev1'], ([0], [0]), ws, 'grad_Wh1.0'), dtype)
+        out = K1['grad_Wh1'][t & 1]
+        v['grad_Wh1'] = np.dot(v['grad_gru1_q'].T, v['hprev1'], out=out)
         # grad_hprev1__gru1_q_0_1[n, m] = Σ_{g} Wh1[g, m]·grad_gru1_q[n, g]
-        v['grad_hprev1__gru1_q_0_1'] = np.asarray(_dot(v['grad_gru1_q'], v['Wh1'], ([1], [0]), ws, 'grad_hprev1__gru1_q_0_1.0'), dtype)
+        out = K1['grad_hprev1__gru1_q_0_1'][t & 1]
+        v['grad_hprev1__gru1_q_0_1'] = np.dot(v['grad_gru1_q'], v['Wh1'], out=out)
         # grad_bh1[g] = Σ_{n} grad_gru1_q[n, g]
         v['grad_bh1'] = np.asarray(v['grad_gru1_q'].sum(axis=(0,)), dtype)
         # grad_pt1[a, b] = grad_pt1__gru1_u_0_1[a, b] + grad_pt1__gru1_v_0_2[a, b]
-        v['grad_pt1'] = np.asarray(np.broadcast_to((v['grad_pt1__gru1_u_0_1']) + (v['grad_pt1__gru1_v_0_2']), (B, 96, )), dtype)
+        out = K1['grad_pt1'][t & 1]
+        out[:, 0:64] = v['grad_gru1_u']
+        out[:, 64:96] = v['grad_gru1_v']
+        v['grad_pt1'] = out
         # grad_hprev1[a, b] = grad_hprev1__gru1_h_1_1[a, b] + grad_hprev1__gru1_q_0_1[a, b]
-        v['grad_hprev1'] = np.asarray(np.broadcast_to((v['grad_hprev1__gru1_h_1_1']) + (v['grad_hprev1__gru1_q_0_1']), (B, 32, )), dtype)
+        out = K1['grad_hprev1'][t & 1]
+        v['grad_hprev1'] = np.add(v['grad_hprev1__gru1_h_1_1'], v['grad_hprev1__gru1_q_0_1'], out=out)
         projection[:, t] = v["grad_pt1"]
         for name, _ in (('grad_Wh1', (96, 32)), ('grad_bh1', (96,))):
             sums[name] += v[name]
@@ -310,20 +352,20 @@ def loss_and_grad(params, X, Y):
     v.update(sums)
     v["gP1"] = projection
     # grad_seg1_J[] = 1
-    v['grad_seg1_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_seg1_J'] = np.asarray(1, dtype)
     # grad_gru1_P[n, t, j] = grad_seg1_J·gP1[n, t, j]
-    v['grad_gru1_P'] = np.asarray(np.broadcast_to((v['gP1'])*(v['grad_seg1_J'][None, None, None]), (B, 20, 96, )), dtype)
+    v['grad_gru1_P'] = v['gP1']
     # grad_Wx1[g, k] = Σ_{n,t} X[n, t, k]·grad_gru1_P[n, t, g]
     v['grad_Wx1'] = np.asarray(_dot(v['grad_gru1_P'], v['X'], ([0, 1], [0, 1]), ws, 'grad_Wx1.0'), dtype)
     # grad_bx1[g] = Σ_{n,t} grad_gru1_P[n, t, g]
     v['grad_bx1'] = np.asarray(v['grad_gru1_P'].sum(axis=(0, 1)), dtype)
     return J, {
-        "Wx1": v["grad_Wx1"],
-        "bx1": v["grad_bx1"],
-        "Wh1": v["grad_Wh1"],
-        "bh1": v["grad_bh1"],
-        "W2": v["grad_W2"],
-        "b2": v["grad_b2"],
+        "Wx1": v["grad_Wx1"] if ws is None else v["grad_Wx1"].copy(),
+        "bx1": v["grad_bx1"] if ws is None else v["grad_bx1"].copy(),
+        "Wh1": v["grad_Wh1"] if ws is None else v["grad_Wh1"].copy(),
+        "bh1": v["grad_bh1"] if ws is None else v["grad_bh1"].copy(),
+        "W2": v["grad_W2"] if ws is None else v["grad_W2"].copy(),
+        "b2": v["grad_b2"] if ws is None else v["grad_b2"].copy(),
     }
 
 

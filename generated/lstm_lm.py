@@ -11,7 +11,8 @@ Every statement below is printed from an index formula. Each recurrent layer run
 of its cell in a loop over time (never over the batch); the input projections of all steps
 are one product before the loop. The backward loop runs the step's derived backward pass in
 reverse time (backpropagation through time): the state's gradient carries to the step before,
-the recurrent weights' gradients sum over the steps.
+the recurrent weights' gradients sum over the steps. Each step's formulas write in place into
+arrays made once per call, or once per batch size and dtype with a workspace (``work=``).
 """
 
 import numpy as np
@@ -89,15 +90,18 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _rows(ws, key, arr, axes):
-    """arr with its axes in this order as a C-ordered array: itself if it is one already,
-    else copied (into the workspace's array)."""
+def _matrix(ws, key, arr, axes, rows):
+    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
+    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
+    (into the workspace's array)."""
     moved = arr.transpose(axes)
-    if moved.flags.c_contiguous:
-        return moved
+    shape = (rows, moved.size // rows)
+    flat = moved.reshape(shape)
+    if flat.flags.c_contiguous or flat.flags.f_contiguous:
+        return flat
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out
+    return out.reshape(shape)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -105,12 +109,12 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
     inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
 
 
@@ -162,6 +166,16 @@ def _place(shape, value, maps, dtype):
     return out
 
 
+def _sigmoid(z, out):
+    """σ(z) = (1 + tanh(z/2))/2 into out, in four passes: tanh is bounded, so nothing overflows
+    at any z (1/(1 + exp(−z)) overflows exp below z = −709); out may be z."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
 def _arrays(params, X, Y=None):
     """The working dict: inputs and parameters as arrays of one float dtype, and B."""
     if type(X) is not np.ndarray or X.shape[1:] != (25,) or X.dtype.kind not in "iu" or not len(X):
@@ -181,9 +195,8 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, tapes):
+def _forward(v, dtype, B, tapes, ws=None):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
-    ws = None  # no workspace yet: the helpers make their arrays per call
     # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
     v['embedding1_onehot'] = np.asarray(np.broadcast_to((((v['X'][:, :, None]) == np.arange(65, dtype=dtype)[None, None, :])).astype(dtype), (B, 25, 65, )), dtype)
     # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
@@ -193,43 +206,55 @@ def _forward(v, dtype, B, tapes):
     # lstm layer 2: 25 steps of the cell, zero initial state
     v["hprev2"] = np.zeros((B, 128), dtype)
     v["cprev2"] = np.zeros((B, 128), dtype)
-    states = np.empty((25, B, 128), dtype)
+    S2 = {name: _buffer(ws, f"{name}.steps", (25, *shape), dtype) for name, shape in (('lstm2_s', (B, 512, )), ('lstm2_i', (B, 128, )), ('lstm2_f', (B, 128, )), ('lstm2_g', (B, 128, )), ('lstm2_o', (B, 128, )), ('lstm2_c', (B, 128, )), ('lstm2_tc', (B, 128, )), ('lstm2_h', (B, 128, )), )}
+    states = _buffer(ws, "hseq2.steps", (B, 25, 128), dtype)
     tape = tapes[2] = []
     for t in range(25):
         v["pt2"] = v["lstm2_P"][:, t]
         # lstm2_s[n, g] = pt2[n, g] + Σ_{m} Wh2[g, m]·hprev2[n, m]
-        v['lstm2_s'] = np.asarray(np.broadcast_to((v['pt2']) + _dot(v['hprev2'], v['Wh2'], ([1], [1]), ws, 'lstm2_s.0'), (B, 512, )), dtype)
+        out = S2['lstm2_s'][t]
+        v['lstm2_s'] = np.add(np.dot(v['hprev2'], v['Wh2'].T, out=out), v['pt2'], out=out)
         # lstm2_i[n, j] = 1/(1 + exp(−lstm2_s[n, j]))
-        v['lstm2_i'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 128, ), ws, 'lstm2_i.4'))))), (B, 128, )), dtype)
+        out = S2['lstm2_i'][t]
+        v['lstm2_i'] = _sigmoid(v['lstm2_s'][:, 0:128], out)
         # lstm2_f[n, j] = 1/(1 + exp(−lstm2_s[n, j + 128]))
-        v['lstm2_f'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 128), ), (B, 128, ), ws, 'lstm2_f.4'))))), (B, 128, )), dtype)
+        out = S2['lstm2_f'][t]
+        v['lstm2_f'] = _sigmoid(v['lstm2_s'][:, 128:256], out)
         # lstm2_g[n, j] = tanh(lstm2_s[n, j + 256])
-        v['lstm2_g'] = np.asarray(np.broadcast_to(np.tanh((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 256), ), (B, 128, ), ws, 'lstm2_g.0'))), (B, 128, )), dtype)
+        out = S2['lstm2_g'][t]
+        v['lstm2_g'] = np.tanh(v['lstm2_s'][:, 256:384], out=out)
         # lstm2_o[n, j] = 1/(1 + exp(−lstm2_s[n, j + 384]))
-        v['lstm2_o'] = np.asarray(np.broadcast_to(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.0')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.1'))))/(np.exp((_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.2')) - np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.3')))) + np.exp(-np.maximum(0, (_view(v['lstm2_s'], ((1, (1, 0, ), 0), (1, (0, 1, ), 384), ), (B, 128, ), ws, 'lstm2_o.4'))))), (B, 128, )), dtype)
+        out = S2['lstm2_o'][t]
+        v['lstm2_o'] = _sigmoid(v['lstm2_s'][:, 384:512], out)
         # lstm2_c[n, j] = lstm2_g[n, j]·lstm2_i[n, j] + cprev2[n, j]·lstm2_f[n, j]
-        v['lstm2_c'] = np.asarray(np.broadcast_to((v['lstm2_g'])*(v['lstm2_i']) + (v['cprev2'])*(v['lstm2_f']), (B, 128, )), dtype)
+        out = S2['lstm2_c'][t]
+        v['lstm2_c'] = np.add(np.multiply(v['cprev2'], v['lstm2_f'], out=out), (v['lstm2_g'])*(v['lstm2_i']), out=out)
         # lstm2_tc[n, j] = tanh(lstm2_c[n, j])
-        v['lstm2_tc'] = np.asarray(np.broadcast_to(np.tanh((v['lstm2_c'])), (B, 128, )), dtype)
+        out = S2['lstm2_tc'][t]
+        v['lstm2_tc'] = np.tanh(v['lstm2_c'], out=out)
         # lstm2_h[n, j] = lstm2_o[n, j]·lstm2_tc[n, j]
-        v['lstm2_h'] = np.asarray(np.broadcast_to((v['lstm2_o'])*(v['lstm2_tc']), (B, 128, )), dtype)
+        out = S2['lstm2_h'][t]
+        v['lstm2_h'] = np.multiply(v['lstm2_o'], v['lstm2_tc'], out=out)
         tape.append({name: v[name] for name in ('pt2', 'hprev2', 'cprev2', 'lstm2_s', 'lstm2_i', 'lstm2_f', 'lstm2_g', 'lstm2_o', 'lstm2_c', 'lstm2_tc', 'lstm2_h')})
-        states[t] = v["lstm2_h"]
+        states[:, t] = v["lstm2_h"]
         v["hprev2"] = v["lstm2_h"]
         v["cprev2"] = v["lstm2_c"]
-    v["hseq2"] = states.transpose(1, 0, 2)
+    v["hseq2"] = states
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·hseq2[n, t, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['hseq2'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 25, 65, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
     v['act3_shift'] = np.asarray(np.broadcast_to((v['dense3_z']), (B, 25, 65, )).max(axis=(2,)), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
-    v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_exp', (B, 25, 65, ), dtype)
+    v['act3_exp'] = np.exp(np.subtract(v['dense3_z'], v['act3_shift'][:, :, None], out=out), out=out)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
     v['act3_total'] = np.asarray(v['act3_exp'].sum(axis=(2,)), dtype)
     # act3_log[n, t, k] = dense3_z[n, t, k] − log(act3_total[n, t]) − act3_shift[n, t]
-    v['act3_log'] = np.asarray(np.broadcast_to(-(v['act3_shift'][:, :, None]) + (v['dense3_z']) - np.log((v['act3_total'][:, :, None])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_log', (B, 25, 65, ), dtype)
+    v['act3_log'] = np.subtract(-(v['act3_shift'][:, :, None]) + (v['dense3_z']), np.log(v['act3_total'][:, :, None], out=out), out=out)
     # act3_a[n, t, k] = exp(act3_log[n, t, k])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.exp((v['act3_log'])), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'act3_a', (B, 25, 65, ), dtype)
+    v['act3_a'] = np.exp(v['act3_log'], out=out)
     return v
 
 
@@ -239,8 +264,7 @@ def forward(params, X):
     return _forward(v, dtype, B, {})["act3_a"]
 
 
-def _loss(v, dtype, B):
-    ws = None
+def _loss(v, dtype, B, ws=None):
     # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·act3_log[n, t, k]/(25·B)
     v['loss4_J'] = np.asarray(_dot(v['Y'], v['act3_log'], ([0, 1, 2], [0, 1, 2]), ws, 'loss4_J.0') * (-(1/25)/B), dtype)
     return v["loss4_J"]
@@ -252,26 +276,33 @@ def loss(params, X, Y):
     return _loss(_forward(v, dtype, B, {}), dtype, B)
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every parameter.
+
+    ``work``: a dict kept between calls (a workspace): the arrays of a step are made once per
+    batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
-    ws = None
-    J = _loss(_forward(v, dtype, B, tapes), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss4_J[] = 1
-    v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss4_J'] = np.asarray(1, dtype)
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(25·B)
-    v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_act3_log', (B, 25, 65, ), dtype)
+    v['grad_act3_log'] = np.multiply(v['Y'], -(1/25)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
     v['grad_act3_total'] = np.asarray(np.broadcast_to(-(v['grad_act3_log'])/(v['act3_total'][:, :, None]), (B, 25, 65, )).sum(axis=(2,)), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
-    v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 25, 65, )), dtype)
+    v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
     v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 25, 65, )), dtype)
     # grad_dense3_z__act3_exp_0_1[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
-    v['grad_dense3_z__act3_exp_0_1'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z__act3_exp_0_1', (B, 25, 65, ), dtype)
+    v['grad_dense3_z__act3_exp_0_1'] = np.multiply(v['act3_exp'], v['grad_act3_exp'], out=out)
     # grad_dense3_z[a, b, c] = grad_dense3_z__act3_exp_0_1[a, b, c] + grad_dense3_z__act3_log_0_2[a, b, c]
-    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_dense3_z__act3_exp_0_1']) + (v['grad_dense3_z__act3_log_0_2']), (B, 25, 65, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z', (B, 25, 65, ), dtype)
+    v['grad_dense3_z'] = np.add(v['grad_dense3_z__act3_exp_0_1'], v['grad_dense3_z__act3_log_0_2'], out=out)
     # grad_W3[c, k] = Σ_{n,t} grad_dense3_z[n, t, c]·hseq2[n, t, k]
     v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['hseq2'], ([0, 1], [0, 1]), ws, 'grad_W3.0'), dtype)
     # grad_hseq2[n, t, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, t, c]
@@ -282,50 +313,65 @@ def loss_and_grad(params, X, Y):
     upstream = v["grad_hseq2"]
     carry_h = np.zeros((B, 128), dtype)
     carry_c = np.zeros((B, 128), dtype)
-    sums = {name: np.zeros(shape, dtype) for name, shape in (('grad_Wh2', (512, 128)),)}
-    projection = np.empty(v["lstm2_P"].shape, dtype)
+    K2 = {name: _buffer(ws, f"{name}.step", (2, *shape), dtype) for name, shape in (('grad_lstm2_s', (B, 512, )), ('grad_lstm2_o', (B, 128, )), ('grad_lstm2_tc', (B, 128, )), ('grad_lstm2_c__lstm2_tc_0_0', (B, 128, )), ('grad_lstm2_c', (B, 128, )), ('grad_lstm2_g', (B, 128, )), ('grad_lstm2_i', (B, 128, )), ('grad_cprev2', (B, 128, )), ('grad_lstm2_f', (B, 128, )), ('grad_Wh2', (512, 128, )), ('grad_hprev2', (B, 128, )), )}
+    arriving = _buffer(ws, "hseq2.arriving", (2, B, 128), dtype)
+    sums = {name: _buffer(ws, f"{name}.sum", shape, dtype) for name, shape in (('grad_Wh2', (512, 128)),)}
+    for total in sums.values():
+        total.fill(0)
+    projection = _buffer(ws, "gP2.steps", v["lstm2_P"].shape, dtype)
     for t in range(24, -1, -1):
         v.update(tapes[2][t])
-        v["gh2"] = upstream[:, t] + carry_h
+        v["gh2"] = np.add(upstream[:, t], carry_h, out=arriving[t & 1])
         v["gc2"] = carry_c
         # grad_cell2_J[] = 1
-        v['grad_cell2_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+        v['grad_cell2_J'] = np.asarray(1, dtype)
         # grad_lstm2_h[n, j] = grad_cell2_J·gh2[n, j]
-        v['grad_lstm2_h'] = np.asarray(np.broadcast_to((v['gh2'])*(v['grad_cell2_J'][None, None]), (B, 128, )), dtype)
+        v['grad_lstm2_h'] = v['gh2']
         # grad_lstm2_c__cell2_J_1_1[n, j] = grad_cell2_J·gc2[n, j]
-        v['grad_lstm2_c__cell2_J_1_1'] = np.asarray(np.broadcast_to((v['gc2'])*(v['grad_cell2_J'][None, None]), (B, 128, )), dtype)
+        v['grad_lstm2_c__cell2_J_1_1'] = v['gc2']
         # grad_lstm2_o[n, j] = grad_lstm2_h[n, j]·lstm2_tc[n, j]
-        v['grad_lstm2_o'] = np.asarray(np.broadcast_to((v['grad_lstm2_h'])*(v['lstm2_tc']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_o'][t & 1]
+        v['grad_lstm2_o'] = np.multiply(v['grad_lstm2_h'], v['lstm2_tc'], out=out)
         # grad_lstm2_tc[n, j] = grad_lstm2_h[n, j]·lstm2_o[n, j]
-        v['grad_lstm2_tc'] = np.asarray(np.broadcast_to((v['grad_lstm2_h'])*(v['lstm2_o']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_tc'][t & 1]
+        v['grad_lstm2_tc'] = np.multiply(v['grad_lstm2_h'], v['lstm2_o'], out=out)
         # grad_lstm2_c__lstm2_tc_0_0[n, j] = grad_lstm2_tc[n, j]·(1 − lstm2_tc[n, j]²)
-        v['grad_lstm2_c__lstm2_tc_0_0'] = np.asarray(np.broadcast_to((v['grad_lstm2_tc'])*(1 - (v['lstm2_tc'])*(v['lstm2_tc'])), (B, 128, )), dtype)
+        out = K2['grad_lstm2_c__lstm2_tc_0_0'][t & 1]
+        v['grad_lstm2_c__lstm2_tc_0_0'] = np.multiply(np.subtract(1, np.square(v['lstm2_tc'], out=out), out=out), v['grad_lstm2_tc'], out=out)
         # grad_lstm2_c[a, b] = grad_lstm2_c__cell2_J_1_1[a, b] + grad_lstm2_c__lstm2_tc_0_0[a, b]
-        v['grad_lstm2_c'] = np.asarray(np.broadcast_to((v['grad_lstm2_c__cell2_J_1_1']) + (v['grad_lstm2_c__lstm2_tc_0_0']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_c'][t & 1]
+        v['grad_lstm2_c'] = np.add(v['grad_lstm2_c__cell2_J_1_1'], v['grad_lstm2_c__lstm2_tc_0_0'], out=out)
         # grad_lstm2_g[n, j] = grad_lstm2_c[n, j]·lstm2_i[n, j]
-        v['grad_lstm2_g'] = np.asarray(np.broadcast_to((v['grad_lstm2_c'])*(v['lstm2_i']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_g'][t & 1]
+        v['grad_lstm2_g'] = np.multiply(v['grad_lstm2_c'], v['lstm2_i'], out=out)
         # grad_lstm2_i[n, j] = grad_lstm2_c[n, j]·lstm2_g[n, j]
-        v['grad_lstm2_i'] = np.asarray(np.broadcast_to((v['grad_lstm2_c'])*(v['lstm2_g']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_i'][t & 1]
+        v['grad_lstm2_i'] = np.multiply(v['grad_lstm2_c'], v['lstm2_g'], out=out)
         # grad_cprev2[n, j] = grad_lstm2_c[n, j]·lstm2_f[n, j]
-        v['grad_cprev2'] = np.asarray(np.broadcast_to((v['grad_lstm2_c'])*(v['lstm2_f']), (B, 128, )), dtype)
+        out = K2['grad_cprev2'][t & 1]
+        v['grad_cprev2'] = np.multiply(v['grad_lstm2_c'], v['lstm2_f'], out=out)
         # grad_lstm2_f[n, j] = cprev2[n, j]·grad_lstm2_c[n, j]
-        v['grad_lstm2_f'] = np.asarray(np.broadcast_to((v['cprev2'])*(v['grad_lstm2_c']), (B, 128, )), dtype)
+        out = K2['grad_lstm2_f'][t & 1]
+        v['grad_lstm2_f'] = np.multiply(v['cprev2'], v['grad_lstm2_c'], out=out)
         # grad_lstm2_s__lstm2_o_0_0[n, u] = grad_lstm2_o[n, u − 384]·lstm2_o[n, u − 384]·(1 − lstm2_o[n, u − 384])
-        v['grad_lstm2_s__lstm2_o_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.0'))*(_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.1'))*(1 - (_view(v['lstm2_o'], ((1, (1, 0, ), 0), (1, (0, 1, ), -384), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_o_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_g_0_0[n, u] = grad_lstm2_g[n, u − 256]·(1 − lstm2_g[n, u − 256]²)
-        v['grad_lstm2_s__lstm2_g_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.0'))*(1 - (_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.1'))*(_view(v['lstm2_g'], ((1, (1, 0, ), 0), (1, (0, 1, ), -256), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_g_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_f_0_0[n, u] = grad_lstm2_f[n, u − 128]·lstm2_f[n, u − 128]·(1 − lstm2_f[n, u − 128])
-        v['grad_lstm2_s__lstm2_f_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.0'))*(_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.1'))*(1 - (_view(v['lstm2_f'], ((1, (1, 0, ), 0), (1, (0, 1, ), -128), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_f_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s__lstm2_i_0_0[n, j] = grad_lstm2_i[n, j]·lstm2_i[n, j]·(1 − lstm2_i[n, j])
-        v['grad_lstm2_s__lstm2_i_0_0'] = np.asarray(np.broadcast_to((_view(v['grad_lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.0'))*(_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.1'))*(1 - (_view(v['lstm2_i'], ((1, (1, 0, ), 0), (1, (0, 1, ), 0), ), (B, 512, ), ws, 'grad_lstm2_s__lstm2_i_0_0.2'))), (B, 512, )), dtype)
         # grad_lstm2_s[a, b] = grad_lstm2_s__lstm2_f_0_0[a, b] + grad_lstm2_s__lstm2_g_0_0[a, b] + grad_lstm2_s__lstm2_i_0_0[a, b] + grad_lstm2_s__lstm2_o_0_0[a, b]
-        v['grad_lstm2_s'] = np.asarray(np.broadcast_to((v['grad_lstm2_s__lstm2_f_0_0']) + (v['grad_lstm2_s__lstm2_g_0_0']) + (v['grad_lstm2_s__lstm2_i_0_0']) + (v['grad_lstm2_s__lstm2_o_0_0']), (B, 512, )), dtype)
+        out = K2['grad_lstm2_s'][t & 1]
+        np.multiply(np.multiply(np.subtract(1, v['lstm2_f'], out=out[:, 128:256]), v['grad_lstm2_f'], out=out[:, 128:256]), v['lstm2_f'], out=out[:, 128:256])
+        np.multiply(np.subtract(1, np.square(v['lstm2_g'], out=out[:, 256:384]), out=out[:, 256:384]), v['grad_lstm2_g'], out=out[:, 256:384])
+        np.multiply(np.multiply(np.subtract(1, v['lstm2_i'], out=out[:, 0:128]), v['grad_lstm2_i'], out=out[:, 0:128]), v['lstm2_i'], out=out[:, 0:128])
+        np.multiply(np.multiply(np.subtract(1, v['lstm2_o'], out=out[:, 384:512]), v['grad_lstm2_o'], out=out[:, 384:512]), v['lstm2_o'], out=out[:, 384:512])
+        v['grad_lstm2_s'] = out
         # grad_pt2[n, g] = grad_lstm2_s[n, g]
-        v['grad_pt2'] = np.asarray(np.broadcast_to((v['grad_lstm2_s']), (B, 512, )), dtype)
+        v['grad_pt2'] = v['grad_lstm2_s']
         # grad_Wh2[g, m] = Σ_{n} grad_lstm2_s[n, g]·hprev2[n, m]
-        v['grad_Wh2'] = np.asarray(_dot(v['grad_lstm2_s'], v['hprev2'], ([0], [0]), ws, 'grad_Wh2.0'), dtype)
+        out = K2['grad_Wh2'][t & 1]
+        v['grad_Wh2'] = np.dot(v['grad_lstm2_s'].T, v['hprev2'], out=out)
         # grad_hprev2[n, m] = Σ_{g} Wh2[g, m]·grad_lstm2_s[n, g]
-        v['grad_hprev2'] = np.asarray(_dot(v['grad_lstm2_s'], v['Wh2'], ([1], [0]), ws, 'grad_hprev2.0'), dtype)
+        out = K2['grad_hprev2'][t & 1]
+        v['grad_hprev2'] = np.dot(v['grad_lstm2_s'], v['Wh2'], out=out)
         projection[:, t] = v["grad_pt2"]
         for name, _ in (('grad_Wh2', (512, 128)),):
             sums[name] += v[name]
@@ -334,9 +380,9 @@ def loss_and_grad(params, X, Y):
     v.update(sums)
     v["gP2"] = projection
     # grad_seg2_J[] = 1
-    v['grad_seg2_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_seg2_J'] = np.asarray(1, dtype)
     # grad_lstm2_P[n, t, j] = grad_seg2_J·gP2[n, t, j]
-    v['grad_lstm2_P'] = np.asarray(np.broadcast_to((v['gP2'])*(v['grad_seg2_J'][None, None, None]), (B, 25, 512, )), dtype)
+    v['grad_lstm2_P'] = v['gP2']
     # grad_Wx2[g, k] = Σ_{n,t} embedding1_e[n, t, k]·grad_lstm2_P[n, t, g]
     v['grad_Wx2'] = np.asarray(_dot(v['grad_lstm2_P'], v['embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_Wx2.0'), dtype)
     # grad_embedding1_e[n, t, k] = Σ_{g} Wx2[g, k]·grad_lstm2_P[n, t, g]
@@ -346,12 +392,12 @@ def loss_and_grad(params, X, Y):
     # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
     v['grad_E1'] = np.asarray(_dot(v['embedding1_onehot'], v['grad_embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_E1.0'), dtype)
     return J, {
-        "E1": v["grad_E1"],
-        "Wx2": v["grad_Wx2"],
-        "b2": v["grad_b2"],
-        "Wh2": v["grad_Wh2"],
-        "W3": v["grad_W3"],
-        "b3": v["grad_b3"],
+        "E1": v["grad_E1"] if ws is None else v["grad_E1"].copy(),
+        "Wx2": v["grad_Wx2"] if ws is None else v["grad_Wx2"].copy(),
+        "b2": v["grad_b2"] if ws is None else v["grad_b2"].copy(),
+        "Wh2": v["grad_Wh2"] if ws is None else v["grad_Wh2"].copy(),
+        "W3": v["grad_W3"] if ws is None else v["grad_W3"].copy(),
+        "b3": v["grad_b3"] if ws is None else v["grad_b3"].copy(),
     }
 
 

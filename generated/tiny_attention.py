@@ -11,7 +11,8 @@ Every statement below is printed from an index formula. Each recurrent layer run
 of its cell in a loop over time (never over the batch); the input projections of all steps
 are one product before the loop. The backward loop runs the step's derived backward pass in
 reverse time (backpropagation through time): the state's gradient carries to the step before,
-the recurrent weights' gradients sum over the steps.
+the recurrent weights' gradients sum over the steps. Each step's formulas write in place into
+arrays made once per call, or once per batch size and dtype with a workspace (``work=``).
 """
 
 import numpy as np
@@ -91,15 +92,18 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _rows(ws, key, arr, axes):
-    """arr with its axes in this order as a C-ordered array: itself if it is one already,
-    else copied (into the workspace's array)."""
+def _matrix(ws, key, arr, axes, rows):
+    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
+    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
+    (into the workspace's array)."""
     moved = arr.transpose(axes)
-    if moved.flags.c_contiguous:
-        return moved
+    shape = (rows, moved.size // rows)
+    flat = moved.reshape(shape)
+    if flat.flags.c_contiguous or flat.flags.f_contiguous:
+        return flat
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out
+    return out.reshape(shape)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -107,12 +111,12 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
     inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
 
 
@@ -164,6 +168,16 @@ def _place(shape, value, maps, dtype):
     return out
 
 
+def _sigmoid(z, out):
+    """σ(z) = (1 + tanh(z/2))/2 into out, in four passes: tanh is bounded, so nothing overflows
+    at any z (1/(1 + exp(−z)) overflows exp below z = −709); out may be z."""
+    np.multiply(z, 0.5, out=out)
+    np.tanh(out, out=out)
+    out += 1
+    out *= 0.5
+    return out
+
+
 def _arrays(params, X, Y=None):
     """The working dict: inputs and parameters as arrays of one float dtype, and B."""
     if type(X) is not np.ndarray or X.shape[1:] != (8,) or X.dtype.kind not in "iu" or not len(X):
@@ -183,9 +197,8 @@ def _arrays(params, X, Y=None):
     return v, dtype, len(X)
 
 
-def _forward(v, dtype, B, tapes):
+def _forward(v, dtype, B, tapes, ws=None):
     """Every forward tensor into v; each recurrent layer's steps into ``tapes`` for backward."""
-    ws = None  # no workspace yet: the helpers make their arrays per call
     # embedding1_onehot[n, t, v] = {1 if v == X[n, t]; 0 otherwise}
     v['embedding1_onehot'] = np.asarray(np.broadcast_to((((v['X'][:, :, None]) == np.arange(16, dtype=dtype)[None, None, :])).astype(dtype), (B, 8, 16, )), dtype)
     # embedding1_e[n, t, d] = Σ_{v} E1[v, d]·embedding1_onehot[n, t, v]
@@ -205,7 +218,8 @@ def _forward(v, dtype, B, tapes):
     # attention2_total[n, t] = Σ_{s} attention2_exp[n, t, s]
     v['attention2_total'] = np.asarray(v['attention2_exp'].sum(axis=(2,)), dtype)
     # attention2_p[n, t, s] = attention2_exp[n, t, s]/attention2_total[n, t]
-    v['attention2_p'] = np.asarray(np.broadcast_to((v['attention2_exp'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'attention2_p', (B, 8, 8, ), dtype)
+    v['attention2_p'] = np.divide(v['attention2_exp'], v['attention2_total'][:, :, None], out=out)
     # attention2_mix[n, t, e] = Σ_{s} attention2_p[n, t, s]·attention2_v[n, s, e]
     v['attention2_mix'] = np.asarray(np.einsum('abd,acd->abc', v['attention2_p'], _view(v['attention2_v'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'attention2_mix.0'), optimize=True), dtype)
     # attention2_y[n, t, c] = Σ_{e} Wo2[c, e]·attention2_mix[n, t, e]
@@ -215,13 +229,16 @@ def _forward(v, dtype, B, tapes):
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
     v['act3_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0')), (16, B, 8, )), 1, np.maximum, ws, 'act3_shift.1'), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
-    v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_exp', (B, 8, 16, ), dtype)
+    v['act3_exp'] = np.exp(np.subtract(v['dense3_z'], v['act3_shift'][:, :, None], out=out), out=out)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
     v['act3_total'] = np.asarray(v['act3_exp'].sum(axis=(2,)), dtype)
     # act3_log[n, t, k] = dense3_z[n, t, k] − log(act3_total[n, t]) − act3_shift[n, t]
-    v['act3_log'] = np.asarray(np.broadcast_to(-(v['act3_shift'][:, :, None]) + (v['dense3_z']) - np.log((v['act3_total'][:, :, None])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_log', (B, 8, 16, ), dtype)
+    v['act3_log'] = np.subtract(-(v['act3_shift'][:, :, None]) + (v['dense3_z']), np.log(v['act3_total'][:, :, None], out=out), out=out)
     # act3_a[n, t, k] = exp(act3_log[n, t, k])
-    v['act3_a'] = np.asarray(np.broadcast_to(np.exp((v['act3_log'])), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'act3_a', (B, 8, 16, ), dtype)
+    v['act3_a'] = np.exp(v['act3_log'], out=out)
     return v
 
 
@@ -231,8 +248,7 @@ def forward(params, X):
     return _forward(v, dtype, B, {})["act3_a"]
 
 
-def _loss(v, dtype, B):
-    ws = None
+def _loss(v, dtype, B, ws=None):
     # loss4_J[] = Σ_{n,t,k} −Y[n, t, k]·act3_log[n, t, k]/(8·B)
     v['loss4_J'] = np.asarray(_dot(v['Y'], v['act3_log'], ([0, 1, 2], [0, 1, 2]), ws, 'loss4_J.0') * (-(1/8)/B), dtype)
     return v["loss4_J"]
@@ -244,26 +260,33 @@ def loss(params, X, Y):
     return _loss(_forward(v, dtype, B, {}), dtype, B)
 
 
-def loss_and_grad(params, X, Y):
-    """(J, grads): the loss and its gradient for every parameter."""
+def loss_and_grad(params, X, Y, work=None):
+    """(J, grads): the loss and its gradient for every parameter.
+
+    ``work``: a dict kept between calls (a workspace): the arrays of a step are made once per
+    batch size and dtype and reused, which spares a page fault per 4 KiB of each on every call.
+    """
     v, dtype, B = _arrays(params, X, Y)
     tapes = {}
-    ws = None
-    J = _loss(_forward(v, dtype, B, tapes), dtype, B)
+    ws = None if work is None else work.setdefault((B, dtype.str), {})
+    J = np.array(_loss(_forward(v, dtype, B, tapes, ws), dtype, B, ws))
     # grad_loss4_J[] = 1
-    v['grad_loss4_J'] = np.asarray(np.broadcast_to(1, ()), dtype)
+    v['grad_loss4_J'] = np.asarray(1, dtype)
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(8·B)
-    v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/8*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_act3_log', (B, 8, 16, ), dtype)
+    v['grad_act3_log'] = np.multiply(v['Y'], -(1/8)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
     v['grad_act3_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'))/(v['act3_total'][None, :, :]), (16, B, 8, )), 1, np.add, ws, 'grad_act3_total.1'), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
-    v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 8, 16, )), dtype)
+    v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
     v['grad_act3_exp'] = np.asarray(np.broadcast_to((v['grad_act3_total'][:, :, None]), (B, 8, 16, )), dtype)
     # grad_dense3_z__act3_exp_0_1[n, t, k] = act3_exp[n, t, k]·grad_act3_exp[n, t, k]
-    v['grad_dense3_z__act3_exp_0_1'] = np.asarray(np.broadcast_to((v['act3_exp'])*(v['grad_act3_exp']), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z__act3_exp_0_1', (B, 8, 16, ), dtype)
+    v['grad_dense3_z__act3_exp_0_1'] = np.multiply(v['act3_exp'], v['grad_act3_exp'], out=out)
     # grad_dense3_z[a, b, c] = grad_dense3_z__act3_exp_0_1[a, b, c] + grad_dense3_z__act3_log_0_2[a, b, c]
-    v['grad_dense3_z'] = np.asarray(np.broadcast_to((v['grad_dense3_z__act3_exp_0_1']) + (v['grad_dense3_z__act3_log_0_2']), (B, 8, 16, )), dtype)
+    out = _buffer(ws, 'grad_dense3_z', (B, 8, 16, ), dtype)
+    v['grad_dense3_z'] = np.add(v['grad_dense3_z__act3_exp_0_1'], v['grad_dense3_z__act3_log_0_2'], out=out)
     # grad_W3[c, k] = Σ_{n,t} attention2_y[n, t, k]·grad_dense3_z[n, t, c]
     v['grad_W3'] = np.asarray(_dot(v['grad_dense3_z'], v['attention2_y'], ([0, 1], [0, 1]), ws, 'grad_W3.0'), dtype)
     # grad_attention2_y[n, t, k] = Σ_{c} W3[c, k]·grad_dense3_z[n, t, c]
@@ -279,13 +302,15 @@ def loss_and_grad(params, X, Y):
     # grad_attention2_v[n, s, e] = Σ_{t} attention2_p[n, t, s]·grad_attention2_mix[n, t, e]
     v['grad_attention2_v'] = np.asarray(np.einsum('abd,acd->abc', _view(v['attention2_p'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.0'), _view(v['grad_attention2_mix'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.1'), optimize=True), dtype)
     # grad_attention2_exp__attention2_p_0_0[n, t, s] = grad_attention2_p[n, t, s]/attention2_total[n, t]
-    v['grad_attention2_exp__attention2_p_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_p'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_attention2_exp__attention2_p_0_0', (B, 8, 8, ), dtype)
+    v['grad_attention2_exp__attention2_p_0_0'] = np.divide(v['grad_attention2_p'], v['attention2_total'][:, :, None], out=out)
     # grad_attention2_total[n, t] = Σ_{s} −attention2_exp[n, t, s]·grad_attention2_p[n, t, s]/attention2_total[n, t]²
     v['grad_attention2_total'] = np.asarray(_reduce(np.broadcast_to((-(_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'))*(_view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1')))/((v['attention2_total'][None, :, :])*(v['attention2_total'][None, :, :])), (8, B, 8, )), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
     # grad_attention2_exp__attention2_total_0_0[n, t, s] = grad_attention2_total[n, t]
     v['grad_attention2_exp__attention2_total_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_exp[a, b, c] = grad_attention2_exp__attention2_p_0_0[a, b, c] + grad_attention2_exp__attention2_total_0_0[a, b, c]
-    v['grad_attention2_exp'] = np.asarray(np.broadcast_to((v['grad_attention2_exp__attention2_p_0_0']) + (v['grad_attention2_exp__attention2_total_0_0']), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_attention2_exp', (B, 8, 8, ), dtype)
+    v['grad_attention2_exp'] = np.add(v['grad_attention2_exp__attention2_p_0_0'], v['grad_attention2_exp__attention2_total_0_0'], out=out)
     # grad_attention2_scores[n, t, s] = attention2_exp[n, t, s]·grad_attention2_exp[n, t, s] (where in range)
     v['grad_attention2_scores'] = np.asarray(np.broadcast_to(np.where((_mask(1, (1, -1, ), 0, 8, (8, 8, ), (1, 2), 3, dtype) != 0), (v['attention2_exp'])*(v['grad_attention2_exp']), 0), (B, 8, 8, )), dtype)
     # grad_attention2_k[n, s, e] = Σ_{t} √(2)·attention2_q[n, t, e]·grad_attention2_scores[n, t, s]/4
@@ -305,17 +330,18 @@ def loss_and_grad(params, X, Y):
     # grad_embedding1_e__attention2_q_0_1[n, t, d] = Σ_{e} Wq2[e, d]·grad_attention2_q[n, t, e]
     v['grad_embedding1_e__attention2_q_0_1'] = np.asarray(_dot(v['grad_attention2_q'], v['Wq2'], ([2], [0]), ws, 'grad_embedding1_e__attention2_q_0_1.0'), dtype)
     # grad_embedding1_e[a, b, c] = grad_embedding1_e__attention2_k_0_1[a, b, c] + grad_embedding1_e__attention2_q_0_1[a, b, c] + grad_embedding1_e__attention2_v_0_1[a, b, c]
-    v['grad_embedding1_e'] = np.asarray(np.broadcast_to((v['grad_embedding1_e__attention2_k_0_1']) + (v['grad_embedding1_e__attention2_q_0_1']) + (v['grad_embedding1_e__attention2_v_0_1']), (B, 8, 8, )), dtype)
+    out = _buffer(ws, 'grad_embedding1_e', (B, 8, 8, ), dtype)
+    v['grad_embedding1_e'] = np.add(np.add(v['grad_embedding1_e__attention2_k_0_1'], v['grad_embedding1_e__attention2_q_0_1'], out=out), v['grad_embedding1_e__attention2_v_0_1'], out=out)
     # grad_E1[v, d] = Σ_{n,t} embedding1_onehot[n, t, v]·grad_embedding1_e[n, t, d]
     v['grad_E1'] = np.asarray(_dot(v['embedding1_onehot'], v['grad_embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_E1.0'), dtype)
     return J, {
-        "E1": v["grad_E1"],
-        "Wq2": v["grad_Wq2"],
-        "Wk2": v["grad_Wk2"],
-        "Wv2": v["grad_Wv2"],
-        "Wo2": v["grad_Wo2"],
-        "W3": v["grad_W3"],
-        "b3": v["grad_b3"],
+        "E1": v["grad_E1"] if ws is None else v["grad_E1"].copy(),
+        "Wq2": v["grad_Wq2"] if ws is None else v["grad_Wq2"].copy(),
+        "Wk2": v["grad_Wk2"] if ws is None else v["grad_Wk2"].copy(),
+        "Wv2": v["grad_Wv2"] if ws is None else v["grad_Wv2"].copy(),
+        "Wo2": v["grad_Wo2"] if ws is None else v["grad_Wo2"].copy(),
+        "W3": v["grad_W3"] if ws is None else v["grad_W3"].copy(),
+        "b3": v["grad_b3"] if ws is None else v["grad_b3"].copy(),
     }
 
 

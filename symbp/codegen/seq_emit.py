@@ -12,7 +12,8 @@ from ..backprop.scan import Scan, Segment, stages
 from ..core import naming
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute
-from .graph_code import BATCH, formula, statement
+from .graph_code import BATCH
+from .seq_step import StepPrinter, shape_code
 
 TEMPLATE = "seq_module.py.j2"
 
@@ -80,8 +81,13 @@ def derive_sequence(spec: GraphSpec) -> SeqDerived:
                                    spec.reduction, spec.time_reduction, spec.registry()))
 
 
+SEGMENT_SLOT = "_buffer(ws, {name}, {shape}, dtype)"  # a segment's arrays: the workspace's
+
+
 def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
-    return [{"comment": formula(c), "code": statement(c, shapes), "name": c.name} for c in computes]
+    """A segment's computes printed as the step's are (in place, numbers folded, renames as the
+    same array), without taking parts into sums: a later stage may read any of them."""
+    return StepPrinter(computes, shapes, SEGMENT_SLOT, frozenset(c.name for c in computes)).lines()
 
 
 def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
@@ -100,20 +106,34 @@ def _init(name: str, shape: tuple[int, ...], recurrent: dict[int, int]) -> str:
     return f"(rng.standard_normal({shape}) * np.sqrt(2.0 / {max(1, prod(shape[1:]))})).astype(dtype)"
 
 
+def _stacks(buffers: dict[str, tuple[int, ...]]) -> str:
+    """(name, shape) of each compute a loop writes in place, as code (the batch size as B)."""
+    return "(" + "".join(f"({name!r}, {shape_code(shape)}), " for name, shape in buffers.items()) + ")"
+
+
 def _scan_context(scan: Scan, before: Segment, shapes: dict) -> dict:
-    """A recurrent layer's loops: ``before`` is the segment whose pseudo-loss reads dJ/dP."""
+    """A recurrent layer's loops: ``before`` is the segment whose pseudo-loss reads dJ/dP.
+    Forward computes go into arrays S<l>[name][t] of every step (the tape), backward ones into
+    K<l>[name][t & 1]: two per compute, so what step t + 1 carries back is not overwritten."""
     forward = scan.graph.computes[:-1]  # the last is the pseudo-loss
     grads = scan.backward.grads
+    taped = (scan.pt, *scan.prev.values(), *(c.name for c in forward))
+    l = scan.position
+    ahead = StepPrinter(forward, shapes, f"S{l}[{{name}}][t]", frozenset(taped))
+    sums = tuple((grads[p], scan.graph.params[p]) for p in scan.params)
+    keep = {grads[scan.pt], *(grads[n] for n in scan.prev.values()), *(n for n, _ in sums)}
+    back = StepPrinter(scan.backward.computes, shapes, f"K{l}[{{name}}][t & 1]", frozenset(keep))
+    forward_lines, backward_lines = ahead.lines(), back.lines()
     return {
         "scan": True, "kind": scan.kind, "position": scan.position, "steps": scan.steps,
         "size": scan.size, "returns": scan.returns, "projection": scan.projection, "pt": scan.pt,
-        "forward": _lines(forward, shapes), "backward": _lines(scan.backward.computes, shapes),
-        "taped": tuple([scan.pt, *scan.prev.values(), *(c.name for c in forward)]),
+        "forward": forward_lines, "backward": backward_lines, "taped": taped,
+        "forward_stacks": _stacks(ahead.buffers), "backward_stacks": _stacks(back.buffers),
         "h": scan.new["h"], "new": scan.new, "prev": list(scan.prev.items()),
         "upstream": list(scan.upstream.items()), "output": scan.output,
         "grad_pt": grads[scan.pt], "grad_prev": {s: grads[n] for s, n in scan.prev.items()},
-        "sums": tuple((grads[p], scan.graph.params[p]) for p in scan.params),
-        "gp": before.upstream, "gather": _lines(scan.gather, shapes), "grad_output": scan.grad_output,
+        "sums": sums, "gp": before.upstream, "gather": _lines(scan.gather, shapes),
+        "grad_output": scan.grad_output,
     }
 
 
