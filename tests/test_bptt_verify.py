@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from symbp.backprop.graph_spec import from_dict
-from symbp.check.slips import _unscaled_everywhere, _values, check_graph_function
+from symbp.check.slips import _unscaled_everywhere, check_graph_function, random_values
 from symbp.cli.app import main
 from tests import bptt_functions as hand
 
@@ -79,7 +79,7 @@ def test_a_forward_slip_keeps_the_specs_time_reduction():
         return from_dict({"name": "lm", "inputs": [4], "loss": "softmax_ce", "time_reduction": reduction,
                           "layers": [{"type": "embedding", "vocab": 5, "size": 2}, {"type": "attention",
                                      "causal": True}, {"size": 5, "activation": "softmax"}]})
-    values = _values(spec("mean"), 3, 0)
+    values = random_values(spec("mean"), 3, 0)
     mean, _ = _unscaled_everywhere(spec("mean"), 3, values)
     total, _ = _unscaled_everywhere(spec("sum"), 3, values)
     assert total == pytest.approx(4 * mean, rel=1e-12)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import sympy as sp
 
@@ -97,3 +97,26 @@ def no_forget_path(layers: Sequence[dict]) -> Mutation:
 
     return lambda computes: [_keep(c, lambda rd, c=c: not cell_from_next(c.name, rd)) if _parts(c) else c
                              for c in computes]
+
+
+@dataclass(frozen=True)
+class BackwardSlip:
+    """A BPTT slip made in the backward pass only: its name, the recurrent layer kinds it can
+    occur in, and the mutation (from the spec's layers and the graph's parameter names)."""
+
+    name: str
+    kinds: frozenset[str]
+    mutation: Callable[[Sequence[dict], Sequence[str]], Mutation]
+
+
+SUM_OVER_TIME = "the sum over time left out: ∂J/∂Wh, ∂J/∂Wx and ∂J/∂b of the recurrent layer"
+BACKWARD_SLIPS: tuple[BackwardSlip, ...] = (
+    BackwardSlip(f"{SUM_OVER_TIME} take only the last step's term (∂J/∂Wh = Σ_t δz_t h_(t−1)ᵀ)",
+                 frozenset(CELLS), lambda layers, params: one_step_only(layers, params, lambda T: T - 1)),
+    BackwardSlip(f"{SUM_OVER_TIME} take only the first step's term (a loop over steps in reverse that "
+                 "assigns dWh = … instead of adding dWh += …)",
+                 frozenset(CELLS), lambda layers, params: one_step_only(layers, params, lambda T: 0)),
+    BackwardSlip("the LSTM's forget-gate path through c_(t−1) missing: δc_(t−1) = δh_(t−1) ⊙ o ⊙ "
+                 "(1 − tanh²c) without + δc_t ⊙ f_t", frozenset({"lstm"}),
+                 lambda layers, params: no_forget_path(layers)),
+)

@@ -24,8 +24,7 @@ from ..backprop.graph import backward
 from ..backprop.graph_spec import GraphSpec
 from ..codegen import numeric
 from ..core.ir import Compute, Graph
-from ..core.recurrent import CELLS
-from .bptt_slips import Mutation, no_forget_path, one_step_only
+from .bptt_slips import BACKWARD_SLIPS, BackwardSlip, Mutation
 
 Values = dict[str, np.ndarray]
 
@@ -72,20 +71,17 @@ def _has(*kinds: str) -> Callable[[GraphSpec], bool]:
     return lambda spec: any(d["type"] in kinds for d in spec.layers)
 
 
-def _mutated(mutation: Callable[[GraphSpec, Graph], Mutation]):
-    """A slip's gradients: the true forward pass, the backward pass through ``mutation``."""
+def _mutated(slip: BackwardSlip):
+    """A slip's gradients: the true forward pass, the backward pass through its mutation."""
     def gradients(spec: GraphSpec, batch: int, values: Values):
         graph = spec.graph(batch)
-        return _derive(graph, values, mutation(spec, graph))
+        return _derive(graph, values, slip.mutation(spec.layers, list(graph.params)))
     return gradients
 
 
 def _reset(where: str):
     """A GRU slip's gradients: the reset gate placed as ``RESETS[where]``, differentiated correctly."""
     return lambda spec, batch, values: _derive(_variant(spec, "gru", reset=where).graph(batch), values)
-
-
-SUM_OVER_TIME = "the sum over time left out: ∂J/∂Wh, ∂J/∂Wx and ∂J/∂b of the recurrent layer"
 
 
 @dataclass(frozen=True)
@@ -98,13 +94,7 @@ class Slip:
 
 
 SLIPS: tuple[Slip, ...] = (
-    Slip(f"{SUM_OVER_TIME} take only the last step's term (∂J/∂Wh = Σ_t δ_t h_(t−1)ᵀ)",
-         _has(*CELLS), _mutated(lambda s, g: one_step_only(s.layers, list(g.params), lambda T: T - 1))),
-    Slip(f"{SUM_OVER_TIME} take only the first step's term (a loop over steps in reverse that assigns "
-         "dWh = … instead of adding dWh += …)",
-         _has(*CELLS), _mutated(lambda s, g: one_step_only(s.layers, list(g.params), lambda T: 0))),
-    Slip("the LSTM's forget-gate path through c_(t−1) missing: δc_(t−1) = δh_(t−1) ⊙ o ⊙ (1 − tanh²c) "
-         "without + δc_t ⊙ f_t", _has("lstm"), _mutated(lambda s, g: no_forget_path(s.layers))),
+    *(Slip(s.name, _has(*s.kinds), _mutated(s)) for s in BACKWARD_SLIPS),
     Slip("the GRU's reset gate applied to the wrong term: r ⊙ (W_hn h) + b_hn instead of "
          "r ⊙ (W_hn h + b_hn)", _has("gru"), _reset("outside")),
     Slip("the GRU's reset gate applied to h before the product: W_hn (r ⊙ h) + b_hn instead of "
@@ -116,7 +106,7 @@ SLIPS: tuple[Slip, ...] = (
 )
 
 
-def _values(spec: GraphSpec, batch: int, seed: int) -> Values:
+def random_values(spec: GraphSpec, batch: int, seed: int) -> Values:
     """Parameters scaled by 1/√fan-in, standard normal inputs and one-hot-ish targets."""
     graph = spec.graph(batch)
     if any(name.startswith("mask") for name in graph.inputs):
@@ -179,7 +169,7 @@ def _reproduces(slip: Slip, spec: GraphSpec, values: Values, loss: float, grads:
 def check_graph_function(spec: GraphSpec, fn: Callable, *, batch: int = 5, seed: int = 0,
                          tol: float = 1e-6) -> FunctionReport:
     """Compare ``fn``'s loss and gradients with the derived backward pass, and name the slip."""
-    values = _values(spec, batch, seed)
+    values = random_values(spec, batch, seed)
     params = {p: values[p] for p in spec.graph(batch).params}
     true_loss, true_grads = _derive(spec.graph(batch), values)
     loss, grads = _call(fn, params, values["X"], values["Y"])
