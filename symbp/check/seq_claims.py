@@ -42,6 +42,7 @@ from .values import (
 )
 
 PARAMS = ("Wh", "Wx", "b", "bx", "bh")
+LOSS_WORDS = {"J", "E", "L", "loss"}
 STATE_GRADS = {"delta": "h", "δ": "h", "dh": "h"}
 ALIASES = {"gru": {"z": "zg"}}  # claim words whose step tensor has another name
 TOLERANCE = 1e-9
@@ -110,6 +111,8 @@ class SequenceEvaluator(Evaluator):
         text = node.text
         if text in self.bound:
             return sp.Integer(self.bound[text])
+        if text in LOSS_WORDS:
+            return self.loss()
         if self.counting and text == "T":
             return sp.Integer(STEPS)
         if self.counting and text == "t":
@@ -122,6 +125,19 @@ class SequenceEvaluator(Evaluator):
         if head and tail:
             return self.at_step(head, Name(node.pos + len(head) + 1, tail), node.pos)
         return None
+
+    def derivative(self, x: Value, y: Value, pos: int) -> Value:
+        """∂J/∂Y for a named Y (a parameter, or a step tensor at a step): its gradient's entries."""
+        if x != self.loss():
+            self.fail("only a derivative of the loss J is supported (∂J/∂W_h, ∂J/∂h_t)", pos)
+        entries = list(y) if isinstance(y, sp.MatrixBase) else [y]
+        if not all(isinstance(e, sp.Indexed) and f"grad_{e.base}" in self.inst.shapes for e in entries):
+            self.fail("the variable of a derivative must be a named quantity (W_h, h_t, c_t, …)", pos)
+        grad = [self.inst.entries(f"grad_{e.base}")[tuple(int(i) for i in e.indices)] for e in entries]
+        return sp.ImmutableMatrix(y.rows, y.cols, grad) if isinstance(y, sp.MatrixBase) else grad[0]
+
+    def loss(self) -> sp.Expr:
+        return self.inst.entries(self.inst.graph.output).item()
 
     def parameter(self, word: str) -> Value:
         grad = word.startswith("d")
