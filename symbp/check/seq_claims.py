@@ -115,8 +115,8 @@ class SequenceEvaluator(Evaluator):
             return self.loss()
         if self.counting and text == "T":
             return sp.Integer(STEPS)
-        if self.counting and text == "t":
-            raise UnboundIndexError("t", STEPS)
+        if self.counting and len(text) == 1 and text.islower():  # a step index of a Σ or the claim
+            raise UnboundIndexError(text, STEPS)
         if text.replace("_", "") in {*PARAMS, *(f"d{p}" for p in PARAMS)}:
             return self.parameter(text.replace("_", ""))
         if text.startswith("sum_"):
@@ -196,10 +196,18 @@ def _pairs(inst: Instance, claim: Claim) -> list[Pair]:
     """Both sides entry by entry, at every step t = 1 … T if the claim uses t."""
     ev = SequenceEvaluator(inst, claim.text)
     try:
-        return _pair_up(ev.value(claim.lhs), ev.value(claim.rhs), "", claim)
+        try:
+            return _pair_up(ev.value(claim.lhs), ev.value(claim.rhs), "", claim)
+        except UnboundIndexError as need:
+            if need.var != "t":
+                raise
+        return _at_every_step(ev, claim)
     except UnboundIndexError as need:
-        if need.var != "t":
-            raise
+        raise ClaimError(f"the step index {need.var} is free: write t for the claim's step, or sum "
+                         f"over {need.var}", claim.text, 0) from None
+
+
+def _at_every_step(ev: SequenceEvaluator, claim: Claim) -> list[Pair]:
     out = []
     for t in range(1, STEPS + 1):
         ev.bound, ev.outside = {"t": t}, False
@@ -214,13 +222,21 @@ def _pairs(inst: Instance, claim: Claim) -> list[Pair]:
     return out
 
 
-def _at(expr: sp.Expr, numbers: Numbers) -> float:
-    return float(sp.sympify(expr).xreplace(numbers))
+def _at(expr: sp.Expr, numbers: Numbers) -> complex:
+    """The value at a point; a claim's side may be complex (√ of a negative) or not a number."""
+    try:
+        return complex(sp.sympify(expr).xreplace(numbers))
+    except (TypeError, ValueError):  # zoo, nan: 1/0 at this point
+        return complex("nan")
 
 
 def _differs(pair: Pair, numbers: Numbers) -> bool:
     true, claimed = _at(pair[0], numbers), _at(pair[1], numbers)
-    return abs(true - claimed) > TOLERANCE * max(1.0, abs(true))
+    return not abs(true - claimed) <= TOLERANCE * max(1.0, abs(true))  # NaN differs
+
+
+def _show(value: complex) -> str:
+    return f"{value.real:.12g}" if value.imag == 0 else f"{value:.12g}"
 
 
 def _first_difference(pairs: list[Pair], points: list[Numbers]):
@@ -274,13 +290,14 @@ def check_sequence_claim(spec: GraphSpec, text: str, inst: Instance | None = Non
     found = _first_difference(pairs, inst.points)
     if found is None:
         if _proven(pairs, inst):
-            return ClaimReport(text, "holds", level, f"proven {on}: both sides are the derived backward pass")
+            return ClaimReport(text, "holds", level, f"proven {on}: the two sides are equal once the derived "
+                               "gradients are substituted")
         return ClaimReport(text, "undecided", level,
                            f"equal at {len(inst.points)} random points {on}, not proven")
     k, (true, claimed, where) = found
     report = ClaimReport(text, "does not hold", level, f"the two sides differ {on}", Counterexample(
         f"at {where}", f"random parameters, inputs and targets (point {k + 1})",
-        f"{_at(claimed, inst.points[k]):.12g}", f"{_at(true, inst.points[k]):.12g}"))
+        _show(_at(claimed, inst.points[k])), _show(_at(true, inst.points[k]))))
     report.diagnosis = next((slip.name for slip, points in inst.slips
                              if _first_difference(pairs, points) is None), None)
     return report
