@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import sympy as sp
 
@@ -61,9 +62,12 @@ class _Names:
 
 
 class _System:
+    """The parts of a dense ``System`` the evaluator base reads: names for hints, no spec
+    formulas, no neuron kinds (g(z) of a layer is dense notation)."""
+
     def __init__(self, words: list[str]):
         self.names, self.kind = _Names(words), {}
-        self.network = type("Net", (), {"formulas": {"activations": {}}})
+        self.network = SimpleNamespace(formulas={"activations": {}})
 
 
 class SequenceEvaluator(Evaluator):
