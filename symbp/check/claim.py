@@ -175,7 +175,14 @@ def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimRep
 
 
 def check_claims(net: Network | str | None, texts: Iterable[str], **options) -> list[ClaimReport]:
-    net = load_spec(net) if not isinstance(net, Network) else net
+    """Check each claim; a sequence spec's claims are read in sequence notation (``seq_claims``)."""
+    if not isinstance(net, Network):
+        spec = load_spec(net, graphs=True)
+        if getattr(spec, "sequence", False):
+            from .seq_claims import check_sequence_claims  # it builds on this module's reports
+
+            return check_sequence_claims(spec, list(texts), seed=options.get("seed", 0))
+        net = spec if isinstance(spec, Network) else load_spec(net)  # other graph specs: refused
     return [check_claim(net, t, **options) for t in texts]
 
 

@@ -4,7 +4,9 @@
 random parameters and data; its loss and gradients are compared with the derived backward pass
 (run by ``numeric``) and with central differences of its own loss. Where they differ, each known
 slip (``SLIPS``: the derivation with one mistake made on purpose, as people make it) gives its
-gradients on the same data; a slip that reproduces every gradient of the function is named.
+gradients on the same data; a slip that reproduces the function's loss and every gradient it
+gets wrong is named. Sequence specs take the same convention (X: (B, T) token ids or (B, T, D),
+Y: (B, T, K)); their slips are those of backpropagation through time (``bptt_slips``).
 """
 
 from __future__ import annotations
@@ -21,19 +23,24 @@ from symbp.core.errors import SymbpError
 from ..backprop.graph import backward
 from ..codegen import numeric
 from ..core import naming
-from ..core.build import build
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
+from .bptt_slips import BACKWARD_SLIPS, BackwardSlip, Mutation
 
 Values = dict[str, np.ndarray]
 
 
-def _derive(graph: Graph, values: Values, mutate: Callable[[Compute], Compute] | None = None):
-    """(J, gradients) of the graph's derived backward pass, each backward compute through ``mutate``."""
+def _derive(graph: Graph, values: Values, mutate: Mutation | None = None):
+    """(J, gradients) of the graph's derived backward pass, its computes through ``mutate``."""
     b = backward(graph, list(graph.params))
-    computes = [mutate(c) for c in b.computes] if mutate else b.computes
-    env = numeric.run(graph.computes + computes, values)
+    computes = mutate(b.computes) if mutate else b.computes
+    env = numeric.run(graph.computes + computes, {**values, "X": values["X"].astype(np.float64)})
     return float(env[graph.output]), {p: env[g] for p, g in b.grads.items()}
+
+
+def _variant(spec: GraphSpec, kind: str, **fields) -> GraphSpec:
+    """The spec with ``fields`` added to every layer of type ``kind`` (a slip's forward pass)."""
+    return replace(spec, layers=tuple(dict(d, **fields) if d["type"] == kind else d for d in spec.layers))
 
 
 def _attention_layers(spec: GraphSpec) -> list[int]:
@@ -42,9 +49,7 @@ def _attention_layers(spec: GraphSpec) -> list[int]:
 
 def _unscaled_everywhere(spec: GraphSpec, batch: int, values: Values):
     """Attention without 1/√D in the forward pass, differentiated correctly."""
-    layers = [dict(d, scaled=False) if d["type"] == "attention" else dict(d) for d in spec.layers]
-    graph = build((batch, *spec.inputs), layers, spec.loss, spec.reduction, ops=spec.registry())
-    return _derive(graph, values)
+    return _derive(_variant(spec, "attention", scaled=False).graph(batch), values)
 
 
 def _unscaled_backward(spec: GraphSpec, batch: int, values: Values):
@@ -54,13 +59,30 @@ def _unscaled_backward(spec: GraphSpec, batch: int, values: Values):
     targets = {naming.grad(naming.compute("attention", l, p)): graph.params[naming.param("Wq", l)][0]  # D
                for l in _attention_layers(spec) for p in "qk"}
 
-    def mutate(c: Compute) -> Compute:
+    def unscale(c: Compute) -> Compute:
         if c.name not in targets:
             return c
         terms = tuple(replace(t, body=t.body * sp.sqrt(targets[c.name])) for t in c.terms)
         return replace(c, terms=terms)
 
-    return _derive(graph, values, mutate)
+    return _derive(graph, values, lambda computes: [unscale(c) for c in computes])
+
+
+def _has(*kinds: str) -> Callable[[GraphSpec], bool]:
+    return lambda spec: any(d["type"] in kinds for d in spec.layers)
+
+
+def _mutated(slip: BackwardSlip):
+    """A slip's gradients: the true forward pass, the backward pass through its mutation."""
+    def gradients(spec: GraphSpec, batch: int, values: Values):
+        graph = spec.graph(batch)
+        return _derive(graph, values, slip.mutation(spec.layers, list(graph.params)))
+    return gradients
+
+
+def _reset(where: str):
+    """A GRU slip's gradients: the reset gate placed as ``RESETS[where]``, differentiated correctly."""
+    return lambda spec, batch, values: _derive(_variant(spec, "gru", reset=where).graph(batch), values)
 
 
 @dataclass(frozen=True)
@@ -73,6 +95,11 @@ class Slip:
 
 
 SLIPS: tuple[Slip, ...] = (
+    *(Slip(s.name, _has(*s.kinds), _mutated(s)) for s in BACKWARD_SLIPS),
+    Slip("the GRU's reset gate applied to the wrong term: r ⊙ (W_hn h) + b_hn instead of "
+         "r ⊙ (W_hn h + b_hn)", _has("gru"), _reset("outside")),
+    Slip("the GRU's reset gate applied to h before the product: W_hn (r ⊙ h) + b_hn instead of "
+         "r ⊙ (W_hn h + b_hn)", _has("gru"), _reset("before")),
     Slip("the 1/√d factor of attention dropped in the backward pass (dQ = dS·K and dK = dSᵀ·Q "
          "need the 1/√D of the scores)", lambda s: bool(_attention_layers(s)), _unscaled_backward),
     Slip("the 1/√d factor of attention dropped (the scores are Q·Kᵀ/√D, in the loss and in its "
@@ -80,7 +107,7 @@ SLIPS: tuple[Slip, ...] = (
 )
 
 
-def _values(spec: GraphSpec, batch: int, seed: int) -> Values:
+def random_values(spec: GraphSpec, batch: int, seed: int) -> Values:
     """Parameters scaled by 1/√fan-in, standard normal inputs and one-hot-ish targets."""
     graph = spec.graph(batch)
     if any(name.startswith("mask") for name in graph.inputs):
@@ -88,9 +115,13 @@ def _values(spec: GraphSpec, batch: int, seed: int) -> Values:
                             "the function)")
     rng = np.random.default_rng(seed)
     out = {p: rng.standard_normal(s) / np.sqrt(max(1, int(np.prod(s[1:])))) for p, s in graph.params.items()}
-    out["X"] = rng.standard_normal(graph.inputs["X"])
-    classes = graph.inputs["Y"][1]
-    out["Y"] = np.eye(classes)[rng.integers(0, classes, batch)] * 0.8 + 0.1 / classes
+    first = spec.layers[0]
+    if first["type"] == "embedding":  # token ids (B, T)
+        out["X"] = rng.integers(0, first["vocab"], graph.inputs["X"])
+    else:
+        out["X"] = rng.standard_normal(graph.inputs["X"])
+    *rows, classes = graph.inputs["Y"]  # (B, K), or (B, T, K) for a sequence's steps
+    out["Y"] = np.eye(classes)[rng.integers(0, classes, tuple(rows))] * 0.8 + 0.1 / classes
     return out
 
 
@@ -123,20 +154,23 @@ def _central_differences(fn, params: Values, X, Y, grads: dict, results: Sequenc
         r.fd_rel_err = abs(slope - float(np.sum(v * g))) / (float(np.linalg.norm(g)) + noise + 1e-300)
 
 
-def _reproduces(slip: Slip, spec: GraphSpec, values: Values, loss: float, grads: dict, tol: float) -> bool:
+def _reproduces(slip: Slip, spec: GraphSpec, values: Values, loss: float, grads: dict,
+                report: FunctionReport, tol: float) -> bool:
+    """The slip's loss is the function's, and so is its gradient of every wrong parameter
+    (a slip made in some of the parameters' gradients only is still that slip)."""
     try:
         slip_loss, slip_grads = slip.gradients(spec, len(values["X"]), values)
     except SymbpError:
         return False
     if abs(loss - slip_loss) > tol * max(abs(slip_loss), 1e-300):
         return False
-    return all(_compare(name, grads.get(name), g).ok(tol) for name, g in slip_grads.items())
+    return all(_compare(name, grads.get(name), slip_grads[name]).ok(tol) for name in report.wrong)
 
 
 def check_graph_function(spec: GraphSpec, fn: Callable, *, batch: int = 5, seed: int = 0,
                          tol: float = 1e-6) -> FunctionReport:
     """Compare ``fn``'s loss and gradients with the derived backward pass, and name the slip."""
-    values = _values(spec, batch, seed)
+    values = random_values(spec, batch, seed)
     params = {p: values[p] for p in spec.graph(batch).params}
     true_loss, true_grads = _derive(spec.graph(batch), values)
     loss, grads = _call(fn, params, values["X"], values["Y"])
@@ -152,6 +186,6 @@ def check_graph_function(spec: GraphSpec, fn: Callable, *, batch: int = 5, seed:
     report = FunctionReport("symbp", loss, true_loss, results, tol)
     if not report.ok:
         named = next((s.name for s in SLIPS if s.applies(spec)
-                      and _reproduces(s, spec, values, loss, grads, tol)), None)
+                      and _reproduces(s, spec, values, loss, grads, report, tol)), None)
         report.diagnosis = named or "none of the known slips"
     return report

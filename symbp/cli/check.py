@@ -30,6 +30,9 @@ claims (one per --claim, or one per line of --claims FILE; # starts a comment li
     \delta_i^l = g'(z_i^l) \sum_j \delta_j^{l+1} w_{ji}^{l+1}   (entries from 1)
   products: ⊙ \odot .* elementwise; @ and juxtaposition matrix products; * \cdot elementwise
   between equal shapes, else a matrix product. Transpose: ^T ^\top ᵀ .T '
+  sequence specs (steps t = 1 … T, zero outside; checked on T = 3 steps of 2 units):
+    dWh = \sum_t dz_t h_{t-1}^T        delta_t = dy_t + Wh^T (delta_{t+1} * (1 - h_{t+1}^2))
+    dc_{t-1} = dh_{t-1} * o_{t-1} * (1 - tanh(c_{t-1})^2) + dc_t * f_t      dWx = sum(t, dz_t x_t^T)
 exit codes: 0 holds, 1 does not hold, 2 bad input, 3 undecided
 """
 
@@ -39,6 +42,7 @@ trust. symbp itself never evaluates text.
 
 conventions:
   symbp           fn(params, X, Y) -> (loss, grads); dicts W1, b1, ... shaped like the kernel
+                  (sequence specs: E1, Wx2, Wh2, b2, ...; X (B, T) ids or (B, T, D), Y (B, T, K))
   in_out          fn(params, X, Y) -> (loss, grads); W{l} (in, out), b{l} (1, out) (seed 003)
   theta           fn(thetas, X, y, lam) -> (J, grads); Theta(l) (out, in+1), bias first (seed 004)
   theta_unrolled  fn(theta_vec, X, y, lam) -> (J, grad_vec); unrolled, --order F (Octave) or C
@@ -50,6 +54,9 @@ optimiser steps (--optimizer adam, ...): cs231n  fn(w, dw, config) -> (next_w, c
   optim.py); symbp  fn(p, g, state, t, lr, **hyper) -> new p. A wrong step is compared with
   known slips: bias correction missing, eps inside the square root, parameter updated before the
   moments, weight decay coupled where AdamW decouples it.
+
+BPTT slips named for sequence specs: the sum over time left out (one step's term of dWh, dWx,
+  db), the LSTM's forget-gate path through c_(t-1) missing, the GRU's reset gate on the wrong term.
 """
 
 EXAMPLE_NOTE = """

@@ -66,7 +66,7 @@ class SeqDerived:
 
 def _later(segment: Segment) -> str:
     """The note on gradients a segment receives from layers after the next recurrent layer."""
-    later = [n for n in segment.graph.inputs if n.startswith("grad_")]
+    later = [n for n in segment.graph.inputs if naming.gradient_of(n) is not None]
     note = "dJ/d of its tensors from their readers after later recurrent layers"
     return f" ({', '.join(later)}: {note})" if later else ""
 

@@ -86,10 +86,35 @@ def lstm_step(layer: Layer, p: Read, prev: States, params: Mapping[str, Tensor],
     return {"h": h, "c": c}
 
 
+def _reset_misplaced(inside: bool) -> Callable[..., list[Term]]:
+    """The candidate's recurrent terms with the reset gate placed as a slip places it: on
+    W_h,n·h only, the bias b_h,n added outside (``inside=False``), or on h inside the product."""
+
+    def terms(p: Read, r: Tensor, q: Tensor, params: Mapping[str, Tensor], h: Tensor | None, n, j, m,
+              H: int) -> list[Term]:
+        Wh, bh = params["Wh"], params["bh"]
+        first = [Term(p(n, 2 * H + j) + bh[2 * H + j])]
+        if h is None:  # the zero initial state
+            return first
+        return [*first, Term(Wh[2 * H + j, m] * r[n, m if inside else j] * h[n, m], (m,))]
+
+    return terms
+
+
+# v = P_t,n + (the reset gate's product): PyTorch's r⊙(W_h,n·h + b_h,n), and the slips ``verify``
+# names (built only there, on purpose)
+RESETS: dict[str, Callable[..., list[Term]]] = {
+    "after": lambda p, r, q, params, h, n, j, m, H: [Term(p(n, 2 * H + j) + r[n, j] * q[n, 2 * H + j])],
+    "outside": _reset_misplaced(inside=False),
+    "before": _reset_misplaced(inside=True),
+}
+
+
 def gru_step(layer: Layer, p: Read, prev: States, params: Mapping[str, Tensor], N: int, size: int,
-             activation: str = "tanh") -> dict[str, Tensor]:
+             activation: str = "tanh", reset: str = "after") -> dict[str, Tensor]:
     """PyTorch's GRU: q = Wh·h_{t−1} + bh stacked (r, z, n); r, z = σ(P_t + q);
-    n = tanh(P_t,n + r⊙q_n); h_t = (1 − z)⊙n + z⊙h_{t−1}."""
+    n = tanh(P_t,n + r⊙q_n); h_t = (1 − z)⊙n + z⊙h_{t−1}. ``reset`` other than "after" places
+    the reset gate as a slip does (``RESETS``)."""
     H = size
     (n, g, m), R = index_set("ngm", (N, 3 * H, H))
     terms = [*_recurrent_term(params["Wh"], prev["h"], n, g, m), Term(params["bh"][g])]
@@ -98,7 +123,8 @@ def gru_step(layer: Layer, p: Read, prev: States, params: Mapping[str, Tensor], 
     u = layer.compute("u", (N, 2 * H), (n, g), [Term(p(n, g) + q[n, g])], R)
     r, z = _gate(layer, "r", "sigmoid", u, 0, H), _gate(layer, "zg", "sigmoid", u, H, H)
     (n, j), R = index_set("nj", (N, H))
-    v = layer.compute("v", (N, H), (n, j), [Term(p(n, 2 * H + j) + r[n, j] * q[n, 2 * H + j])], R)
+    terms = RESETS[reset](p, r, q, params, prev["h"], n, j, m, H)
+    v = layer.compute("v", (N, H), (n, j), terms, {**R, m: H} if any(t.reduce for t in terms) else R)
     cand = _gate(layer, "n", "tanh", v, 0, H)
     keep = [] if prev["h"] is None else [Term(z[n, j] * prev["h"][n, j])]
     terms = [Term((1 - z[n, j]) * cand[n, j]), *keep]
@@ -161,7 +187,8 @@ def unroll(kind: str) -> Callable[..., Tensor]:
     cell = CELLS[kind]
 
     def build(layer: Layer, x: Tensor, *, size: int, returns: str = "sequence",
-              activation: str = "tanh") -> Tensor:
+              activation: str = "tanh", **variant) -> Tensor:
+        # variant: a slip's form of the step (gru ``reset``), built only by verify's references
         _rank3(x, kind)
         params = parameters(cell, layer, x, size)
         P = project(layer, x, params)
@@ -169,7 +196,8 @@ def unroll(kind: str) -> Callable[..., Tensor]:
         outputs = []
         for s in range(x.shape[1]):
             at_step = lambda n, g, s=s: P[n, s, g]  # noqa: E731
-            prev = cell.step(StepLayer(layer, s), at_step, prev, params, x.shape[0], size, activation)
+            prev = cell.step(StepLayer(layer, s), at_step, prev, params, x.shape[0], size, activation,
+                             **variant)
             outputs.append(prev["h"])
         return outputs[-1] if returns == "last" else _stack(layer, outputs)
 

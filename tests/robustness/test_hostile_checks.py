@@ -134,3 +134,26 @@ def test_hostile_functions_are_reported_never_obeyed():
             report = check_function("mazur", make(kernel))
         assert report.exit_code == 1 and "verdict: WRONG" in report.render(), name
         count("hostile_functions")
+
+
+SEQUENCE_SPEC = {"name": "hostile_seq", "inputs": [3, 2], "loss": "softmax_ce",
+                 "layers": [{"type": "lstm", "size": 2}, {"size": 3, "activation": "softmax"}]}
+SEQUENCE_ATOMS = ["h_t", "h_{t-1}", "h_{t+1}", "c_t", "c_{t-1}", "f_t", "o_t", "x_t", "delta_t",
+                  "\\delta_{t+1}", "dy_t", "dh_T", "dc_{t+1}", "ds_t", "Wh", "Wx", "W_h", "b", "dWh",
+                  "dWx", "db", "z_t", "h_0", "h_{T+1}", "\\sum_t h_t", "sum(t, dc_t)", "sum(s, h_s)",
+                  "\\sum_{t=1}^{T} ds_t h_{t-1}^T", "tanh(c_t)", "sqrt(h_t - 5)", "log(f_t - 1)",
+                  "1/(h_t - h_t)", "J", "\\frac{\\partial J}{\\partial W_h}", "dJ/dh_t", "h_q", "2"]
+# Claims that crashed: values that are complex or not a number at the test points, free indices
+# other than t.
+SEQUENCE_CLAIMS = ["h_t = sqrt(h_t - 5)", "h_t = 1/(h_t - h_t)", "h_t = log(f_t - 1)", "h_t = \\sum_s h_s",
+                   "h_t = h_s", "h_t = h_{t}^{100}", "dWh = \\sum_t \\sum_t h_t", "h_{t-1} = h_{t-1}"]
+
+
+def test_random_sequence_claims_end_in_a_verdict():
+    from symbp.check.seq_claims import check_sequence_claims
+    from symbp.core.graph_spec import from_dict
+
+    claims = _claims(SEQUENCE_ATOMS, 150, seed=7) + SEQUENCE_CLAIMS
+    for text, report in zip(claims, check_sequence_claims(from_dict(SEQUENCE_SPEC), claims)):
+        assert report.verdict in ("holds", "does not hold", "bad input", "undecided"), text
+        count("hostile_claims")
