@@ -136,7 +136,8 @@ class SequenceEvaluator(Evaluator):
         if x != self.loss():
             self.fail("only a derivative of the loss J is supported (∂J/∂W_h, ∂J/∂h_t)", pos)
         entries = list(y) if isinstance(y, sp.MatrixBase) else [y]
-        named = all(isinstance(e, sp.Indexed) and naming.grad(str(e.base)) in self.inst.shapes for e in entries)
+        shapes = self.inst.shapes
+        named = all(isinstance(e, sp.Indexed) and naming.grad(str(e.base)) in shapes for e in entries)
         if not named:
             self.fail("the variable of a derivative must be a named quantity (W_h, h_t, c_t, …)", pos)
         grad = [self.inst.entries(naming.grad(str(e.base)))[tuple(int(i) for i in e.indices)]
