@@ -132,6 +132,18 @@ def _dot(a, b, axes, ws=None, key=""):
     return out
 
 
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
+
+
 def _reduce(arr, n, op, ws=None, key=""):
     """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = _buffer(ws, key, arr.shape[n:], arr.dtype)
@@ -145,20 +157,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -222,7 +240,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
     v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm2_y']), 0), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0')), (2, 2, B, 8, 8, 8, )), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
+    v['maxpool2d3_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0'), ), (2, 2, B, 8, 8, 8, ), dtype), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
     v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
@@ -244,7 +262,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
     v['act5_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm5_y']), 0), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'maxpool2d6_pool.0')), (2, 2, B, 16, 4, 4, )), 2, np.maximum, ws, 'maxpool2d6_pool.1'), dtype)
+    v['maxpool2d6_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'maxpool2d6_pool.0'), ), (2, 2, B, 16, 4, 4, ), dtype), 2, np.maximum, ws, 'maxpool2d6_pool.1'), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
     # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
@@ -252,7 +270,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
     v['dense9_z'] = np.asarray(np.broadcast_to(_dot(v['dropout8_y'], v['W9'], ([1], [1]), ws, 'dense9_z.0') + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
-    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act9_shift.0')), (10, B, )), 1, np.maximum, ws, 'act9_shift.1'), dtype)
+    v['act9_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act9_shift.0'), ), (10, B, ), dtype), 1, np.maximum, ws, 'act9_shift.1'), dtype)
     # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
@@ -301,7 +319,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
     v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
-    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act9_total.0'))/(v['act9_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act9_total.1'), dtype)
+    v['grad_act9_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act9_total'][None, :], _view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act9_total.0'), ), (10, B, ), dtype), 1, np.add, ws, 'grad_act9_total.1'), dtype)
     # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
     v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
     # grad_act9_exp[n, k] = grad_act9_total[n]
@@ -321,11 +339,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
     v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ), ws, 'grad_maxpool2d6_pool.0')), (B, 16, 4, 4, )), dtype)
     # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'share_maxpool2d6_pool_ties.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), 2, np.add, ws, 'share_maxpool2d6_pool_ties.1'), dtype)
+    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'share_maxpool2d6_pool_ties.0'), v['maxpool2d6_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 4, 4, ), dtype), 2, np.add, ws, 'share_maxpool2d6_pool_ties.1'), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
     # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][None, None, :, :, :, :])*(((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'grad_act5_a.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act5_a.1')
+    v['grad_act5_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'grad_act5_a.0'), v['maxpool2d6_pool'][None, None, :, :, :, :], v['share_maxpool2d6_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 4, 4, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act5_a.1', cover='tile')
     # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
     v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*((v['act5_a']) > 0).astype(dtype), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
@@ -357,11 +375,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
     v['grad_b4'] = np.asarray(v['grad_conv2d4_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'share_maxpool2d3_pool_ties.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), 2, np.add, ws, 'share_maxpool2d3_pool_ties.1'), dtype)
+    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'share_maxpool2d3_pool_ties.0'), v['maxpool2d3_pool'][None, None, :, :, :, :], ), (2, 2, B, 8, 8, 8, ), dtype), 2, np.add, ws, 'share_maxpool2d3_pool_ties.1'), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
     # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][None, None, :, :, :, :])*(((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'grad_act2_a.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act2_a.1')
+    v['grad_act2_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'grad_act2_a.0'), v['maxpool2d3_pool'][None, None, :, :, :, :], v['share_maxpool2d3_pool'][None, None, :, :, :, :], ), (2, 2, B, 8, 8, 8, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act2_a.1', cover='tile')
     # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
     v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]

@@ -123,6 +123,18 @@ def _dot(a, b, axes, ws=None, key=""):
     return out
 
 
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
+
+
 def _reduce(arr, n, op, ws=None, key=""):
     """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = _buffer(ws, key, arr.shape[n:], arr.dtype)
@@ -136,20 +148,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -193,13 +211,13 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # act1_a[n, c, h, w] = max(0, conv2d1_z[n, c, h, w])
     v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d1_z']), 0), (B, 6, 28, 28, )), dtype)
     # maxpool2d2_pool[n, c, i, j] = max_{p,q} act1_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d2_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'maxpool2d2_pool.0')), (2, 2, B, 6, 14, 14, )), 2, np.maximum, ws, 'maxpool2d2_pool.1'), dtype)
+    v['maxpool2d2_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'maxpool2d2_pool.0'), ), (2, 2, B, 6, 14, 14, ), dtype), 2, np.maximum, ws, 'maxpool2d2_pool.1'), dtype)
     # conv2d3_z[n, c, i, j] = Σ_{k,p,q} W3[c, k, p, q]·maxpool2d2_pool[n, k, i + p, j + q] + b3[c]
     v['conv2d3_z'] = np.asarray(np.broadcast_to(_dot(v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, ), ws, 'conv2d3_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d3_z.1').transpose((1, 0, 2, 3)) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
     # act3_a[n, c, h, w] = max(0, conv2d3_z[n, c, h, w])
     v['act3_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d3_z']), 0), (B, 16, 10, 10, )), dtype)
     # maxpool2d4_pool[n, c, i, j] = max_{p,q} act3_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d4_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'maxpool2d4_pool.0')), (2, 2, B, 16, 5, 5, )), 2, np.maximum, ws, 'maxpool2d4_pool.1'), dtype)
+    v['maxpool2d4_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'maxpool2d4_pool.0'), ), (2, 2, B, 16, 5, 5, ), dtype), 2, np.maximum, ws, 'maxpool2d4_pool.1'), dtype)
     # flatten5_flat[n, 25·c + 5·h + w] = maxpool2d4_pool[n, c, h, w]
     v['flatten5_flat'] = _place((B, 400, ), np.broadcast_to((v['maxpool2d4_pool']), (B, 16, 5, 5, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), dtype)
     # dense6_z[n, c] = Σ_{k} W6[c, k]·flatten5_flat[n, k] + b6[c]
@@ -213,7 +231,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense8_z[n, c] = Σ_{k} W8[c, k]·act7_a[n, k] + b8[c]
     v['dense8_z'] = np.asarray(np.broadcast_to(_dot(v['act7_a'], v['W8'], ([1], [1]), ws, 'dense8_z.0') + (v['b8'][None, :]), (B, 10, )), dtype)
     # act8_shift[n] = max_{k} dense8_z[n, k]
-    v['act8_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act8_shift.0')), (10, B, )), 1, np.maximum, ws, 'act8_shift.1'), dtype)
+    v['act8_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act8_shift.0'), ), (10, B, ), dtype), 1, np.maximum, ws, 'act8_shift.1'), dtype)
     # act8_exp[n, k] = exp(dense8_z[n, k] − act8_shift[n])
     v['act8_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act8_shift'][:, None]) + (v['dense8_z'])), (B, 10, )), dtype)
     # act8_total[n] = Σ_{k} act8_exp[n, k]
@@ -257,7 +275,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
     v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
-    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act8_total.0'))/(v['act8_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act8_total.1'), dtype)
+    v['grad_act8_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act8_total'][None, :], _view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act8_total.0'), ), (10, B, ), dtype), 1, np.add, ws, 'grad_act8_total.1'), dtype)
     # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
     v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
     # grad_act8_exp[n, k] = grad_act8_total[n]
@@ -291,11 +309,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_maxpool2d4_pool[n, c, h, w] = grad_flatten5_flat[n, 25·c + 5·h + w]
     v['grad_maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten5_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), (B, 16, 5, 5, ), ws, 'grad_maxpool2d4_pool.0')), (B, 16, 5, 5, )), dtype)
     # share_maxpool2d4_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d4_pool[n, c, i, j] == act3_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'share_maxpool2d4_pool_ties.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), 2, np.add, ws, 'share_maxpool2d4_pool_ties.1'), dtype)
+    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'share_maxpool2d4_pool_ties.0'), v['maxpool2d4_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 5, 5, ), dtype), 2, np.add, ws, 'share_maxpool2d4_pool_ties.1'), dtype)
     # share_maxpool2d4_pool[n, c, i, j] = grad_maxpool2d4_pool[n, c, i, j]/share_maxpool2d4_pool_ties[n, c, i, j]
     v['share_maxpool2d4_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d4_pool'])/(v['share_maxpool2d4_pool_ties']), (B, 16, 5, 5, )), dtype)
     # grad_act3_a[n, c, u, v] = Σ_{p,q} share_maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act3_a[n, c, u, v] == maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act3_a'] = _scatter(np.broadcast_to((v['share_maxpool2d4_pool'][None, None, :, :, :, :])*(((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'grad_act3_a.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act3_a.1')
+    v['grad_act3_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'grad_act3_a.0'), v['maxpool2d4_pool'][None, None, :, :, :, :], v['share_maxpool2d4_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 5, 5, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act3_a.1', cover='tile')
     # grad_conv2d3_z[n, c, h, w] = grad_act3_a[n, c, h, w]·[act3_a[n, c, h, w] > 0]
     v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*((v['act3_a']) > 0).astype(dtype), (B, 16, 10, 10, )), dtype)
     # grad_W3[c, k, p, q] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]·maxpool2d2_pool[n, k, i + p, j + q]
@@ -305,11 +323,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_b3[c] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]
     v['grad_b3'] = np.asarray(v['grad_conv2d3_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d2_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d2_pool[n, c, i, j] == act1_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'share_maxpool2d2_pool_ties.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), 2, np.add, ws, 'share_maxpool2d2_pool_ties.1'), dtype)
+    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'share_maxpool2d2_pool_ties.0'), v['maxpool2d2_pool'][None, None, :, :, :, :], ), (2, 2, B, 6, 14, 14, ), dtype), 2, np.add, ws, 'share_maxpool2d2_pool_ties.1'), dtype)
     # share_maxpool2d2_pool[n, c, i, j] = grad_maxpool2d2_pool[n, c, i, j]/share_maxpool2d2_pool_ties[n, c, i, j]
     v['share_maxpool2d2_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d2_pool'])/(v['share_maxpool2d2_pool_ties']), (B, 6, 14, 14, )), dtype)
     # grad_act1_a[n, c, u, v] = Σ_{p,q} share_maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act1_a[n, c, u, v] == maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act1_a'] = _scatter(np.broadcast_to((v['share_maxpool2d2_pool'][None, None, :, :, :, :])*(((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'grad_act1_a.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act1_a.1')
+    v['grad_act1_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'grad_act1_a.0'), v['maxpool2d2_pool'][None, None, :, :, :, :], v['share_maxpool2d2_pool'][None, None, :, :, :, :], ), (2, 2, B, 6, 14, 14, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act1_a.1', cover='tile')
     # grad_conv2d1_z[n, c, h, w] = grad_act1_a[n, c, h, w]·[act1_a[n, c, h, w] > 0]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 6, 28, 28, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 2, j + q − 2]·grad_conv2d1_z[n, c, i, j]

@@ -135,6 +135,18 @@ def _dot(a, b, axes, ws=None, key=""):
     return out
 
 
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
+
+
 def _reduce(arr, n, op, ws=None, key=""):
     """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = _buffer(ws, key, arr.shape[n:], arr.dtype)
@@ -148,20 +160,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -221,7 +239,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
     v['layernorm5_centered'] = np.asarray(np.broadcast_to((v['act4_a']) - (v['layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # layernorm5_var[n] = Σ_{f} layernorm5_centered[n, f]²/32
-    v['layernorm5_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.1')), (32, B, )), 1, np.add, ws, 'layernorm5_var.2'), dtype)
+    v['layernorm5_var'] = np.asarray(_reduce(_Slices(lambda r0: (1/32)*r0*r0, (_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.0'), ), (32, B, ), dtype), 1, np.add, ws, 'layernorm5_var.1'), dtype)
     # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/√(layernorm5_var[n] + 1/100000)
     v['layernorm5_xhat'] = np.asarray(np.broadcast_to((v['layernorm5_centered'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm5_y[n, f] = beta5[f] + gamma5[f]·layernorm5_xhat[n, f]
@@ -243,7 +261,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]
     v['layernorm9_centered'] = np.asarray(np.broadcast_to((v['act8_a']) - (v['layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # layernorm9_var[n] = Σ_{f} layernorm9_centered[n, f]²/32
-    v['layernorm9_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.1')), (32, B, )), 1, np.add, ws, 'layernorm9_var.2'), dtype)
+    v['layernorm9_var'] = np.asarray(_reduce(_Slices(lambda r0: (1/32)*r0*r0, (_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.0'), ), (32, B, ), dtype), 1, np.add, ws, 'layernorm9_var.1'), dtype)
     # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/√(layernorm9_var[n] + 1/100000)
     v['layernorm9_xhat'] = np.asarray(np.broadcast_to((v['layernorm9_centered'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm9_y[n, f] = beta9[f] + gamma9[f]·layernorm9_xhat[n, f]
@@ -251,7 +269,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense10_z[n, c] = Σ_{k} W10[c, k]·layernorm9_y[n, k] + b10[c]
     v['dense10_z'] = np.asarray(np.broadcast_to(_dot(v['layernorm9_y'], v['W10'], ([1], [1]), ws, 'dense10_z.0') + (v['b10'][None, :]), (B, 4, )), dtype)
     # act10_shift[n] = max_{k} dense10_z[n, k]
-    v['act10_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'act10_shift.0')), (4, B, )), 1, np.maximum, ws, 'act10_shift.1'), dtype)
+    v['act10_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'act10_shift.0'), ), (4, B, ), dtype), 1, np.maximum, ws, 'act10_shift.1'), dtype)
     # act10_exp[n, k] = exp(dense10_z[n, k] − act10_shift[n])
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
     # act10_total[n] = Σ_{k} act10_exp[n, k]
@@ -295,7 +313,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
     v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
     # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
-    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'grad_act10_total.0'))/(v['act10_total'][None, :]), (4, B, )), 1, np.add, ws, 'grad_act10_total.1'), dtype)
+    v['grad_act10_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act10_total'][None, :], _view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'grad_act10_total.0'), ), (4, B, ), dtype), 1, np.add, ws, 'grad_act10_total.1'), dtype)
     # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
     v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
     # grad_act10_exp[n, k] = grad_act10_total[n]
@@ -319,7 +337,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm9_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.1'))/((v['layernorm9_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm9_var.2'), dtype)
+    v['grad_layernorm9_var'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: -1/2*r0*r1/(r2 + 1/100000)**(3/2), (_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.0'), _view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.1'), v['layernorm9_var'][None, :], ), (32, B, ), dtype), 1, np.add, ws, 'grad_layernorm9_var.2'), dtype)
     # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
@@ -365,7 +383,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm5_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.1'))/((v['layernorm5_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm5_var.2'), dtype)
+    v['grad_layernorm5_var'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: -1/2*r0*r1/(r2 + 1/100000)**(3/2), (_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.0'), _view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.1'), v['layernorm5_var'][None, :], ), (32, B, ), dtype), 1, np.add, ws, 'grad_layernorm5_var.2'), dtype)
     # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]

@@ -116,6 +116,18 @@ def _dot(a, b, axes, ws=None, key=""):
     return out
 
 
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
+
+
 def _reduce(arr, n, op, ws=None, key=""):
     """op (np.add or np.maximum) over the first n axes of arr (a window), one slice at a time."""
     out = _buffer(ws, key, arr.shape[n:], arr.dtype)
@@ -129,20 +141,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -213,7 +231,7 @@ def _forward(v, dtype, B, tapes):
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·attention2_y[n, t, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['attention2_y'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 8, 16, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
-    v['act3_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0')), (16, B, 8, )), 1, np.maximum, ws, 'act3_shift.1'), dtype)
+    v['act3_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0'), ), (16, B, 8, ), dtype), 1, np.maximum, ws, 'act3_shift.1'), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
     v['act3_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act3_shift'][:, :, None]) + (v['dense3_z'])), (B, 8, 16, )), dtype)
     # act3_total[n, t] = Σ_{k} act3_exp[n, t, k]
@@ -255,7 +273,7 @@ def loss_and_grad(params, X, Y):
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(8·B)
     v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/8*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 8, 16, )), dtype)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
-    v['grad_act3_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'))/(v['act3_total'][None, :, :]), (16, B, 8, )), 1, np.add, ws, 'grad_act3_total.1'), dtype)
+    v['grad_act3_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act3_total'][None, :, :], _view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'), ), (16, B, 8, ), dtype), 1, np.add, ws, 'grad_act3_total.1'), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
     v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 8, 16, )), dtype)
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
@@ -281,7 +299,7 @@ def loss_and_grad(params, X, Y):
     # grad_attention2_exp__attention2_p_0_0[n, t, s] = grad_attention2_p[n, t, s]/attention2_total[n, t]
     v['grad_attention2_exp__attention2_p_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_p'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_total[n, t] = Σ_{s} −attention2_exp[n, t, s]·grad_attention2_p[n, t, s]/attention2_total[n, t]²
-    v['grad_attention2_total'] = np.asarray(_reduce(np.broadcast_to((-(_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'))*(_view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1')))/((v['attention2_total'][None, :, :])*(v['attention2_total'][None, :, :])), (8, B, 8, )), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
+    v['grad_attention2_total'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: (-r0*r2)/(r1*r1), (_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'), v['attention2_total'][None, :, :], _view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1'), ), (8, B, 8, ), dtype), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
     # grad_attention2_exp__attention2_total_0_0[n, t, s] = grad_attention2_total[n, t]
     v['grad_attention2_exp__attention2_total_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_exp[a, b, c] = grad_attention2_exp__attention2_p_0_0[a, b, c] + grad_attention2_exp__attention2_total_0_0[a, b, c]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
+from itertools import product
 from math import prod
 
 import sympy as sp
@@ -231,11 +232,38 @@ SMALL_WINDOW = 64  # windows (pooling, kernel offsets) up to this size go one sl
 # NumPy's reductions over small inner axes are many times slower than a loop of whole-array ops
 
 
+def _slices(body: sp.Expr, grid, ranges, shapes: Mapping[str, Shape], guards=()) -> str:
+    """A body on (window offsets, rest) as ``_Slices``: each read (and index variable, and
+    guard) is an argument on the grid, the body a lambda of them evaluated one offset at a time."""
+    names, args = {}, []
+    for r in reads(body):
+        names[r] = sp.Symbol(f"r{len(args)}")
+        args.append(_on_grid(view(r, grid, ranges, shapes), _used(r, grid), grid))
+    body = body.xreplace(names)
+    for v in sorted(index_vars(body), key=str):  # an index variable outside the reads
+        names[v] = sp.Symbol(f"r{len(args)}")
+        args.append(_on_grid(f"np.arange({extent(ranges[v])}, dtype=dtype)", [v], grid))
+    code = _PRINTER.doprint(_batch_numbers(body.xreplace(names)))
+    keep = []
+    for guard in guards:
+        keep.append(f"(r{len(args)} != 0)")
+        args.append(mask(guard, grid, ranges))
+    if keep:  # outside its guards a term does not count (np.where: no 0·inf)
+        code = f"np.where({' & '.join(keep)}, {code}, 0)"
+    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
+    params = ", ".join(f"r{k}" for k in range(len(args)))
+    return f"_Slices(lambda {params}: {code}, ({''.join(a + ', ' for a in args)}), {shape}, dtype)"
+
+
 def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
-    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window's
-    variables come first, so that each of its slices is a whole array with long inner rows."""
+    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window
+    is reduced one offset at a time (``_Slices``), each a whole array with long inner rows."""
     window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
     small = term.reduce and window <= SMALL_WINDOW
+    if small and not (term.guards and term.kind == "max"):
+        op = "np.maximum" if term.kind == "max" else "np.add"
+        parts = _slices(term.body, [*term.reduce, *free], ranges, shapes, term.guards)
+        return f"_reduce({parts}, {len(term.reduce)}, {op}, ws, {SLOT!r})"
     grid = [*term.reduce, *free] if small else [*free, *term.reduce]
     names = {}
     for r in reads(term.body):
@@ -254,9 +282,6 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
         body = f"np.where({keep}, {body}, 0)"
     if not term.reduce:
         return body
-    if small:
-        op = "np.maximum" if term.kind == "max" else "np.add"
-        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op}, ws, {SLOT!r})"
     reducer = "max" if term.kind == "max" else "sum"
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
@@ -285,10 +310,24 @@ def _windows(sc: Scatter) -> tuple[list[sp.Symbol], list[sp.Symbol]] | None:
     return offsets, rest
 
 
+def _cover(windows: Sequence[int], maps, parts: Sequence[int], padded: Sequence[int]) -> str:
+    """How a scatter's windows meet: "add" where two may share an entry; "set" where the offsets
+    of each axis span less than its step and no two offsets land alike (each entry is written by
+    one window at most: pooling with stride = kernel); "tile" where they also cover every entry."""
+    at = [tuple(const + sum(c * k for c, k in zip(coeffs, w)) for _, _, coeffs, const in maps)
+          for w in product(*map(range, windows))]
+    spans = [max(p[a] for p in at) - min(p[a] for p in at) for a in range(len(maps))]
+    if len(set(at)) < len(at) or any(step and span >= step for (step, *_), span in zip(maps, spans)):
+        return "add"
+    written = len(at) * prod(parts[axis] for _, axis, _, _ in maps if axis >= 0)
+    return "tile" if written == prod(padded) else "set"
+
+
 def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
     """A gradient part that sums kernel or pooling windows back onto their input (the adjoint of
     a windowed read) as col2im: its values on the forward grid (one GEMM where the body is a
-    product), then one strided slice added per window offset. None where that does not apply."""
+    product, else evaluated one window offset at a time), then one strided slice per offset,
+    added, or stored where the windows do not overlap. None where that does not apply."""
     sc = c.scatter
     found = None if sc is None else _windows(sc)
     window = 0 if found is None else prod(sc.ranges[v] for v in found[0])
@@ -302,17 +341,21 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
         pads.append((int(max(0, -low)), int(max(0, high - n + 1))))
         axis = next((rest.index(v) for v in coeffs if v in rest), -1)
         step = coeffs[rest[axis]] if axis >= 0 else 0
-        maps.append(f"({step}, {axis}, {tuple(coeffs.get(v, 0) for v in offsets)!r}, {const})")
+        maps.append((step, axis, tuple(coeffs.get(v, 0) for v in offsets), const))
     if any(BATCH in p for p in pads):
         return None
     grid = [*offsets, *rest]
     summed = tuple(v for v in sc.ranges if v not in grid)
-    parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
-    if not summed:
-        parts = f"np.broadcast_to({parts}, {_extents(grid, sc.ranges)})"
+    if summed:
+        parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
+    else:
+        parts = _slices(sc.body, grid, sc.ranges, shapes)
     shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, pads)]
+    cover = _cover([sc.ranges[v] for v in offsets], maps, [sc.ranges[v] for v in rest], padded)
     return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
-            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r})")
+            f"({', '.join(map(repr, maps))}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r}"
+            + ("" if cover == "add" else f", cover={cover!r}") + ")")
 
 
 SLOT = "@"  # stands for a helper call's own workspace key until ``statement`` numbers them
