@@ -118,18 +118,40 @@ def _rows(ws, key, arr, axes):
     return out
 
 
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
+
+
 def _dot(a, b, axes, ws=None, key=""):
     """np.tensordot(a, b, axes): a as (kept, summed) rows times b as (summed, kept), one GEMM;
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    left = _rows(ws, f"{key}.a", a, keep_a + list(axes[0]))
-    right = _rows(ws, f"{key}.b", b, list(axes[1]) + keep_b)
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
-    np.dot(left.reshape(-1, inner), right.reshape(inner, -1), out=out.reshape(left.size // inner, -1))
+    np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
 
 
 class _Slices:
@@ -220,7 +242,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     else:  # the identity: x·keep/keep
         v["mask8"] = np.full((B, 256, ), 0.5, dtype)
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, ), ws, 'conv2d1_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _keep(v, 'X:cols0', _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, ), ws, 'conv2d1_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
     if training or stats is None:
         v['batchnorm2_mean'] = np.asarray(v['conv2d1_z'].sum(axis=(0, 2, 3)) * ((1/256)/B), dtype)
@@ -242,7 +264,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
     v['maxpool2d3_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0'), ), (2, 2, B, 8, 8, 8, ), dtype), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
-    v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
+    v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _keep(v, 'maxpool2d3_pool:cols1', _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
     if training or stats is None:
         v['batchnorm5_mean'] = np.asarray(v['conv2d4_z'].sum(axis=(0, 2, 3)) * ((1/64)/B), dtype)
@@ -369,7 +391,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_conv2d4_z[a, b, c, d] = grad_conv2d4_z__batchnorm5_centered_0_1[a, b, c, d] + grad_conv2d4_z__batchnorm5_mean_0_0[a, b, c, d]
     v['grad_conv2d4_z'] = np.asarray(np.broadcast_to((v['grad_conv2d4_z__batchnorm5_centered_0_1']) + (v['grad_conv2d4_z__batchnorm5_mean_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
-    v['grad_W4'] = np.asarray(_dot(v['grad_conv2d4_z'], _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, ), ws, 'grad_W4.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W4.1'), dtype)
+    v['grad_W4'] = np.asarray(_dot(v['grad_conv2d4_z'], v['maxpool2d3_pool:cols1'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W4.0'), dtype)
     # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
     v['grad_maxpool2d3_pool'] = _scatter(_dot(v['W4'], v['grad_conv2d4_z'], ([0], [1]), ws, 'grad_maxpool2d3_pool.0').transpose((1, 2, 3, 0, 4, 5)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype, ws, 'grad_maxpool2d3_pool.1')
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
@@ -405,7 +427,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_conv2d1_z[a, b, c, d] = grad_conv2d1_z__batchnorm2_centered_0_1[a, b, c, d] + grad_conv2d1_z__batchnorm2_mean_0_0[a, b, c, d]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_conv2d1_z__batchnorm2_centered_0_1']) + (v['grad_conv2d1_z__batchnorm2_mean_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 1, j + q − 1]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, ), ws, 'grad_W1.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.1'), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], v['X:cols0'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.0'), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
     v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {

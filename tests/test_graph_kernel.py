@@ -173,6 +173,17 @@ def _statements(text: str) -> dict[str, str]:
     return {m.group(1): m.group(0) for m in re.finditer(r"v\['(\w+)'\] = .*", text)}
 
 
+def test_a_convolutions_im2col_copy_is_made_once_for_its_forward_pass_and_weight_gradient():
+    """The forward GEMM copies the window view of the conv's input once and keeps it; the weight
+    gradient's GEMM reads that copy (transposed, which BLAS takes as it is) instead of its own."""
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    lines = _statements(text)
+    for x, z, grad in (("X", "conv2d1_z", "grad_W1"), ("maxpool2d2_pool", "conv2d3_z", "grad_W3")):
+        assert text.count(f"_view(v[{x!r}]") == 1, x
+        assert f"_keep(v, '{x}:cols" in lines[z]
+        assert f"v['{x}:cols" in lines[grad] and "_view(" not in lines[grad]
+
+
 def test_pooling_gradients_store_each_window_where_windows_do_not_overlap():
     """A window gradient's slices are stored, not added, where no two windows share an entry
     (stride ≥ kernel), with no zeros written first where they tile the input; overlapping

@@ -26,6 +26,7 @@ from symbp.core.errors import DerivationError
 from symbp.core.textprint import text as plain
 
 from ..core.ir import Compute, Scatter, Shape, Term, affine, bounds, index_vars, read_index, read_name, reads
+from .kept_views import KeptViews
 from .numeric import _integer_map
 
 BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: MAX_SAMPLE)
@@ -186,7 +187,8 @@ def operand(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[st
     return view(read, grid, ranges, shapes), _used(read, grid)
 
 
-def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape],
+               kept: KeptViews | None = None) -> str | None:
     """A sum over shared indices of (number)·A·B as one ``np.tensordot`` (a GEMM; its operand
     order picked so the result needs no transpose where one order allows it), else None."""
     order = [*free, *term.reduce]
@@ -197,6 +199,9 @@ def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | N
         return None
     (ca, va), (cb, vb) = (operand(r, order, ranges, shapes) for r in found)
     summed = list(term.reduce)
+    if kept is not None:  # a view another GEMM reads too: copied once
+        ca, cb = (c if c.startswith("v[") else kept.operand(r, u, ranges, c, summed)
+                  for r, c, u in zip(found, (ca, cb), (va, vb)))
     if set(va) & set(vb) != set(summed) or not set(free) <= set(va) | set(vb):
         return None  # a batched product, or a sum over an index one read lacks: einsum's job
     best = None
@@ -286,11 +291,11 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
 
-def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
+def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str:
     """One term as code: a GEMM, a sum or an einsum where the term is a product, else on its grid."""
     code = None
     if term.kind == "sum" and term.reduce:
-        code = (_tensordot(term, free, ranges, shapes) or _summed(term, free, ranges, shapes)
+        code = (_tensordot(term, free, ranges, shapes, kept) or _summed(term, free, ranges, shapes)
                 or _einsum(term, free, ranges, shapes))
     return code if code is not None else _grid(term, free, ranges, shapes)
 
@@ -323,7 +328,7 @@ def _cover(windows: Sequence[int], maps, parts: Sequence[int], padded: Sequence[
     return "tile" if written == prod(padded) else "set"
 
 
-def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
+def scatter_statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str | None:
     """A gradient part that sums kernel or pooling windows back onto their input (the adjoint of
     a windowed read) as col2im: its values on the forward grid (one GEMM where the body is a
     product, else evaluated one window offset at a time), then one strided slice per offset,
@@ -347,7 +352,7 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
     grid = [*offsets, *rest]
     summed = tuple(v for v in sc.ranges if v not in grid)
     if summed:
-        parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
+        parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes, kept)
     else:
         parts = _slices(sc.body, grid, sc.ranges, shapes)
     shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
@@ -367,17 +372,18 @@ def _slots(c: Compute, code: str) -> str:
     return "".join(p + (repr(f"{c.name}.{k}") if k < len(parts) - 1 else "") for k, p in enumerate(parts))
 
 
-def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
+def statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str:
     """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor.
-    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own."""
-    return _slots(c, _statement(c, shapes))
+    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own;
+    ``kept``: the GEMMs' views of the whole kernel, so that a view read twice is copied once."""
+    return _slots(c, _statement(c, shapes, kept))
 
 
-def _statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
-    scattered = scatter_statement(c, shapes)
+def _statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None) -> str:
+    scattered = scatter_statement(c, shapes, kept)
     if scattered is not None:
         return scattered
-    parts = [term_code(term, c.free, c.ranges, shapes) for term in c.terms]
+    parts = [term_code(term, c.free, c.ranges, shapes, kept) for term in c.terms]
     free_shape = "(" + "".join(f"{extent(c.ranges[v])}, " for v in c.free) + ")"
     value = " + ".join(parts)
     if len(parts) > 1 or not any(term.reduce for term in c.terms):
