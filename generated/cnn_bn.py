@@ -341,7 +341,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
     v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
-    v['grad_act9_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act9_total'][None, :], _view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act9_total.0'), ), (10, B, ), dtype), 1, np.add, ws, 'grad_act9_total.1'), dtype)
+    v['grad_act9_total'] = np.asarray((v['grad_act9_log'].sum(axis=(1,)) * (-1)) * (1/(v['act9_total'])), dtype)
     # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
     v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
     # grad_act9_exp[n, k] = grad_act9_total[n]
@@ -373,11 +373,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
     v['grad_beta5'] = np.asarray(v['grad_batchnorm5_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma5[c] = Σ_{n,h,w} batchnorm5_xhat[n, c, h, w]·grad_batchnorm5_y[n, c, h, w]
-    v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.0'), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('bacd,bacd->a', v['batchnorm5_xhat'], v['grad_batchnorm5_y'], optimize=True), dtype)
     # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
     v['grad_batchnorm5_centered__batchnorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_xhat'])/np.sqrt((v['batchnorm5_var'][None, :, None, None]) + 1/100000), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_var[c] = Σ_{n,h,w} −batchnorm5_centered[n, c, h, w]·grad_batchnorm5_xhat[n, c, h, w]/(2·(batchnorm5_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm5_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.0'))*(_view(v['grad_batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.1'))/((v['batchnorm5_var'][:, None, None, None]) + 1/100000)**(3/2), (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm5_var'] = np.asarray((np.einsum('bacd,bacd->a', v['batchnorm5_centered'], v['grad_batchnorm5_xhat'], optimize=True) * (-1/2)) * (((v['batchnorm5_var']) + 1/100000)**(-3/2)), dtype)
     # grad_batchnorm5_centered__batchnorm5_var_0_0[n, c, h, w] = grad_batchnorm5_var[c]·batchnorm5_centered[n, c, h, w]/(32·B)
     v['grad_batchnorm5_centered__batchnorm5_var_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['batchnorm5_centered'])*(v['grad_batchnorm5_var'][None, :, None, None])/B, (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_centered[a, b, c, d] = grad_batchnorm5_centered__batchnorm5_var_0_0[a, b, c, d] + grad_batchnorm5_centered__batchnorm5_xhat_0_0[a, b, c, d]
@@ -409,11 +409,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]
     v['grad_beta2'] = np.asarray(v['grad_batchnorm2_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma2[c] = Σ_{n,h,w} batchnorm2_xhat[n, c, h, w]·grad_batchnorm2_y[n, c, h, w]
-    v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.0'), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.1'), optimize=True), dtype)
+    v['grad_gamma2'] = np.asarray(np.einsum('bacd,bacd->a', v['batchnorm2_xhat'], v['grad_batchnorm2_y'], optimize=True), dtype)
     # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
     v['grad_batchnorm2_centered__batchnorm2_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_xhat'])/np.sqrt((v['batchnorm2_var'][None, :, None, None]) + 1/100000), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_var[c] = Σ_{n,h,w} −batchnorm2_centered[n, c, h, w]·grad_batchnorm2_xhat[n, c, h, w]/(2·(batchnorm2_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm2_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.0'))*(_view(v['grad_batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.1'))/((v['batchnorm2_var'][:, None, None, None]) + 1/100000)**(3/2), (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm2_var'] = np.asarray((np.einsum('bacd,bacd->a', v['batchnorm2_centered'], v['grad_batchnorm2_xhat'], optimize=True) * (-1/2)) * (((v['batchnorm2_var']) + 1/100000)**(-3/2)), dtype)
     # grad_batchnorm2_centered__batchnorm2_var_0_0[n, c, h, w] = grad_batchnorm2_var[c]·batchnorm2_centered[n, c, h, w]/(128·B)
     v['grad_batchnorm2_centered__batchnorm2_var_0_0'] = np.asarray(np.broadcast_to((1/128)*(v['batchnorm2_centered'])*(v['grad_batchnorm2_var'][None, :, None, None])/B, (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_centered[a, b, c, d] = grad_batchnorm2_centered__batchnorm2_var_0_0[a, b, c, d] + grad_batchnorm2_centered__batchnorm2_xhat_0_0[a, b, c, d]

@@ -297,7 +297,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
     v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
-    v['grad_act8_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act8_total'][None, :], _view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act8_total.0'), ), (10, B, ), dtype), 1, np.add, ws, 'grad_act8_total.1'), dtype)
+    v['grad_act8_total'] = np.asarray((v['grad_act8_log'].sum(axis=(1,)) * (-1)) * (1/(v['act8_total'])), dtype)
     # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
     v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
     # grad_act8_exp[n, k] = grad_act8_total[n]

@@ -303,7 +303,7 @@ def loss_and_grad(params, X, Y):
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(25·B)
     v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/25*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 25, 65, )), dtype)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
-    v['grad_act3_total'] = np.asarray(np.broadcast_to(-(v['grad_act3_log'])/(v['act3_total'][:, :, None]), (B, 25, 65, )).sum(axis=(2,)), dtype)
+    v['grad_act3_total'] = np.asarray((v['grad_act3_log'].sum(axis=(2,)) * (-1)) * (1/(v['act3_total'])), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
     v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 25, 65, )), dtype)
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]

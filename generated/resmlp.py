@@ -335,7 +335,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
     v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
     # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
-    v['grad_act10_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act10_total'][None, :], _view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'grad_act10_total.0'), ), (4, B, ), dtype), 1, np.add, ws, 'grad_act10_total.1'), dtype)
+    v['grad_act10_total'] = np.asarray((v['grad_act10_log'].sum(axis=(1,)) * (-1)) * (1/(v['act10_total'])), dtype)
     # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
     v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
     # grad_act10_exp[n, k] = grad_act10_total[n]
@@ -353,13 +353,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta9[f] = Σ_{n} grad_layernorm9_y[n, f]
     v['grad_beta9'] = np.asarray(v['grad_layernorm9_y'].sum(axis=(0,)), dtype)
     # grad_gamma9[f] = Σ_{n} grad_layernorm9_y[n, f]·layernorm9_xhat[n, f]
-    v['grad_gamma9'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.0'), _view(v['layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.1'), optimize=True), dtype)
+    v['grad_gamma9'] = np.asarray(np.einsum('ba,ba->a', v['grad_layernorm9_y'], v['layernorm9_xhat'], optimize=True), dtype)
     # grad_layernorm9_xhat[n, f] = gamma9[f]·grad_layernorm9_y[n, f]
     v['grad_layernorm9_xhat'] = np.asarray(np.broadcast_to((v['gamma9'][None, :])*(v['grad_layernorm9_y']), (B, 32, )), dtype)
     # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm9_var'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: -1/2*r0*r1/(r2 + 1/100000)**(3/2), (_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.0'), _view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.1'), v['layernorm9_var'][None, :], ), (32, B, ), dtype), 1, np.add, ws, 'grad_layernorm9_var.2'), dtype)
+    v['grad_layernorm9_var'] = np.asarray((np.einsum('ab,ab->a', v['grad_layernorm9_xhat'], v['layernorm9_centered'], optimize=True) * (-1/2)) * (((v['layernorm9_var']) + 1/100000)**(-3/2)), dtype)
     # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
@@ -399,13 +399,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta5[f] = Σ_{n} grad_layernorm5_y[n, f]
     v['grad_beta5'] = np.asarray(v['grad_layernorm5_y'].sum(axis=(0,)), dtype)
     # grad_gamma5[f] = Σ_{n} grad_layernorm5_y[n, f]·layernorm5_xhat[n, f]
-    v['grad_gamma5'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.0'), _view(v['layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('ba,ba->a', v['grad_layernorm5_y'], v['layernorm5_xhat'], optimize=True), dtype)
     # grad_layernorm5_xhat[n, f] = gamma5[f]·grad_layernorm5_y[n, f]
     v['grad_layernorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :])*(v['grad_layernorm5_y']), (B, 32, )), dtype)
     # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm5_var'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: -1/2*r0*r1/(r2 + 1/100000)**(3/2), (_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.0'), _view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.1'), v['layernorm5_var'][None, :], ), (32, B, ), dtype), 1, np.add, ws, 'grad_layernorm5_var.2'), dtype)
+    v['grad_layernorm5_var'] = np.asarray((np.einsum('ab,ab->a', v['grad_layernorm5_xhat'], v['layernorm5_centered'], optimize=True) * (-1/2)) * (((v['layernorm5_var']) + 1/100000)**(-3/2)), dtype)
     # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]

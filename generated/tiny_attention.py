@@ -247,7 +247,7 @@ def _forward(v, dtype, B, tapes):
     # attention2_p[n, t, s] = attention2_exp[n, t, s]/attention2_total[n, t]
     v['attention2_p'] = np.asarray(np.broadcast_to((v['attention2_exp'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # attention2_mix[n, t, e] = Σ_{s} attention2_p[n, t, s]·attention2_v[n, s, e]
-    v['attention2_mix'] = np.asarray(np.einsum('abd,acd->abc', v['attention2_p'], _view(v['attention2_v'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'attention2_mix.0'), optimize=True), dtype)
+    v['attention2_mix'] = np.asarray(np.einsum('abd,adc->abc', v['attention2_p'], v['attention2_v'], optimize=True), dtype)
     # attention2_y[n, t, c] = Σ_{e} Wo2[c, e]·attention2_mix[n, t, e]
     v['attention2_y'] = np.asarray(_dot(v['attention2_mix'], v['Wo2'], ([2], [1]), ws, 'attention2_y.0'), dtype)
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·attention2_y[n, t, k] + b3[c]
@@ -295,7 +295,7 @@ def loss_and_grad(params, X, Y):
     # grad_act3_log[n, t, k] = −grad_loss4_J·Y[n, t, k]/(8·B)
     v['grad_act3_log'] = np.asarray(np.broadcast_to(-1/8*(v['Y'])*(v['grad_loss4_J'][None, None, None])/B, (B, 8, 16, )), dtype)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
-    v['grad_act3_total'] = np.asarray(_reduce(_Slices(lambda r0, r1: -r1/r0, (v['act3_total'][None, :, :], _view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'), ), (16, B, 8, ), dtype), 1, np.add, ws, 'grad_act3_total.1'), dtype)
+    v['grad_act3_total'] = np.asarray((v['grad_act3_log'].sum(axis=(2,)) * (-1)) * (1/(v['act3_total'])), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
     v['grad_dense3_z__act3_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act3_log']), (B, 8, 16, )), dtype)
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
@@ -317,11 +317,11 @@ def loss_and_grad(params, X, Y):
     # grad_attention2_p[n, t, s] = Σ_{e} attention2_v[n, s, e]·grad_attention2_mix[n, t, e]
     v['grad_attention2_p'] = np.asarray(np.einsum('acd,abd->abc', v['attention2_v'], v['grad_attention2_mix'], optimize=True), dtype)
     # grad_attention2_v[n, s, e] = Σ_{t} attention2_p[n, t, s]·grad_attention2_mix[n, t, e]
-    v['grad_attention2_v'] = np.asarray(np.einsum('abd,acd->abc', _view(v['attention2_p'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.0'), _view(v['grad_attention2_mix'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.1'), optimize=True), dtype)
+    v['grad_attention2_v'] = np.asarray(np.einsum('adb,adc->abc', v['attention2_p'], v['grad_attention2_mix'], optimize=True), dtype)
     # grad_attention2_exp__attention2_p_0_0[n, t, s] = grad_attention2_p[n, t, s]/attention2_total[n, t]
     v['grad_attention2_exp__attention2_p_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_p'])/(v['attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_total[n, t] = Σ_{s} −attention2_exp[n, t, s]·grad_attention2_p[n, t, s]/attention2_total[n, t]²
-    v['grad_attention2_total'] = np.asarray(_reduce(_Slices(lambda r0, r1, r2: (-r0*r2)/(r1*r1), (_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'), v['attention2_total'][None, :, :], _view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1'), ), (8, B, 8, ), dtype), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
+    v['grad_attention2_total'] = np.asarray((np.einsum('abc,abc->ab', v['attention2_exp'], v['grad_attention2_p'], optimize=True) * (-1)) * ((v['attention2_total'])**(-2)), dtype)
     # grad_attention2_exp__attention2_total_0_0[n, t, s] = grad_attention2_total[n, t]
     v['grad_attention2_exp__attention2_total_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_exp[a, b, c] = grad_attention2_exp__attention2_p_0_0[a, b, c] + grad_attention2_exp__attention2_total_0_0[a, b, c]
@@ -329,9 +329,9 @@ def loss_and_grad(params, X, Y):
     # grad_attention2_scores[n, t, s] = attention2_exp[n, t, s]·grad_attention2_exp[n, t, s] (where in range)
     v['grad_attention2_scores'] = np.asarray(np.broadcast_to(np.where((_mask(1, (1, -1, ), 0, 8, (8, 8, ), (1, 2), 3, dtype) != 0), (v['attention2_exp'])*(v['grad_attention2_exp']), 0), (B, 8, 8, )), dtype)
     # grad_attention2_k[n, s, e] = Σ_{t} √(2)·attention2_q[n, t, e]·grad_attention2_scores[n, t, s]/4
-    v['grad_attention2_k'] = np.asarray(np.einsum('acd,abd->abc', _view(v['attention2_q'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_k.0'), _view(v['grad_attention2_scores'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_k.1'), optimize=True) * (0.3535533905932738), dtype)
+    v['grad_attention2_k'] = np.asarray(np.einsum('adc,adb->abc', v['attention2_q'], v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
     # grad_attention2_q[n, t, e] = Σ_{s} √(2)·attention2_k[n, s, e]·grad_attention2_scores[n, t, s]/4
-    v['grad_attention2_q'] = np.asarray(np.einsum('acd,abd->abc', _view(v['attention2_k'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_q.0'), v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
+    v['grad_attention2_q'] = np.asarray(np.einsum('adc,abd->abc', v['attention2_k'], v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
     # grad_Wv2[e, d] = Σ_{n,t} embedding1_e[n, t, d]·grad_attention2_v[n, t, e]
     v['grad_Wv2'] = np.asarray(_dot(v['grad_attention2_v'], v['embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_Wv2.0'), dtype)
     # grad_embedding1_e__attention2_v_0_1[n, t, d] = Σ_{e} Wv2[e, d]·grad_attention2_v[n, t, e]

@@ -184,6 +184,19 @@ def test_a_convolutions_im2col_copy_is_made_once_for_its_forward_pass_and_weight
         assert f"v['{x}:cols" in lines[grad] and "_view(" not in lines[grad]
 
 
+def test_factors_free_of_the_summed_variables_are_taken_out_of_the_sum():
+    """∂J/∂σ² of batchnorm, Σ_{n,i,j} −½·(x − μ)·∂J/∂x̂·(σ² + ε)^(−3/2), is one contraction of the
+    two stored arrays times (σ² + ε)^(−3/2) per channel, not a product over the whole batch then
+    summed; softmax's Σ_k −∂J/∂log p[n, k]/total[n] is one row sum divided once per sample."""
+    lines = _statements(emit_graph(load_spec("cnn_bn", graphs=True)))
+    var = lines["grad_batchnorm2_var"]
+    assert "np.einsum('bacd,bacd->a', v['batchnorm2_centered'], v['grad_batchnorm2_xhat']" in var
+    assert "np.broadcast_to(" not in var and "_view(" not in var
+    assert "np.einsum('bacd,bacd->a', v['batchnorm2_xhat'], v['grad_batchnorm2_y']" in lines["grad_gamma2"]
+    total = _statements(emit_graph(load_spec("lenet5", graphs=True)))["grad_act8_total"]
+    assert "v['grad_act8_log'].sum(axis=(1,))" in total and "_reduce(" not in total
+
+
 def test_pooling_gradients_store_each_window_where_windows_do_not_overlap():
     """A window gradient's slices are stored, not added, where no two windows share an entry
     (stride ≥ kernel), with no zeros written first where they tile the input; overlapping

@@ -161,8 +161,8 @@ def _einsum(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
         if factor.is_number:  # a constant such as 1/√D
             scale *= factor
         elif isinstance(factor, sp.Indexed) and read_index(factor):
-            used = _used(factor, order)
-            operands.append(view(factor, order, ranges, shapes))
+            code, used = operand(factor, order, ranges, shapes)
+            operands.append(code)
             subscripts.append("".join(letters[v] for v in used))
         else:
             return None
@@ -291,12 +291,26 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
 
+def _factored(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptViews | None) -> str | None:
+    """Σ_r f(o)·g(o, r) as f(o)·Σ_r g(o, r): the factors free of the summed variables (batchnorm's
+    (σ² + ε)^(−3/2) in ∂J/∂σ²) multiply the sum once per output, not once per summand; else None."""
+    factors = sp.Mul.make_args(term.body)
+    outer = [f for f in factors if not f.is_number and not index_vars(f) & set(term.reduce)
+             and not (isinstance(f, sp.Indexed) and not read_index(f))]
+    inner = [f for f in factors if f not in outer]
+    if term.kind != "sum" or not term.reduce or not outer or all(f.is_number for f in inner):
+        return None
+    summed = term_code(Term(sp.Mul(*inner), term.reduce, "sum", term.guards), free, ranges, shapes, kept)
+    return f"({summed}) * ({_grid(Term(sp.Mul(*outer)), free, ranges, shapes)})"
+
+
 def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str:
-    """One term as code: a GEMM, a sum or an einsum where the term is a product, else on its grid."""
+    """One term as code: a GEMM, a sum or an einsum where the term is a product (its factors free
+    of the summed variables taken out of the sum first), else on its grid."""
     code = None
     if term.kind == "sum" and term.reduce:
-        code = (_tensordot(term, free, ranges, shapes, kept) or _summed(term, free, ranges, shapes)
-                or _einsum(term, free, ranges, shapes))
+        code = (_factored(term, free, ranges, shapes, kept) or _tensordot(term, free, ranges, shapes, kept)
+                or _summed(term, free, ranges, shapes) or _einsum(term, free, ranges, shapes))
     return code if code is not None else _grid(term, free, ranges, shapes)
 
 
