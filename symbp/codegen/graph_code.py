@@ -2,10 +2,12 @@
 
 Each compute becomes one statement in the fast form its shape allows: a sum over shared indices
 of two reads is one GEMM (``_dot``, laid out as ``np.tensordot``) over strided views (``_view``:
-the im2col view, zero-padded and dilated as the index asks); other sums of products one
-``np.einsum``; the gradient through a window (a convolution's or a pooling's) is scattered back
-one window offset at a time (``_scatter``, col2im); any other term is its body printed
-elementwise on the grid of its index variables, then reduced (a small window slice by slice).
+the im2col view, zero-padded and dilated as the index asks; a view two GEMMs read is copied
+once, ``kept_views``); other sums of products one ``np.einsum``; factors free of the summed
+variables are taken out of the sum; the gradient through a window (a convolution's or a
+pooling's) is scattered back one window offset at a time (``_scatter``, col2im; stored rather
+than added where windows do not overlap); any other term is its body printed elementwise on
+the grid of its index variables, then reduced (a small window one offset at a time, ``_Slices``).
 Helpers take the workspace ``ws`` and a key per call, so a step with a workspace reuses its arrays.
 The batch size is the one extent the module learns at run time: the graph is built for a batch
 of ``BATCH`` samples, a number no other extent can take, and every number built from it is
