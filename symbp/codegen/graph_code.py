@@ -297,8 +297,7 @@ def _factored(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptV
     """Σ_r f(o)·g(o, r) as f(o)·Σ_r g(o, r): the factors free of the summed variables (batchnorm's
     (σ² + ε)^(−3/2) in ∂J/∂σ²) multiply the sum once per output, not once per summand; else None."""
     factors = sp.Mul.make_args(term.body)
-    outer = [f for f in factors if not f.is_number and not index_vars(f) & set(term.reduce)
-             and not (isinstance(f, sp.Indexed) and not read_index(f))]
+    outer = [f for f in factors if not f.is_number and not index_vars(f) & set(term.reduce)]
     inner = [f for f in factors if f not in outer]
     if term.kind != "sum" or not term.reduce or not outer or all(f.is_number for f in inner):
         return None
