@@ -336,19 +336,23 @@ def targets(results: dict, derive: dict) -> list[str]:
 
 LIMITS = """Where the generated step is slower than a peer, what limits it (statement by statement,
 one thread): the step is a sequence of whole-array NumPy operations, one pass over memory
-each. The convolutions are one GEMM each on an im2col copy (the copy of a 5×5 window view of
-the input is 25 times the input; the generated step makes it for the forward pass and again
-for the weight gradient, which hand-written code keeps from the forward pass); the max-pool
-gradient compares every window entry with its maximum and divides δ among ties (the
-subgradient autograd uses), three passes where PyTorch routes δ through the saved arg-max
-index in one; batchnorm's backward is its three derived paths (through x̂, the mean and the
-variance), eleven statements with γ and β, where the compact hand-written form makes five
-passes. PyTorch's
-convolutions (oneDNN) and pooling run as direct kernels without an im2col copy, and XLA
-fuses the elementwise passes into their neighbours; NumPy can do neither. Whether a step's
-large temporaries cost page faults depends on the process's allocator (counts above): where
-they do, a fault per 4 KiB on first touch costs more on this machine than the arithmetic on
-it, and the workspace removes them."""
+each. Each convolution copies its im2col view once, in the forward pass, and its weight
+gradient reads that copy, as hand-written code does; the gradient into a conv's input is one
+GEMM and a col2im of one strided addition per kernel offset (25 for 5×5), the largest single
+statement of lenet5's step. The max-pool gradient goes one window offset at a time and stores
+each offset's slice (the windows do not overlap), but it still makes two passes over the
+windows where PyTorch routes δ through a saved arg-max index in one: the derived gradient
+divides δ among tied entries (the subgradient autograd uses), so the ties are counted first.
+Batchnorm's backward is its three derived paths, with (σ² + ε)^(−3/2) taken out of the sum
+for ∂J/∂σ², about nine passes over the activation where the compact hand-written form makes
+five. A conv's output keeps the GEMM's channel-major layout while col2im and pooling gradients
+are batch-major, so a few elementwise passes meet two layouts (NumPy is several times slower
+there than on one layout; laying either side out as the other cost more than it saved when
+tried). PyTorch's convolutions (oneDNN) and pooling run as direct kernels without an im2col
+copy, and XLA fuses the elementwise passes into their neighbours; NumPy can do neither.
+Whether a step's large temporaries cost page faults depends on the process's allocator
+(counts above): where they do, a fault per 4 KiB on first touch costs more on this machine
+than the arithmetic on it, and the workspace removes them."""
 
 
 def main() -> None:

@@ -90,18 +90,25 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _matrix(ws, key, arr, axes, rows):
-    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
-    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
-    (into the workspace's array)."""
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
     moved = arr.transpose(axes)
-    shape = (rows, moved.size // rows)
-    flat = moved.reshape(shape)
-    if flat.flags.c_contiguous or flat.flags.f_contiguous:
-        return flat
+    if moved.flags.c_contiguous:
+        return moved
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out.reshape(shape)
+    return out
+
+
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -109,13 +116,37 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
-    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
-    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
     np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
+
+
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
 
 
 def _reduce(arr, n, op, ws=None, key=""):
@@ -131,20 +162,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -272,7 +309,7 @@ def loss_and_grad(params, X, Y, work=None):
     out = _buffer(ws, 'grad_act3_log', (B, 25, 65, ), dtype)
     v['grad_act3_log'] = np.multiply(v['Y'], -(1/25)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
-    v['grad_act3_total'] = np.asarray(np.broadcast_to(-(v['grad_act3_log'])/(v['act3_total'][:, :, None]), (B, 25, 65, )).sum(axis=(2,)), dtype)
+    v['grad_act3_total'] = np.asarray((v['grad_act3_log'].sum(axis=(2,)) * (-1)) * (1/(v['act3_total'])), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
     v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]

@@ -107,18 +107,25 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _matrix(ws, key, arr, axes, rows):
-    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
-    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
-    (into the workspace's array)."""
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
     moved = arr.transpose(axes)
-    shape = (rows, moved.size // rows)
-    flat = moved.reshape(shape)
-    if flat.flags.c_contiguous or flat.flags.f_contiguous:
-        return flat
+    if moved.flags.c_contiguous:
+        return moved
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out.reshape(shape)
+    return out
+
+
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -126,13 +133,37 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
-    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
-    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
     np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
+
+
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
 
 
 def _reduce(arr, n, op, ws=None, key=""):
@@ -148,20 +179,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -205,7 +242,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     else:  # the identity: x·keep/keep
         v["mask8"] = np.full((B, 256, ), 0.5, dtype)
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 1, j + q − 1] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, ), ws, 'conv2d1_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _keep(v, 'X:cols0', _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 16, 16, 3, 3, 3, ), ws, 'conv2d1_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 8, 16, 16, )), dtype)
     # batchnorm2_mean[c] = Σ_{n,h,w} conv2d1_z[n, c, h, w]/(256·B)
     if training or stats is None:
         v['batchnorm2_mean'] = np.asarray(v['conv2d1_z'].sum(axis=(0, 2, 3)) * ((1/256)/B), dtype)
@@ -225,9 +262,9 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # act2_a[n, c, h, w] = max(0, batchnorm2_y[n, c, h, w])
     v['act2_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm2_y']), 0), (B, 8, 16, 16, )), dtype)
     # maxpool2d3_pool[n, c, i, j] = max_{p,q} act2_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d3_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0')), (2, 2, B, 8, 8, 8, )), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
+    v['maxpool2d3_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'maxpool2d3_pool.0'), ), (2, 2, B, 8, 8, 8, ), dtype), 2, np.maximum, ws, 'maxpool2d3_pool.1'), dtype)
     # conv2d4_z[n, c, i, j] = Σ_{k,p,q} W4[c, k, p, q]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1] + b4[c]
-    v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
+    v['conv2d4_z'] = np.asarray(np.broadcast_to(_dot(v['W4'], _keep(v, 'maxpool2d3_pool:cols1', _view(v['maxpool2d3_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (B, 8, 8, 8, 3, 3, ), ws, 'conv2d4_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d4_z.1').transpose((1, 0, 2, 3)) + (v['b4'][None, :, None, None]), (B, 16, 8, 8, )), dtype)
     # batchnorm5_mean[c] = Σ_{n,h,w} conv2d4_z[n, c, h, w]/(64·B)
     if training or stats is None:
         v['batchnorm5_mean'] = np.asarray(v['conv2d4_z'].sum(axis=(0, 2, 3)) * ((1/64)/B), dtype)
@@ -247,7 +284,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # act5_a[n, c, h, w] = max(0, batchnorm5_y[n, c, h, w])
     v['act5_a'] = np.asarray(np.broadcast_to(np.maximum((v['batchnorm5_y']), 0), (B, 16, 8, 8, )), dtype)
     # maxpool2d6_pool[n, c, i, j] = max_{p,q} act5_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d6_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'maxpool2d6_pool.0')), (2, 2, B, 16, 4, 4, )), 2, np.maximum, ws, 'maxpool2d6_pool.1'), dtype)
+    v['maxpool2d6_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'maxpool2d6_pool.0'), ), (2, 2, B, 16, 4, 4, ), dtype), 2, np.maximum, ws, 'maxpool2d6_pool.1'), dtype)
     # flatten7_flat[n, 16·c + 4·h + w] = maxpool2d6_pool[n, c, h, w]
     v['flatten7_flat'] = _place((B, 256, ), np.broadcast_to((v['maxpool2d6_pool']), (B, 16, 4, 4, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), dtype)
     # dropout8_y[n, f] = 2·flatten7_flat[n, f]·mask8[n, f]
@@ -255,7 +292,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense9_z[n, c] = Σ_{k} W9[c, k]·dropout8_y[n, k] + b9[c]
     v['dense9_z'] = np.asarray(np.broadcast_to(_dot(v['dropout8_y'], v['W9'], ([1], [1]), ws, 'dense9_z.0') + (v['b9'][None, :]), (B, 10, )), dtype)
     # act9_shift[n] = max_{k} dense9_z[n, k]
-    v['act9_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act9_shift.0')), (10, B, )), 1, np.maximum, ws, 'act9_shift.1'), dtype)
+    v['act9_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense9_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act9_shift.0'), ), (10, B, ), dtype), 1, np.maximum, ws, 'act9_shift.1'), dtype)
     # act9_exp[n, k] = exp(dense9_z[n, k] − act9_shift[n])
     v['act9_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act9_shift'][:, None]) + (v['dense9_z'])), (B, 10, )), dtype)
     # act9_total[n] = Σ_{k} act9_exp[n, k]
@@ -304,7 +341,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act9_log[n, k] = −grad_loss10_J·Y[n, k]/B
     v['grad_act9_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss10_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act9_total[n] = Σ_{k} −grad_act9_log[n, k]/act9_total[n]
-    v['grad_act9_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act9_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act9_total.0'))/(v['act9_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act9_total.1'), dtype)
+    v['grad_act9_total'] = np.asarray((v['grad_act9_log'].sum(axis=(1,)) * (-1)) * (1/(v['act9_total'])), dtype)
     # grad_dense9_z__act9_log_0_2[n, k] = grad_act9_log[n, k]
     v['grad_dense9_z__act9_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act9_log']), (B, 10, )), dtype)
     # grad_act9_exp[n, k] = grad_act9_total[n]
@@ -324,11 +361,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_maxpool2d6_pool[n, c, h, w] = grad_flatten7_flat[n, 16·c + 4·h + w]
     v['grad_maxpool2d6_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten7_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 16, 4, 1, ), 0), ), (B, 16, 4, 4, ), ws, 'grad_maxpool2d6_pool.0')), (B, 16, 4, 4, )), dtype)
     # share_maxpool2d6_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d6_pool[n, c, i, j] == act5_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'share_maxpool2d6_pool_ties.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), 2, np.add, ws, 'share_maxpool2d6_pool_ties.1'), dtype)
+    v['share_maxpool2d6_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'share_maxpool2d6_pool_ties.0'), v['maxpool2d6_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 4, 4, ), dtype), 2, np.add, ws, 'share_maxpool2d6_pool_ties.1'), dtype)
     # share_maxpool2d6_pool[n, c, i, j] = grad_maxpool2d6_pool[n, c, i, j]/share_maxpool2d6_pool_ties[n, c, i, j]
     v['share_maxpool2d6_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d6_pool'])/(v['share_maxpool2d6_pool_ties']), (B, 16, 4, 4, )), dtype)
     # grad_act5_a[n, c, u, v] = Σ_{p,q} share_maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act5_a[n, c, u, v] == maxpool2d6_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act5_a'] = _scatter(np.broadcast_to((v['share_maxpool2d6_pool'][None, None, :, :, :, :])*(((_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'grad_act5_a.0')) == (v['maxpool2d6_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 4, 4, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act5_a.1')
+    v['grad_act5_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act5_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 4, 4, ), ws, 'grad_act5_a.0'), v['maxpool2d6_pool'][None, None, :, :, :, :], v['share_maxpool2d6_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 4, 4, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 8, 8, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act5_a.1', cover='tile')
     # grad_batchnorm5_y[n, c, h, w] = grad_act5_a[n, c, h, w]·[act5_a[n, c, h, w] > 0]
     v['grad_batchnorm5_y'] = np.asarray(np.broadcast_to((v['grad_act5_a'])*((v['act5_a']) > 0).astype(dtype), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_xhat[n, c, h, w] = gamma5[c]·grad_batchnorm5_y[n, c, h, w]
@@ -336,11 +373,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta5[c] = Σ_{n,h,w} grad_batchnorm5_y[n, c, h, w]
     v['grad_beta5'] = np.asarray(v['grad_batchnorm5_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma5[c] = Σ_{n,h,w} batchnorm5_xhat[n, c, h, w]·grad_batchnorm5_y[n, c, h, w]
-    v['grad_gamma5'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.0'), _view(v['grad_batchnorm5_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('bacd,bacd->a', v['batchnorm5_xhat'], v['grad_batchnorm5_y'], optimize=True), dtype)
     # grad_batchnorm5_centered__batchnorm5_xhat_0_0[n, c, h, w] = grad_batchnorm5_xhat[n, c, h, w]/√(batchnorm5_var[c] + 1/100000)
     v['grad_batchnorm5_centered__batchnorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm5_xhat'])/np.sqrt((v['batchnorm5_var'][None, :, None, None]) + 1/100000), (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_var[c] = Σ_{n,h,w} −batchnorm5_centered[n, c, h, w]·grad_batchnorm5_xhat[n, c, h, w]/(2·(batchnorm5_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm5_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm5_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.0'))*(_view(v['grad_batchnorm5_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (16, B, 8, 8, ), ws, 'grad_batchnorm5_var.1'))/((v['batchnorm5_var'][:, None, None, None]) + 1/100000)**(3/2), (16, B, 8, 8, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm5_var'] = np.asarray((np.einsum('bacd,bacd->a', v['batchnorm5_centered'], v['grad_batchnorm5_xhat'], optimize=True) * (-1/2)) * (((v['batchnorm5_var']) + 1/100000)**(-3/2)), dtype)
     # grad_batchnorm5_centered__batchnorm5_var_0_0[n, c, h, w] = grad_batchnorm5_var[c]·batchnorm5_centered[n, c, h, w]/(32·B)
     v['grad_batchnorm5_centered__batchnorm5_var_0_0'] = np.asarray(np.broadcast_to((1/32)*(v['batchnorm5_centered'])*(v['grad_batchnorm5_var'][None, :, None, None])/B, (B, 16, 8, 8, )), dtype)
     # grad_batchnorm5_centered[a, b, c, d] = grad_batchnorm5_centered__batchnorm5_var_0_0[a, b, c, d] + grad_batchnorm5_centered__batchnorm5_xhat_0_0[a, b, c, d]
@@ -354,17 +391,17 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_conv2d4_z[a, b, c, d] = grad_conv2d4_z__batchnorm5_centered_0_1[a, b, c, d] + grad_conv2d4_z__batchnorm5_mean_0_0[a, b, c, d]
     v['grad_conv2d4_z'] = np.asarray(np.broadcast_to((v['grad_conv2d4_z__batchnorm5_centered_0_1']) + (v['grad_conv2d4_z__batchnorm5_mean_0_0']), (B, 16, 8, 8, )), dtype)
     # grad_W4[c, k, p, q] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]·maxpool2d3_pool[n, k, i + p − 1, j + q − 1]
-    v['grad_W4'] = np.asarray(_dot(v['grad_conv2d4_z'], _view(v['maxpool2d3_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (8, 3, 3, B, 8, 8, ), ws, 'grad_W4.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W4.1'), dtype)
+    v['grad_W4'] = np.asarray(_dot(v['grad_conv2d4_z'], v['maxpool2d3_pool:cols1'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W4.0'), dtype)
     # grad_maxpool2d3_pool[n, k, u, v] = Σ_{c,p,q} W4[c, k, p, q]·grad_conv2d4_z[n, c, u − p + 1, v − q + 1]
     v['grad_maxpool2d3_pool'] = _scatter(_dot(v['W4'], v['grad_conv2d4_z'], ([0], [1]), ws, 'grad_maxpool2d3_pool.0').transpose((1, 2, 3, 0, 4, 5)), (3, 3, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), -1), (1, 3, (0, 1), -1), ), (B, 8, 8, 8, ), ((0, 0), (0, 0), (1, 1), (1, 1)), dtype, ws, 'grad_maxpool2d3_pool.1')
     # grad_b4[c] = Σ_{n,i,j} grad_conv2d4_z[n, c, i, j]
     v['grad_b4'] = np.asarray(v['grad_conv2d4_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d3_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d3_pool[n, c, i, j] == act2_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'share_maxpool2d3_pool_ties.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), 2, np.add, ws, 'share_maxpool2d3_pool_ties.1'), dtype)
+    v['share_maxpool2d3_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'share_maxpool2d3_pool_ties.0'), v['maxpool2d3_pool'][None, None, :, :, :, :], ), (2, 2, B, 8, 8, 8, ), dtype), 2, np.add, ws, 'share_maxpool2d3_pool_ties.1'), dtype)
     # share_maxpool2d3_pool[n, c, i, j] = grad_maxpool2d3_pool[n, c, i, j]/share_maxpool2d3_pool_ties[n, c, i, j]
     v['share_maxpool2d3_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d3_pool'])/(v['share_maxpool2d3_pool_ties']), (B, 8, 8, 8, )), dtype)
     # grad_act2_a[n, c, u, v] = Σ_{p,q} share_maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act2_a[n, c, u, v] == maxpool2d3_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act2_a'] = _scatter(np.broadcast_to((v['share_maxpool2d3_pool'][None, None, :, :, :, :])*(((_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'grad_act2_a.0')) == (v['maxpool2d3_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 8, 8, 8, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act2_a.1')
+    v['grad_act2_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act2_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 8, 8, 8, ), ws, 'grad_act2_a.0'), v['maxpool2d3_pool'][None, None, :, :, :, :], v['share_maxpool2d3_pool'][None, None, :, :, :, :], ), (2, 2, B, 8, 8, 8, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 8, 16, 16, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act2_a.1', cover='tile')
     # grad_batchnorm2_y[n, c, h, w] = grad_act2_a[n, c, h, w]·[act2_a[n, c, h, w] > 0]
     v['grad_batchnorm2_y'] = np.asarray(np.broadcast_to((v['grad_act2_a'])*((v['act2_a']) > 0).astype(dtype), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_xhat[n, c, h, w] = gamma2[c]·grad_batchnorm2_y[n, c, h, w]
@@ -372,11 +409,11 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta2[c] = Σ_{n,h,w} grad_batchnorm2_y[n, c, h, w]
     v['grad_beta2'] = np.asarray(v['grad_batchnorm2_y'].sum(axis=(0, 2, 3)), dtype)
     # grad_gamma2[c] = Σ_{n,h,w} batchnorm2_xhat[n, c, h, w]·grad_batchnorm2_y[n, c, h, w]
-    v['grad_gamma2'] = np.asarray(np.einsum('abcd,abcd->a', _view(v['batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.0'), _view(v['grad_batchnorm2_y'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_gamma2.1'), optimize=True), dtype)
+    v['grad_gamma2'] = np.asarray(np.einsum('bacd,bacd->a', v['batchnorm2_xhat'], v['grad_batchnorm2_y'], optimize=True), dtype)
     # grad_batchnorm2_centered__batchnorm2_xhat_0_0[n, c, h, w] = grad_batchnorm2_xhat[n, c, h, w]/√(batchnorm2_var[c] + 1/100000)
     v['grad_batchnorm2_centered__batchnorm2_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_batchnorm2_xhat'])/np.sqrt((v['batchnorm2_var'][None, :, None, None]) + 1/100000), (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_var[c] = Σ_{n,h,w} −batchnorm2_centered[n, c, h, w]·grad_batchnorm2_xhat[n, c, h, w]/(2·(batchnorm2_var[c] + 1/100000)^(3/2))
-    v['grad_batchnorm2_var'] = np.asarray(np.broadcast_to(-1/2*(_view(v['batchnorm2_centered'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.0'))*(_view(v['grad_batchnorm2_xhat'], ((1, (0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, ), 0), (1, (0, 0, 1, 0, ), 0), (1, (0, 0, 0, 1, ), 0), ), (8, B, 16, 16, ), ws, 'grad_batchnorm2_var.1'))/((v['batchnorm2_var'][:, None, None, None]) + 1/100000)**(3/2), (8, B, 16, 16, )).sum(axis=(1, 2, 3)), dtype)
+    v['grad_batchnorm2_var'] = np.asarray((np.einsum('bacd,bacd->a', v['batchnorm2_centered'], v['grad_batchnorm2_xhat'], optimize=True) * (-1/2)) * (((v['batchnorm2_var']) + 1/100000)**(-3/2)), dtype)
     # grad_batchnorm2_centered__batchnorm2_var_0_0[n, c, h, w] = grad_batchnorm2_var[c]·batchnorm2_centered[n, c, h, w]/(128·B)
     v['grad_batchnorm2_centered__batchnorm2_var_0_0'] = np.asarray(np.broadcast_to((1/128)*(v['batchnorm2_centered'])*(v['grad_batchnorm2_var'][None, :, None, None])/B, (B, 8, 16, 16, )), dtype)
     # grad_batchnorm2_centered[a, b, c, d] = grad_batchnorm2_centered__batchnorm2_var_0_0[a, b, c, d] + grad_batchnorm2_centered__batchnorm2_xhat_0_0[a, b, c, d]
@@ -390,7 +427,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_conv2d1_z[a, b, c, d] = grad_conv2d1_z__batchnorm2_centered_0_1[a, b, c, d] + grad_conv2d1_z__batchnorm2_mean_0_0[a, b, c, d]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_conv2d1_z__batchnorm2_centered_0_1']) + (v['grad_conv2d1_z__batchnorm2_mean_0_0']), (B, 8, 16, 16, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 1, j + q − 1]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -1), (1, (0, 0, 1, 0, 0, 1, ), -1), ), (3, 3, 3, B, 16, 16, ), ws, 'grad_W1.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.1'), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], v['X:cols0'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.0'), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
     v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {

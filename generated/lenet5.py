@@ -98,18 +98,25 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _matrix(ws, key, arr, axes, rows):
-    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
-    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
-    (into the workspace's array)."""
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
     moved = arr.transpose(axes)
-    shape = (rows, moved.size // rows)
-    flat = moved.reshape(shape)
-    if flat.flags.c_contiguous or flat.flags.f_contiguous:
-        return flat
+    if moved.flags.c_contiguous:
+        return moved
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out.reshape(shape)
+    return out
+
+
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -117,13 +124,37 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
-    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
-    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
     np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
+
+
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
 
 
 def _reduce(arr, n, op, ws=None, key=""):
@@ -139,20 +170,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -192,17 +229,17 @@ def _arrays(params, X, Y=None):
 def _forward(v, dtype, B, training, stats, rng, ws=None):
     """Every forward tensor into v; batch statistics advance ``stats`` in training mode."""
     # conv2d1_z[n, c, i, j] = Σ_{k,p,q} W1[c, k, p, q]·X[n, k, i + p − 2, j + q − 2] + b1[c]
-    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, ), ws, 'conv2d1_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
+    v['conv2d1_z'] = np.asarray(np.broadcast_to(_dot(v['W1'], _keep(v, 'X:cols0', _view(v['X'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (B, 28, 28, 1, 5, 5, ), ws, 'conv2d1_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d1_z.1').transpose((1, 0, 2, 3)) + (v['b1'][None, :, None, None]), (B, 6, 28, 28, )), dtype)
     # act1_a[n, c, h, w] = max(0, conv2d1_z[n, c, h, w])
     v['act1_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d1_z']), 0), (B, 6, 28, 28, )), dtype)
     # maxpool2d2_pool[n, c, i, j] = max_{p,q} act1_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d2_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'maxpool2d2_pool.0')), (2, 2, B, 6, 14, 14, )), 2, np.maximum, ws, 'maxpool2d2_pool.1'), dtype)
+    v['maxpool2d2_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'maxpool2d2_pool.0'), ), (2, 2, B, 6, 14, 14, ), dtype), 2, np.maximum, ws, 'maxpool2d2_pool.1'), dtype)
     # conv2d3_z[n, c, i, j] = Σ_{k,p,q} W3[c, k, p, q]·maxpool2d2_pool[n, k, i + p, j + q] + b3[c]
-    v['conv2d3_z'] = np.asarray(np.broadcast_to(_dot(v['W3'], _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, ), ws, 'conv2d3_z.0'), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d3_z.1').transpose((1, 0, 2, 3)) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
+    v['conv2d3_z'] = np.asarray(np.broadcast_to(_dot(v['W3'], _keep(v, 'maxpool2d2_pool:cols1', _view(v['maxpool2d2_pool'], ((1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (B, 10, 10, 6, 5, 5, ), ws, 'conv2d3_z.0'), (3, 4, 5, 0, 1, 2), ws), ([1, 2, 3], [3, 4, 5]), ws, 'conv2d3_z.1').transpose((1, 0, 2, 3)) + (v['b3'][None, :, None, None]), (B, 16, 10, 10, )), dtype)
     # act3_a[n, c, h, w] = max(0, conv2d3_z[n, c, h, w])
     v['act3_a'] = np.asarray(np.broadcast_to(np.maximum((v['conv2d3_z']), 0), (B, 16, 10, 10, )), dtype)
     # maxpool2d4_pool[n, c, i, j] = max_{p,q} act3_a[n, c, 2·i + p, 2·j + q]
-    v['maxpool2d4_pool'] = np.asarray(_reduce(np.broadcast_to((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'maxpool2d4_pool.0')), (2, 2, B, 16, 5, 5, )), 2, np.maximum, ws, 'maxpool2d4_pool.1'), dtype)
+    v['maxpool2d4_pool'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'maxpool2d4_pool.0'), ), (2, 2, B, 16, 5, 5, ), dtype), 2, np.maximum, ws, 'maxpool2d4_pool.1'), dtype)
     # flatten5_flat[n, 25·c + 5·h + w] = maxpool2d4_pool[n, c, h, w]
     v['flatten5_flat'] = _place((B, 400, ), np.broadcast_to((v['maxpool2d4_pool']), (B, 16, 5, 5, )), ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), dtype)
     # dense6_z[n, c] = Σ_{k} W6[c, k]·flatten5_flat[n, k] + b6[c]
@@ -216,7 +253,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense8_z[n, c] = Σ_{k} W8[c, k]·act7_a[n, k] + b8[c]
     v['dense8_z'] = np.asarray(np.broadcast_to(_dot(v['act7_a'], v['W8'], ([1], [1]), ws, 'dense8_z.0') + (v['b8'][None, :]), (B, 10, )), dtype)
     # act8_shift[n] = max_{k} dense8_z[n, k]
-    v['act8_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act8_shift.0')), (10, B, )), 1, np.maximum, ws, 'act8_shift.1'), dtype)
+    v['act8_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense8_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'act8_shift.0'), ), (10, B, ), dtype), 1, np.maximum, ws, 'act8_shift.1'), dtype)
     # act8_exp[n, k] = exp(dense8_z[n, k] − act8_shift[n])
     v['act8_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act8_shift'][:, None]) + (v['dense8_z'])), (B, 10, )), dtype)
     # act8_total[n] = Σ_{k} act8_exp[n, k]
@@ -260,7 +297,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act8_log[n, k] = −grad_loss9_J·Y[n, k]/B
     v['grad_act8_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss9_J'][None, None])/B, (B, 10, )), dtype)
     # grad_act8_total[n] = Σ_{k} −grad_act8_log[n, k]/act8_total[n]
-    v['grad_act8_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act8_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (10, B, ), ws, 'grad_act8_total.0'))/(v['act8_total'][None, :]), (10, B, )), 1, np.add, ws, 'grad_act8_total.1'), dtype)
+    v['grad_act8_total'] = np.asarray((v['grad_act8_log'].sum(axis=(1,)) * (-1)) * (1/(v['act8_total'])), dtype)
     # grad_dense8_z__act8_log_0_2[n, k] = grad_act8_log[n, k]
     v['grad_dense8_z__act8_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act8_log']), (B, 10, )), dtype)
     # grad_act8_exp[n, k] = grad_act8_total[n]
@@ -294,29 +331,29 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_maxpool2d4_pool[n, c, h, w] = grad_flatten5_flat[n, 25·c + 5·h + w]
     v['grad_maxpool2d4_pool'] = np.asarray(np.broadcast_to((_view(v['grad_flatten5_flat'], ((1, (1, 0, 0, 0, ), 0), (1, (0, 25, 5, 1, ), 0), ), (B, 16, 5, 5, ), ws, 'grad_maxpool2d4_pool.0')), (B, 16, 5, 5, )), dtype)
     # share_maxpool2d4_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d4_pool[n, c, i, j] == act3_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'share_maxpool2d4_pool_ties.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), 2, np.add, ws, 'share_maxpool2d4_pool_ties.1'), dtype)
+    v['share_maxpool2d4_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'share_maxpool2d4_pool_ties.0'), v['maxpool2d4_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 5, 5, ), dtype), 2, np.add, ws, 'share_maxpool2d4_pool_ties.1'), dtype)
     # share_maxpool2d4_pool[n, c, i, j] = grad_maxpool2d4_pool[n, c, i, j]/share_maxpool2d4_pool_ties[n, c, i, j]
     v['share_maxpool2d4_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d4_pool'])/(v['share_maxpool2d4_pool_ties']), (B, 16, 5, 5, )), dtype)
     # grad_act3_a[n, c, u, v] = Σ_{p,q} share_maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act3_a[n, c, u, v] == maxpool2d4_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act3_a'] = _scatter(np.broadcast_to((v['share_maxpool2d4_pool'][None, None, :, :, :, :])*(((_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'grad_act3_a.0')) == (v['maxpool2d4_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 16, 5, 5, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act3_a.1')
+    v['grad_act3_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act3_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 16, 5, 5, ), ws, 'grad_act3_a.0'), v['maxpool2d4_pool'][None, None, :, :, :, :], v['share_maxpool2d4_pool'][None, None, :, :, :, :], ), (2, 2, B, 16, 5, 5, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 16, 10, 10, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act3_a.1', cover='tile')
     # grad_conv2d3_z[n, c, h, w] = grad_act3_a[n, c, h, w]·[act3_a[n, c, h, w] > 0]
     v['grad_conv2d3_z'] = np.asarray(np.broadcast_to((v['grad_act3_a'])*((v['act3_a']) > 0).astype(dtype), (B, 16, 10, 10, )), dtype)
     # grad_W3[c, k, p, q] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]·maxpool2d2_pool[n, k, i + p, j + q]
-    v['grad_W3'] = np.asarray(_dot(v['grad_conv2d3_z'], _view(v['maxpool2d2_pool'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), 0), (1, (0, 0, 1, 0, 0, 1, ), 0), ), (6, 5, 5, B, 10, 10, ), ws, 'grad_W3.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W3.1'), dtype)
+    v['grad_W3'] = np.asarray(_dot(v['grad_conv2d3_z'], v['maxpool2d2_pool:cols1'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W3.0'), dtype)
     # grad_maxpool2d2_pool[n, k, u, v] = Σ_{c,p,q} W3[c, k, p, q]·grad_conv2d3_z[n, c, u − p, v − q]
     v['grad_maxpool2d2_pool'] = _scatter(_dot(v['W3'], v['grad_conv2d3_z'], ([0], [1]), ws, 'grad_maxpool2d2_pool.0').transpose((1, 2, 3, 0, 4, 5)), (5, 5, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (1, 2, (1, 0), 0), (1, 3, (0, 1), 0), ), (B, 6, 14, 14, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_maxpool2d2_pool.1')
     # grad_b3[c] = Σ_{n,i,j} grad_conv2d3_z[n, c, i, j]
     v['grad_b3'] = np.asarray(v['grad_conv2d3_z'].sum(axis=(0, 2, 3)), dtype)
     # share_maxpool2d2_pool_ties[n, c, i, j] = Σ_{p,q} {1 if maxpool2d2_pool[n, c, i, j] == act1_a[n, c, 2·i + p, 2·j + q]; 0 otherwise}
-    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(np.broadcast_to((((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'share_maxpool2d2_pool_ties.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), 2, np.add, ws, 'share_maxpool2d2_pool_ties.1'), dtype)
+    v['share_maxpool2d2_pool_ties'] = np.asarray(_reduce(_Slices(lambda r0, r1: ((r0 == r1)).astype(dtype), (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'share_maxpool2d2_pool_ties.0'), v['maxpool2d2_pool'][None, None, :, :, :, :], ), (2, 2, B, 6, 14, 14, ), dtype), 2, np.add, ws, 'share_maxpool2d2_pool_ties.1'), dtype)
     # share_maxpool2d2_pool[n, c, i, j] = grad_maxpool2d2_pool[n, c, i, j]/share_maxpool2d2_pool_ties[n, c, i, j]
     v['share_maxpool2d2_pool'] = np.asarray(np.broadcast_to((v['grad_maxpool2d2_pool'])/(v['share_maxpool2d2_pool_ties']), (B, 6, 14, 14, )), dtype)
     # grad_act1_a[n, c, u, v] = Σ_{p,q} share_maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]·{1 if act1_a[n, c, u, v] == maxpool2d2_pool[n, c, u/2 − p/2, v/2 − q/2]; 0 otherwise}
-    v['grad_act1_a'] = _scatter(np.broadcast_to((v['share_maxpool2d2_pool'][None, None, :, :, :, :])*(((_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'grad_act1_a.0')) == (v['maxpool2d2_pool'][None, None, :, :, :, :]))).astype(dtype), (2, 2, B, 6, 14, 14, )), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act1_a.1')
+    v['grad_act1_a'] = _scatter(_Slices(lambda r0, r1, r2: r2*((r0 == r1)).astype(dtype), (_view(v['act1_a'], ((1, (0, 0, 1, 0, 0, 0, ), 0), (1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 2, 0, ), 0), (1, (0, 1, 0, 0, 0, 2, ), 0), ), (2, 2, B, 6, 14, 14, ), ws, 'grad_act1_a.0'), v['maxpool2d2_pool'][None, None, :, :, :, :], v['share_maxpool2d2_pool'][None, None, :, :, :, :], ), (2, 2, B, 6, 14, 14, ), dtype), (2, 2, ), ((1, 0, (0, 0), 0), (1, 1, (0, 0), 0), (2, 2, (1, 0), 0), (2, 3, (0, 1), 0), ), (B, 6, 28, 28, ), ((0, 0), (0, 0), (0, 0), (0, 0)), dtype, ws, 'grad_act1_a.1', cover='tile')
     # grad_conv2d1_z[n, c, h, w] = grad_act1_a[n, c, h, w]·[act1_a[n, c, h, w] > 0]
     v['grad_conv2d1_z'] = np.asarray(np.broadcast_to((v['grad_act1_a'])*((v['act1_a']) > 0).astype(dtype), (B, 6, 28, 28, )), dtype)
     # grad_W1[c, k, p, q] = Σ_{n,i,j} X[n, k, i + p − 2, j + q − 2]·grad_conv2d1_z[n, c, i, j]
-    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], _view(v['X'], ((1, (0, 0, 0, 1, 0, 0, ), 0), (1, (1, 0, 0, 0, 0, 0, ), 0), (1, (0, 1, 0, 0, 1, 0, ), -2), (1, (0, 0, 1, 0, 0, 1, ), -2), ), (1, 5, 5, B, 28, 28, ), ws, 'grad_W1.0'), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.1'), dtype)
+    v['grad_W1'] = np.asarray(_dot(v['grad_conv2d1_z'], v['X:cols0'].transpose((3, 4, 5, 0, 1, 2)), ([0, 2, 3], [3, 4, 5]), ws, 'grad_W1.0'), dtype)
     # grad_b1[c] = Σ_{n,i,j} grad_conv2d1_z[n, c, i, j]
     v['grad_b1'] = np.asarray(v['grad_conv2d1_z'].sum(axis=(0, 2, 3)), dtype)
     return J, {

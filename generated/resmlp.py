@@ -110,18 +110,25 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _matrix(ws, key, arr, axes, rows):
-    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
-    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
-    (into the workspace's array)."""
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
     moved = arr.transpose(axes)
-    shape = (rows, moved.size // rows)
-    flat = moved.reshape(shape)
-    if flat.flags.c_contiguous or flat.flags.f_contiguous:
-        return flat
+    if moved.flags.c_contiguous:
+        return moved
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out.reshape(shape)
+    return out
+
+
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -129,13 +136,37 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
-    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
-    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
     np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
+
+
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
 
 
 def _reduce(arr, n, op, ws=None, key=""):
@@ -151,20 +182,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -224,7 +261,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # layernorm5_centered[n, f] = act4_a[n, f] − layernorm5_mean[n]
     v['layernorm5_centered'] = np.asarray(np.broadcast_to((v['act4_a']) - (v['layernorm5_mean'][:, None]), (B, 32, )), dtype)
     # layernorm5_var[n] = Σ_{f} layernorm5_centered[n, f]²/32
-    v['layernorm5_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.1')), (32, B, )), 1, np.add, ws, 'layernorm5_var.2'), dtype)
+    v['layernorm5_var'] = np.asarray(_reduce(_Slices(lambda r0: (1/32)*r0*r0, (_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm5_var.0'), ), (32, B, ), dtype), 1, np.add, ws, 'layernorm5_var.1'), dtype)
     # layernorm5_xhat[n, f] = layernorm5_centered[n, f]/√(layernorm5_var[n] + 1/100000)
     v['layernorm5_xhat'] = np.asarray(np.broadcast_to((v['layernorm5_centered'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm5_y[n, f] = beta5[f] + gamma5[f]·layernorm5_xhat[n, f]
@@ -246,7 +283,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # layernorm9_centered[n, f] = act8_a[n, f] − layernorm9_mean[n]
     v['layernorm9_centered'] = np.asarray(np.broadcast_to((v['act8_a']) - (v['layernorm9_mean'][:, None]), (B, 32, )), dtype)
     # layernorm9_var[n] = Σ_{f} layernorm9_centered[n, f]²/32
-    v['layernorm9_var'] = np.asarray(_reduce(np.broadcast_to((1/32)*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.1')), (32, B, )), 1, np.add, ws, 'layernorm9_var.2'), dtype)
+    v['layernorm9_var'] = np.asarray(_reduce(_Slices(lambda r0: (1/32)*r0*r0, (_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'layernorm9_var.0'), ), (32, B, ), dtype), 1, np.add, ws, 'layernorm9_var.1'), dtype)
     # layernorm9_xhat[n, f] = layernorm9_centered[n, f]/√(layernorm9_var[n] + 1/100000)
     v['layernorm9_xhat'] = np.asarray(np.broadcast_to((v['layernorm9_centered'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # layernorm9_y[n, f] = beta9[f] + gamma9[f]·layernorm9_xhat[n, f]
@@ -254,7 +291,7 @@ def _forward(v, dtype, B, training, stats, rng, ws=None):
     # dense10_z[n, c] = Σ_{k} W10[c, k]·layernorm9_y[n, k] + b10[c]
     v['dense10_z'] = np.asarray(np.broadcast_to(_dot(v['layernorm9_y'], v['W10'], ([1], [1]), ws, 'dense10_z.0') + (v['b10'][None, :]), (B, 4, )), dtype)
     # act10_shift[n] = max_{k} dense10_z[n, k]
-    v['act10_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'act10_shift.0')), (4, B, )), 1, np.maximum, ws, 'act10_shift.1'), dtype)
+    v['act10_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense10_z'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'act10_shift.0'), ), (4, B, ), dtype), 1, np.maximum, ws, 'act10_shift.1'), dtype)
     # act10_exp[n, k] = exp(dense10_z[n, k] − act10_shift[n])
     v['act10_exp'] = np.asarray(np.broadcast_to(np.exp(-(v['act10_shift'][:, None]) + (v['dense10_z'])), (B, 4, )), dtype)
     # act10_total[n] = Σ_{k} act10_exp[n, k]
@@ -298,7 +335,7 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_act10_log[n, k] = −grad_loss11_J·Y[n, k]/B
     v['grad_act10_log'] = np.asarray(np.broadcast_to(-(v['Y'])*(v['grad_loss11_J'][None, None])/B, (B, 4, )), dtype)
     # grad_act10_total[n] = Σ_{k} −grad_act10_log[n, k]/act10_total[n]
-    v['grad_act10_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act10_log'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (4, B, ), ws, 'grad_act10_total.0'))/(v['act10_total'][None, :]), (4, B, )), 1, np.add, ws, 'grad_act10_total.1'), dtype)
+    v['grad_act10_total'] = np.asarray((v['grad_act10_log'].sum(axis=(1,)) * (-1)) * (1/(v['act10_total'])), dtype)
     # grad_dense10_z__act10_log_0_2[n, k] = grad_act10_log[n, k]
     v['grad_dense10_z__act10_log_0_2'] = np.asarray(np.broadcast_to((v['grad_act10_log']), (B, 4, )), dtype)
     # grad_act10_exp[n, k] = grad_act10_total[n]
@@ -316,13 +353,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta9[f] = Σ_{n} grad_layernorm9_y[n, f]
     v['grad_beta9'] = np.asarray(v['grad_layernorm9_y'].sum(axis=(0,)), dtype)
     # grad_gamma9[f] = Σ_{n} grad_layernorm9_y[n, f]·layernorm9_xhat[n, f]
-    v['grad_gamma9'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm9_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.0'), _view(v['layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma9.1'), optimize=True), dtype)
+    v['grad_gamma9'] = np.asarray(np.einsum('ba,ba->a', v['grad_layernorm9_y'], v['layernorm9_xhat'], optimize=True), dtype)
     # grad_layernorm9_xhat[n, f] = gamma9[f]·grad_layernorm9_y[n, f]
     v['grad_layernorm9_xhat'] = np.asarray(np.broadcast_to((v['gamma9'][None, :])*(v['grad_layernorm9_y']), (B, 32, )), dtype)
     # grad_layernorm9_centered__layernorm9_xhat_0_0[n, f] = grad_layernorm9_xhat[n, f]/√(layernorm9_var[n] + 1/100000)
     v['grad_layernorm9_centered__layernorm9_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm9_xhat'])/np.sqrt((v['layernorm9_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm9_var[n] = Σ_{f} −grad_layernorm9_xhat[n, f]·layernorm9_centered[n, f]/(2·(layernorm9_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm9_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm9_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.0'))*(_view(v['layernorm9_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm9_var.1'))/((v['layernorm9_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm9_var.2'), dtype)
+    v['grad_layernorm9_var'] = np.asarray((np.einsum('ab,ab->a', v['grad_layernorm9_xhat'], v['layernorm9_centered'], optimize=True) * (-1/2)) * (((v['layernorm9_var']) + 1/100000)**(-3/2)), dtype)
     # grad_layernorm9_centered__layernorm9_var_0_0[n, f] = grad_layernorm9_var[n]·layernorm9_centered[n, f]/16
     v['grad_layernorm9_centered__layernorm9_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm9_var'][:, None])*(v['layernorm9_centered']), (B, 32, )), dtype)
     # grad_layernorm9_centered[a, b] = grad_layernorm9_centered__layernorm9_var_0_0[a, b] + grad_layernorm9_centered__layernorm9_xhat_0_0[a, b]
@@ -362,13 +399,13 @@ def loss_and_grad(params, X, Y, stats=None, rng=None, work=None):
     # grad_beta5[f] = Σ_{n} grad_layernorm5_y[n, f]
     v['grad_beta5'] = np.asarray(v['grad_layernorm5_y'].sum(axis=(0,)), dtype)
     # grad_gamma5[f] = Σ_{n} grad_layernorm5_y[n, f]·layernorm5_xhat[n, f]
-    v['grad_gamma5'] = np.asarray(np.einsum('ab,ab->a', _view(v['grad_layernorm5_y'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.0'), _view(v['layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_gamma5.1'), optimize=True), dtype)
+    v['grad_gamma5'] = np.asarray(np.einsum('ba,ba->a', v['grad_layernorm5_y'], v['layernorm5_xhat'], optimize=True), dtype)
     # grad_layernorm5_xhat[n, f] = gamma5[f]·grad_layernorm5_y[n, f]
     v['grad_layernorm5_xhat'] = np.asarray(np.broadcast_to((v['gamma5'][None, :])*(v['grad_layernorm5_y']), (B, 32, )), dtype)
     # grad_layernorm5_centered__layernorm5_xhat_0_0[n, f] = grad_layernorm5_xhat[n, f]/√(layernorm5_var[n] + 1/100000)
     v['grad_layernorm5_centered__layernorm5_xhat_0_0'] = np.asarray(np.broadcast_to((v['grad_layernorm5_xhat'])/np.sqrt((v['layernorm5_var'][:, None]) + 1/100000), (B, 32, )), dtype)
     # grad_layernorm5_var[n] = Σ_{f} −grad_layernorm5_xhat[n, f]·layernorm5_centered[n, f]/(2·(layernorm5_var[n] + 1/100000)^(3/2))
-    v['grad_layernorm5_var'] = np.asarray(_reduce(np.broadcast_to(-1/2*(_view(v['grad_layernorm5_xhat'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.0'))*(_view(v['layernorm5_centered'], ((1, (0, 1, ), 0), (1, (1, 0, ), 0), ), (32, B, ), ws, 'grad_layernorm5_var.1'))/((v['layernorm5_var'][None, :]) + 1/100000)**(3/2), (32, B, )), 1, np.add, ws, 'grad_layernorm5_var.2'), dtype)
+    v['grad_layernorm5_var'] = np.asarray((np.einsum('ab,ab->a', v['grad_layernorm5_xhat'], v['layernorm5_centered'], optimize=True) * (-1/2)) * (((v['layernorm5_var']) + 1/100000)**(-3/2)), dtype)
     # grad_layernorm5_centered__layernorm5_var_0_0[n, f] = grad_layernorm5_var[n]·layernorm5_centered[n, f]/16
     v['grad_layernorm5_centered__layernorm5_var_0_0'] = np.asarray(np.broadcast_to((1/16)*(v['grad_layernorm5_var'][:, None])*(v['layernorm5_centered']), (B, 32, )), dtype)
     # grad_layernorm5_centered[a, b] = grad_layernorm5_centered__layernorm5_var_0_0[a, b] + grad_layernorm5_centered__layernorm5_xhat_0_0[a, b]

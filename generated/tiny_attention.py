@@ -92,18 +92,25 @@ def _view(arr, maps, extents, ws=None, key=""):
     return as_strided(base, extents, strides, writeable=False)
 
 
-def _matrix(ws, key, arr, axes, rows):
-    """arr with its axes in this order as a matrix of ``rows`` rows for np.dot: a view where one
-    is C- or Fortran-ordered (BLAS reads a transposed operand as it is), else a C-ordered copy
-    (into the workspace's array)."""
+def _rows(ws, key, arr, axes):
+    """arr with its axes in this order as a C-ordered array: itself if it is one already,
+    else copied (into the workspace's array)."""
     moved = arr.transpose(axes)
-    shape = (rows, moved.size // rows)
-    flat = moved.reshape(shape)
-    if flat.flags.c_contiguous or flat.flags.f_contiguous:
-        return flat
+    if moved.flags.c_contiguous:
+        return moved
     out = _buffer(ws, key, moved.shape, arr.dtype)
     np.copyto(out, moved)
-    return out.reshape(shape)
+    return out
+
+
+def _matrix(ws, key, arr, first, second):
+    """arr as a 2-D array, the ``first`` axes as rows and ``second`` as columns: a view where arr
+    is laid out so, or transposed so (BLAS reads either), else a C-ordered copy."""
+    rows = int(np.prod([arr.shape[k] for k in first]))
+    flipped = arr.transpose(second + first)
+    if flipped.flags.c_contiguous and not arr.transpose(first + second).flags.c_contiguous:
+        return flipped.reshape(-1, rows).T
+    return _rows(ws, key, arr, first + second).reshape(rows, -1)
 
 
 def _dot(a, b, axes, ws=None, key=""):
@@ -111,13 +118,37 @@ def _dot(a, b, axes, ws=None, key=""):
     the copies and the product go into the workspace's arrays when there is one."""
     keep_a = [k for k in range(a.ndim) if k not in axes[0]]
     keep_b = [k for k in range(b.ndim) if k not in axes[1]]
-    inner = int(np.prod([a.shape[k] for k in axes[0]]))
-    left = _matrix(ws, f"{key}.a", a, keep_a + list(axes[0]), a.size // inner)
-    right = _matrix(ws, f"{key}.b", b, list(axes[1]) + keep_b, inner)
+    left = _matrix(ws, f"{key}.a", a, keep_a, list(axes[0]))
+    right = _matrix(ws, f"{key}.b", b, list(axes[1]), keep_b)
     shape = [a.shape[k] for k in keep_a] + [b.shape[k] for k in keep_b]
     out = _buffer(ws, f"{key}.out", shape, np.result_type(a, b))
     np.dot(left, right, out=out.reshape(left.shape[0], -1))
     return out
+
+
+def _keep(v, name, view, order, ws=None):
+    """A window view copied once (its axes laid out in ``order``) and kept in v as ``name``, for
+    every GEMM that reads the same view (a convolution's forward pass and weight gradient)."""
+    moved = view.transpose(order)
+    if moved.flags.c_contiguous:  # laid out so already (a 1×1 kernel): no copy
+        v[name] = view
+        return view
+    out = _buffer(ws, name, moved.shape, view.dtype)
+    np.copyto(out, moved)
+    v[name] = out.transpose(np.argsort(order))
+    return v[name]
+
+
+class _Slices:
+    """A body over (window offsets, rest) evaluated one window offset at a time: ``self[w]`` is
+    ``fn`` of every read's slice at w, so no array over the whole window grid is made."""
+
+    def __init__(self, fn, reads, shape, dtype):
+        self.fn, self.shape, self.dtype = fn, tuple(shape), dtype
+        self.reads = [np.broadcast_to(r, shape) for r in reads]
+
+    def __getitem__(self, at):
+        return self.fn(*(r[at] for r in self.reads))
 
 
 def _reduce(arr, n, op, ws=None, key=""):
@@ -133,20 +164,26 @@ def _reduce(arr, n, op, ws=None, key=""):
     return out
 
 
-def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key=""):
+def _scatter(parts, windows, maps, shape, pads, dtype, ws=None, key="", cover="add"):
     """col2im: for each window offset w, parts[w] added at step * i + offset(w) along each
     axis of a zero array of ``shape`` (padded by ``pads`` while adding, cropped after).
 
     maps: per axis, (step, axis of parts or -1, coefficients of the offsets, constant).
+    cover: "set" where no two windows share an entry (each is stored, not added), "tile"
+    where they moreover cover every entry (no zeros to write first).
     """
     out = _buffer(ws, key, [n + lo + hi for n, (lo, hi) in zip(shape, pads)], dtype)
-    out.fill(0)
+    if cover != "tile":
+        out.fill(0)
     for w in np.ndindex(windows):
         at = []
         for (step, axis, coeffs, const), (lo, _) in zip(maps, pads):
             start = lo + const + sum(c * k for c, k in zip(coeffs, w))
             at.append(slice(start, start + step * (parts.shape[len(w) + axis] - 1) + 1, step) if axis >= 0 else start)
-        out[tuple(at)] += parts[w]
+        if cover == "add":
+            out[tuple(at)] += parts[w]
+        else:
+            out[tuple(at)] = parts[w]
     return out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(shape, pads))]
 
 
@@ -221,13 +258,13 @@ def _forward(v, dtype, B, tapes, ws=None):
     out = _buffer(ws, 'attention2_p', (B, 8, 8, ), dtype)
     v['attention2_p'] = np.divide(v['attention2_exp'], v['attention2_total'][:, :, None], out=out)
     # attention2_mix[n, t, e] = Σ_{s} attention2_p[n, t, s]·attention2_v[n, s, e]
-    v['attention2_mix'] = np.asarray(np.einsum('abd,acd->abc', v['attention2_p'], _view(v['attention2_v'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'attention2_mix.0'), optimize=True), dtype)
+    v['attention2_mix'] = np.asarray(np.einsum('abd,adc->abc', v['attention2_p'], v['attention2_v'], optimize=True), dtype)
     # attention2_y[n, t, c] = Σ_{e} Wo2[c, e]·attention2_mix[n, t, e]
     v['attention2_y'] = np.asarray(_dot(v['attention2_mix'], v['Wo2'], ([2], [1]), ws, 'attention2_y.0'), dtype)
     # dense3_z[n, t, c] = Σ_{k} W3[c, k]·attention2_y[n, t, k] + b3[c]
     v['dense3_z'] = np.asarray(np.broadcast_to(_dot(v['attention2_y'], v['W3'], ([2], [1]), ws, 'dense3_z.0') + (v['b3'][None, None, :]), (B, 8, 16, )), dtype)
     # act3_shift[n, t] = max_{k} dense3_z[n, t, k]
-    v['act3_shift'] = np.asarray(_reduce(np.broadcast_to((_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0')), (16, B, 8, )), 1, np.maximum, ws, 'act3_shift.1'), dtype)
+    v['act3_shift'] = np.asarray(_reduce(_Slices(lambda r0: r0, (_view(v['dense3_z'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'act3_shift.0'), ), (16, B, 8, ), dtype), 1, np.maximum, ws, 'act3_shift.1'), dtype)
     # act3_exp[n, t, k] = exp(dense3_z[n, t, k] − act3_shift[n, t])
     out = _buffer(ws, 'act3_exp', (B, 8, 16, ), dtype)
     v['act3_exp'] = np.exp(np.subtract(v['dense3_z'], v['act3_shift'][:, :, None], out=out), out=out)
@@ -276,7 +313,7 @@ def loss_and_grad(params, X, Y, work=None):
     out = _buffer(ws, 'grad_act3_log', (B, 8, 16, ), dtype)
     v['grad_act3_log'] = np.multiply(v['Y'], -(1/8)/B, out=out)
     # grad_act3_total[n, t] = Σ_{k} −grad_act3_log[n, t, k]/act3_total[n, t]
-    v['grad_act3_total'] = np.asarray(_reduce(np.broadcast_to(-(_view(v['grad_act3_log'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (16, B, 8, ), ws, 'grad_act3_total.0'))/(v['act3_total'][None, :, :]), (16, B, 8, )), 1, np.add, ws, 'grad_act3_total.1'), dtype)
+    v['grad_act3_total'] = np.asarray((v['grad_act3_log'].sum(axis=(2,)) * (-1)) * (1/(v['act3_total'])), dtype)
     # grad_dense3_z__act3_log_0_2[n, t, k] = grad_act3_log[n, t, k]
     v['grad_dense3_z__act3_log_0_2'] = v['grad_act3_log']
     # grad_act3_exp[n, t, k] = grad_act3_total[n, t]
@@ -300,12 +337,12 @@ def loss_and_grad(params, X, Y, work=None):
     # grad_attention2_p[n, t, s] = Σ_{e} attention2_v[n, s, e]·grad_attention2_mix[n, t, e]
     v['grad_attention2_p'] = np.asarray(np.einsum('acd,abd->abc', v['attention2_v'], v['grad_attention2_mix'], optimize=True), dtype)
     # grad_attention2_v[n, s, e] = Σ_{t} attention2_p[n, t, s]·grad_attention2_mix[n, t, e]
-    v['grad_attention2_v'] = np.asarray(np.einsum('abd,acd->abc', _view(v['attention2_p'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.0'), _view(v['grad_attention2_mix'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_v.1'), optimize=True), dtype)
+    v['grad_attention2_v'] = np.asarray(np.einsum('adb,adc->abc', v['attention2_p'], v['grad_attention2_mix'], optimize=True), dtype)
     # grad_attention2_exp__attention2_p_0_0[n, t, s] = grad_attention2_p[n, t, s]/attention2_total[n, t]
     out = _buffer(ws, 'grad_attention2_exp__attention2_p_0_0', (B, 8, 8, ), dtype)
     v['grad_attention2_exp__attention2_p_0_0'] = np.divide(v['grad_attention2_p'], v['attention2_total'][:, :, None], out=out)
     # grad_attention2_total[n, t] = Σ_{s} −attention2_exp[n, t, s]·grad_attention2_p[n, t, s]/attention2_total[n, t]²
-    v['grad_attention2_total'] = np.asarray(_reduce(np.broadcast_to((-(_view(v['attention2_exp'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.0'))*(_view(v['grad_attention2_p'], ((1, (0, 1, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (1, 0, 0, ), 0), ), (8, B, 8, ), ws, 'grad_attention2_total.1')))/((v['attention2_total'][None, :, :])*(v['attention2_total'][None, :, :])), (8, B, 8, )), 1, np.add, ws, 'grad_attention2_total.2'), dtype)
+    v['grad_attention2_total'] = np.asarray((np.einsum('abc,abc->ab', v['attention2_exp'], v['grad_attention2_p'], optimize=True) * (-1)) * ((v['attention2_total'])**(-2)), dtype)
     # grad_attention2_exp__attention2_total_0_0[n, t, s] = grad_attention2_total[n, t]
     v['grad_attention2_exp__attention2_total_0_0'] = np.asarray(np.broadcast_to((v['grad_attention2_total'][:, :, None]), (B, 8, 8, )), dtype)
     # grad_attention2_exp[a, b, c] = grad_attention2_exp__attention2_p_0_0[a, b, c] + grad_attention2_exp__attention2_total_0_0[a, b, c]
@@ -314,9 +351,9 @@ def loss_and_grad(params, X, Y, work=None):
     # grad_attention2_scores[n, t, s] = attention2_exp[n, t, s]·grad_attention2_exp[n, t, s] (where in range)
     v['grad_attention2_scores'] = np.asarray(np.broadcast_to(np.where((_mask(1, (1, -1, ), 0, 8, (8, 8, ), (1, 2), 3, dtype) != 0), (v['attention2_exp'])*(v['grad_attention2_exp']), 0), (B, 8, 8, )), dtype)
     # grad_attention2_k[n, s, e] = Σ_{t} √(2)·attention2_q[n, t, e]·grad_attention2_scores[n, t, s]/4
-    v['grad_attention2_k'] = np.asarray(np.einsum('acd,abd->abc', _view(v['attention2_q'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_k.0'), _view(v['grad_attention2_scores'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_k.1'), optimize=True) * (0.3535533905932738), dtype)
+    v['grad_attention2_k'] = np.asarray(np.einsum('adc,adb->abc', v['attention2_q'], v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
     # grad_attention2_q[n, t, e] = Σ_{s} √(2)·attention2_k[n, s, e]·grad_attention2_scores[n, t, s]/4
-    v['grad_attention2_q'] = np.asarray(np.einsum('acd,abd->abc', _view(v['attention2_k'], ((1, (1, 0, 0, ), 0), (1, (0, 0, 1, ), 0), (1, (0, 1, 0, ), 0), ), (B, 8, 8, ), ws, 'grad_attention2_q.0'), v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
+    v['grad_attention2_q'] = np.asarray(np.einsum('adc,abd->abc', v['attention2_k'], v['grad_attention2_scores'], optimize=True) * (0.3535533905932738), dtype)
     # grad_Wv2[e, d] = Σ_{n,t} embedding1_e[n, t, d]·grad_attention2_v[n, t, e]
     v['grad_Wv2'] = np.asarray(_dot(v['grad_attention2_v'], v['embedding1_e'], ([0, 1], [0, 1]), ws, 'grad_Wv2.0'), dtype)
     # grad_embedding1_e__attention2_v_0_1[n, t, d] = Σ_{e} Wv2[e, d]·grad_attention2_v[n, t, e]

@@ -168,6 +168,84 @@ def test_window_gradients_are_scattered_slice_by_slice_and_contractions_are_gemm
     assert inner.count("= _scatter(") == 4  # into the input of each window op but the first
 
 
+def _statements(text: str) -> dict[str, str]:
+    """A kernel module's statements ``v['name'] = …`` by name."""
+    return {m.group(1): m.group(0) for m in re.finditer(r"v\['(\w+)'\] = .*", text)}
+
+
+def test_a_convolutions_im2col_copy_is_made_once_for_its_forward_pass_and_weight_gradient():
+    """The forward GEMM copies the window view of the conv's input once and keeps it; the weight
+    gradient's GEMM reads that copy (transposed, which BLAS takes as it is) instead of its own."""
+    text = emit_graph(load_spec("lenet5", graphs=True))
+    lines = _statements(text)
+    for x, z, grad in (("X", "conv2d1_z", "grad_W1"), ("maxpool2d2_pool", "conv2d3_z", "grad_W3")):
+        assert text.count(f"_view(v[{x!r}]") == 1, x
+        assert f"_keep(v, '{x}:cols" in lines[z]
+        assert f"v['{x}:cols" in lines[grad] and "_view(" not in lines[grad]
+
+
+def test_factors_free_of_the_summed_variables_are_taken_out_of_the_sum():
+    """∂J/∂σ² of batchnorm, Σ_{n,i,j} −½·(x − μ)·∂J/∂x̂·(σ² + ε)^(−3/2), is one contraction of the
+    two stored arrays times (σ² + ε)^(−3/2) per channel, not a product over the whole batch then
+    summed; softmax's Σ_k −∂J/∂log p[n, k]/total[n] is one row sum divided once per sample."""
+    lines = _statements(emit_graph(load_spec("cnn_bn", graphs=True)))
+    var = lines["grad_batchnorm2_var"]
+    assert "np.einsum('bacd,bacd->a', v['batchnorm2_centered'], v['grad_batchnorm2_xhat']" in var
+    assert "np.broadcast_to(" not in var and "_view(" not in var
+    assert "np.einsum('bacd,bacd->a', v['batchnorm2_xhat'], v['grad_batchnorm2_y']" in lines["grad_gamma2"]
+    total = _statements(emit_graph(load_spec("lenet5", graphs=True)))["grad_act8_total"]
+    assert "v['grad_act8_log'].sum(axis=(1,))" in total and "_reduce(" not in total
+
+
+def test_pooling_gradients_store_each_window_where_windows_do_not_overlap():
+    """A window gradient's slices are stored, not added, where no two windows share an entry
+    (stride ≥ kernel), with no zeros written first where they tile the input; overlapping
+    windows (stride 1) are added."""
+    lines = _statements(emit_graph(load_spec("lenet5", graphs=True)))
+    assert lines["grad_act1_a"].endswith("cover='tile')") and lines["grad_act3_a"].endswith("cover='tile')")
+    assert "cover=" not in lines["grad_maxpool2d2_pool"]  # a 5×5 kernel at stride 1 overlaps
+    inner = _statements(emit_graph(kernel("inner_windows")[0]))
+    assert inner["grad_conv2d4_z"].endswith("cover='set')")  # kernel [1, 2], stride [1, 3]: gaps
+    assert "cover=" not in inner["grad_act2_a"]  # avgpool 2 at stride 1
+
+
+def test_stored_pooling_gradients_share_ties_as_autograd():
+    """Where windows do not overlap and entries tie, each tied entry gets its share of δ."""
+    spec, module = kernel("maxpool2d")
+    values = oracle.random_values(spec.graph(2), seed=3)
+    values["X"] = np.round(values["X"])  # many ties
+    values["X"][0, 0, :2, :2] = 1.0
+    out, channels = values["W1"].shape[:2]  # the 1×1 convolution copies channels: ties stay
+    values["W1"] = np.eye(out, channels)[:, :, None, None]
+    values["b1"] = np.zeros_like(values["b1"])
+    J_ref, ref, params = autograd_reference(spec, values)
+    J, grads = module.loss_and_grad(params, values["X"], values["Y"])
+    assert relative_error(np.asarray(J), np.asarray(J_ref)) <= 1e-12
+    assert all(relative_error(grads[k], ref[k]) <= 1e-12 for k in ref)
+
+
+def test_window_reductions_make_no_array_over_the_whole_window_grid():
+    """A 4×4 max-pool's forward pass, tie count and gradient go one window offset at a time:
+    the step's peak memory stays below 3 inputs' worth (it keeps the conv output and its
+    gradient); a body over the whole window grid is one input more."""
+    import tracemalloc
+
+    spec = from_dict({"inputs": [1, 64, 64], "loss": "half_sse",
+                      "layers": [dict(type="conv2d", channels=1, kernel=1), dict(type="maxpool2d", kernel=4),
+                                 dict(type="flatten")]})
+    module = load_module(emit_graph(spec), "pool4")
+    X = np.random.default_rng(0).standard_normal((16, 1, 64, 64))
+    Y, params = np.zeros((16, 256)), module.init_params(0)
+    module.loss_and_grad(params, X, Y)
+    tracemalloc.start()
+    try:
+        module.loss_and_grad(params, X, Y)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * X.nbytes
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_a_workspace_reuses_its_arrays_and_changes_no_number(dtype):
     """loss_and_grad(…, work=W): the same J and gradients as without, at any batch size; the

@@ -2,10 +2,12 @@
 
 Each compute becomes one statement in the fast form its shape allows: a sum over shared indices
 of two reads is one GEMM (``_dot``, laid out as ``np.tensordot``) over strided views (``_view``:
-the im2col view, zero-padded and dilated as the index asks); other sums of products one
-``np.einsum``; the gradient through a window (a convolution's or a pooling's) is scattered back
-one window offset at a time (``_scatter``, col2im); any other term is its body printed
-elementwise on the grid of its index variables, then reduced (a small window slice by slice).
+the im2col view, zero-padded and dilated as the index asks; a view two GEMMs read is copied
+once, ``kept_views``); other sums of products one ``np.einsum``; factors free of the summed
+variables are taken out of the sum; the gradient through a window (a convolution's or a
+pooling's) is scattered back one window offset at a time (``_scatter``, col2im; stored rather
+than added where windows do not overlap); any other term is its body printed elementwise on
+the grid of its index variables, then reduced (a small window one offset at a time, ``_Slices``).
 Helpers take the workspace ``ws`` and a key per call, so a step with a workspace reuses its arrays.
 The batch size is the one extent the module learns at run time: the graph is built for a batch
 of ``BATCH`` samples, a number no other extent can take, and every number built from it is
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping, Sequence
+from itertools import product
 from math import prod
 
 import sympy as sp
@@ -25,6 +28,7 @@ from symbp.core.printing import NumpyPrinter
 from symbp.core.textprint import text as plain
 
 from ..core.ir import Compute, Scatter, Shape, Term, affine, bounds, index_vars, read_index, read_name, reads
+from .kept_views import KeptViews
 from .numeric import _integer_map
 
 BATCH = 1_000_000_007  # a prime above every extent a spec allows (engine.spec: MAX_SAMPLE)
@@ -159,8 +163,8 @@ def _einsum(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None
         if factor.is_number:  # a constant such as 1/√D
             scale *= factor
         elif isinstance(factor, sp.Indexed) and read_index(factor):
-            used = _used(factor, order)
-            operands.append(view(factor, order, ranges, shapes))
+            code, used = operand(factor, order, ranges, shapes)
+            operands.append(code)
             subscripts.append("".join(letters[v] for v in used))
         else:
             return None
@@ -185,7 +189,8 @@ def operand(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[st
     return view(read, grid, ranges, shapes), _used(read, grid)
 
 
-def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | None:
+def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape],
+               kept: KeptViews | None = None) -> str | None:
     """A sum over shared indices of (number)·A·B as one ``np.tensordot`` (a GEMM; its operand
     order picked so the result needs no transpose where one order allows it), else None."""
     order = [*free, *term.reduce]
@@ -196,6 +201,9 @@ def _tensordot(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str | N
         return None
     (ca, va), (cb, vb) = (operand(r, order, ranges, shapes) for r in found)
     summed = list(term.reduce)
+    if kept is not None:  # a view another GEMM reads too: copied once
+        ca, cb = (c if c.startswith("v[") else kept.operand(r, u, ranges, c, summed)
+                  for r, c, u in zip(found, (ca, cb), (va, vb)))
     if set(va) & set(vb) != set(summed) or not set(free) <= set(va) | set(vb):
         return None  # a batched product, or a sum over an index one read lacks: einsum's job
     best = None
@@ -231,11 +239,38 @@ SMALL_WINDOW = 64  # windows (pooling, kernel offsets) up to this size go one sl
 # NumPy's reductions over small inner axes are many times slower than a loop of whole-array ops
 
 
+def _slices(body: sp.Expr, grid, ranges, shapes: Mapping[str, Shape], guards=()) -> str:
+    """A body on (window offsets, rest) as ``_Slices``: each read (and index variable, and
+    guard) is an argument on the grid, the body a lambda of them evaluated one offset at a time."""
+    names, args = {}, []
+    for r in reads(body):
+        names[r] = sp.Symbol(f"r{len(args)}")
+        args.append(_on_grid(view(r, grid, ranges, shapes), _used(r, grid), grid))
+    body = body.xreplace(names)
+    for v in sorted(index_vars(body), key=str):  # an index variable outside the reads
+        names[v] = sp.Symbol(f"r{len(args)}")
+        args.append(_on_grid(f"np.arange({extent(ranges[v])}, dtype=dtype)", [v], grid))
+    code = _PRINTER.doprint(_batch_numbers(body.xreplace(names)))
+    keep = []
+    for guard in guards:
+        keep.append(f"(r{len(args)} != 0)")
+        args.append(mask(guard, grid, ranges))
+    if keep:  # outside its guards a term does not count (np.where: no 0·inf)
+        code = f"np.where({' & '.join(keep)}, {code}, 0)"
+    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
+    params = ", ".join(f"r{k}" for k in range(len(args)))
+    return f"_Slices(lambda {params}: {code}, ({''.join(a + ', ' for a in args)}), {shape}, dtype)"
+
+
 def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
-    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window's
-    variables come first, so that each of its slices is a whole array with long inner rows."""
+    """Any term: its body on the grid of (free, reduced) variables, then reduced; a small window
+    is reduced one offset at a time (``_Slices``), each a whole array with long inner rows."""
     window = prod(BATCH if ranges[v] == BATCH else ranges[v] for v in term.reduce)
     small = term.reduce and window <= SMALL_WINDOW
+    if small and not (term.guards and term.kind == "max"):
+        op = "np.maximum" if term.kind == "max" else "np.add"
+        parts = _slices(term.body, [*term.reduce, *free], ranges, shapes, term.guards)
+        return f"_reduce({parts}, {len(term.reduce)}, {op}, ws, {SLOT!r})"
     grid = [*term.reduce, *free] if small else [*free, *term.reduce]
     names = {}
     for r in reads(term.body):
@@ -254,19 +289,29 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
         body = f"np.where({keep}, {body}, 0)"
     if not term.reduce:
         return body
-    if small:
-        op = "np.maximum" if term.kind == "max" else "np.add"
-        return f"_reduce(np.broadcast_to({body}, {shape}), {len(term.reduce)}, {op}, ws, {SLOT!r})"
     reducer = "max" if term.kind == "max" else "sum"
     return f"np.broadcast_to({body}, {shape}).{reducer}(axis={tuple(range(len(free), len(grid)))!r})"
 
 
-def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
-    """One term as code: a GEMM, a sum or an einsum where the term is a product, else on its grid."""
+def _factored(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptViews | None) -> str | None:
+    """Σ_r f(o)·g(o, r) as f(o)·Σ_r g(o, r): the factors free of the summed variables (batchnorm's
+    (σ² + ε)^(−3/2) in ∂J/∂σ²) multiply the sum once per output, not once per summand; else None."""
+    factors = sp.Mul.make_args(term.body)
+    outer = [f for f in factors if not f.is_number and not index_vars(f) & set(term.reduce)]
+    inner = [f for f in factors if f not in outer]
+    if term.kind != "sum" or not term.reduce or not outer or all(f.is_number for f in inner):
+        return None
+    summed = term_code(Term(sp.Mul(*inner), term.reduce, "sum", term.guards), free, ranges, shapes, kept)
+    return f"({summed}) * ({_grid(Term(sp.Mul(*outer)), free, ranges, shapes)})"
+
+
+def term_code(term: Term, free, ranges, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str:
+    """One term as code: a GEMM, a sum or an einsum where the term is a product (its factors free
+    of the summed variables taken out of the sum first), else on its grid."""
     code = None
     if term.kind == "sum" and term.reduce:
-        code = (_tensordot(term, free, ranges, shapes) or _summed(term, free, ranges, shapes)
-                or _einsum(term, free, ranges, shapes))
+        code = (_factored(term, free, ranges, shapes, kept) or _tensordot(term, free, ranges, shapes, kept)
+                or _summed(term, free, ranges, shapes) or _einsum(term, free, ranges, shapes))
     return code if code is not None else _grid(term, free, ranges, shapes)
 
 
@@ -285,10 +330,24 @@ def _windows(sc: Scatter) -> tuple[list[sp.Symbol], list[sp.Symbol]] | None:
     return offsets, rest
 
 
-def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
+def _cover(windows: Sequence[int], maps, parts: Sequence[int], padded: Sequence[int]) -> str:
+    """How a scatter's windows meet: "add" where two may share an entry; "set" where the offsets
+    of each axis span less than its step and no two offsets land alike (each entry is written by
+    one window at most: pooling with stride = kernel); "tile" where they also cover every entry."""
+    at = [tuple(const + sum(c * k for c, k in zip(coeffs, w)) for _, _, coeffs, const in maps)
+          for w in product(*map(range, windows))]
+    spans = [max(p[a] for p in at) - min(p[a] for p in at) for a in range(len(maps))]
+    if len(set(at)) < len(at) or any(step and span >= step for (step, *_), span in zip(maps, spans)):
+        return "add"
+    written = len(at) * prod(parts[axis] for _, axis, _, _ in maps if axis >= 0)
+    return "tile" if written == prod(padded) else "set"
+
+
+def scatter_statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str | None:
     """A gradient part that sums kernel or pooling windows back onto their input (the adjoint of
     a windowed read) as col2im: its values on the forward grid (one GEMM where the body is a
-    product), then one strided slice added per window offset. None where that does not apply."""
+    product, else evaluated one window offset at a time), then one strided slice per offset,
+    added, or stored where the windows do not overlap. None where that does not apply."""
     sc = c.scatter
     found = None if sc is None else _windows(sc)
     window = 0 if found is None else prod(sc.ranges[v] for v in found[0])
@@ -302,17 +361,21 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape]) -> str | None:
         pads.append((int(max(0, -low)), int(max(0, high - n + 1))))
         axis = next((rest.index(v) for v in coeffs if v in rest), -1)
         step = coeffs[rest[axis]] if axis >= 0 else 0
-        maps.append(f"({step}, {axis}, {tuple(coeffs.get(v, 0) for v in offsets)!r}, {const})")
+        maps.append((step, axis, tuple(coeffs.get(v, 0) for v in offsets), const))
     if any(BATCH in p for p in pads):
         return None
     grid = [*offsets, *rest]
     summed = tuple(v for v in sc.ranges if v not in grid)
-    parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes)
-    if not summed:
-        parts = f"np.broadcast_to({parts}, {_extents(grid, sc.ranges)})"
+    if summed:
+        parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes, kept)
+    else:
+        parts = _slices(sc.body, grid, sc.ranges, shapes)
     shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, pads)]
+    cover = _cover([sc.ranges[v] for v in offsets], maps, [sc.ranges[v] for v in rest], padded)
     return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
-            f"({', '.join(maps)}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r})")
+            f"({', '.join(map(repr, maps))}, ), {shape}, {tuple(pads)!r}, dtype, ws, {SLOT!r}"
+            + ("" if cover == "add" else f", cover={cover!r}") + ")")
 
 
 SLOT = "@"  # stands for a helper call's own workspace key until ``statement`` numbers them
@@ -324,17 +387,18 @@ def _slots(c: Compute, code: str) -> str:
     return "".join(p + (repr(f"{c.name}.{k}") if k < len(parts) - 1 else "") for k, p in enumerate(parts))
 
 
-def statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
+def statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None = None) -> str:
     """``v[name] = …``: the compute's value, placed at its index; ``shapes`` of every tensor.
-    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own."""
-    return _slots(c, _statement(c, shapes))
+    Helper calls take the workspace ``ws`` (None: fresh arrays) and a key of their own;
+    ``kept``: the GEMMs' views of the whole kernel, so that a view read twice is copied once."""
+    return _slots(c, _statement(c, shapes, kept))
 
 
-def _statement(c: Compute, shapes: Mapping[str, Shape]) -> str:
-    scattered = scatter_statement(c, shapes)
+def _statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None) -> str:
+    scattered = scatter_statement(c, shapes, kept)
     if scattered is not None:
         return scattered
-    parts = [term_code(term, c.free, c.ranges, shapes) for term in c.terms]
+    parts = [term_code(term, c.free, c.ranges, shapes, kept) for term in c.terms]
     free_shape = "(" + "".join(f"{extent(c.ranges[v])}, " for v in c.free) + ")"
     value = " + ".join(parts)
     if len(parts) > 1 or not any(term.reduce for term in c.terms):

@@ -11,6 +11,7 @@ from ..core import naming
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute, Graph
 from .graph_code import BATCH, extent, formula, statement
+from .kept_views import KeptViews
 from .seq_emit import SeqDerived, derive_sequence
 from .seq_emit import render as render_sequence
 
@@ -41,8 +42,17 @@ def derive_graph(spec: GraphSpec) -> Derived | SeqDerived:
     return Derived(spec, graph, b.computes, b.grads)
 
 
-def _lines(computes: list[Compute], shapes: dict) -> list[dict]:
-    return [{"comment": formula(c), "code": statement(c, shapes), "name": c.name} for c in computes]
+def _lines(computes: list[Compute], shapes: dict, kept: KeptViews) -> list[dict]:
+    return [{"comment": formula(c), "code": statement(c, shapes, kept), "name": c.name} for c in computes]
+
+
+def _kept_views(computes: list[Compute], shapes: dict) -> KeptViews:
+    """The GEMMs' views of the whole kernel, counted by printing it once."""
+    kept = KeptViews()
+    for c in computes:
+        statement(c, shapes, kept)
+    kept.counting = False
+    return kept
 
 
 def _init(name: str, shape: tuple[int, ...]) -> str:
@@ -84,6 +94,7 @@ def context(d: Derived, command: str, version: str) -> dict:
     output = forward[-2].name  # the loss reads the last layer's output
     shapes = d.graph.params
     every = {**d.graph.shapes(), **{c.name: c.shape for c in d.computes}}
+    kept = _kept_views([*forward, *d.computes], every)
     return {
         "info": {"version": version, "template": TEMPLATE, "network": one_line(d.spec.name),
                  "spec_hash": d.spec.spec_hash(), "command": one_line(command),
@@ -92,8 +103,8 @@ def context(d: Derived, command: str, version: str) -> dict:
         "classes": d.graph.inputs["Y"][1], "shapes": list(shapes.items()),
         "inits": [(n, _init(n, s)) for n, s in shapes.items()],
         "norms": _norms(d), "dropouts": _dropouts(d),
-        "forward": _lines(forward[:-1], every), "loss": _lines(forward[-1:], every),
-        "backward": _lines(d.computes, every),
+        "forward": _lines(forward[:-1], every, kept), "loss": _lines(forward[-1:], every, kept),
+        "backward": _lines(d.computes, every, kept),
         "output": output, "loss_name": forward[-1].name,
         "grads": [(n, d.grads[n]) for n in shapes],
     }
