@@ -1,7 +1,8 @@
 """Proof for sequences: the derived backward pass of the unrolled graph (BPTT as the engine's
 reverse accumulation over steps with shared weights) equals brute-force ``sympy.diff`` of the
 fully expanded loss. Rational cells (relu, identity) are compared exactly at a rational point;
-tanh and sigmoid cells at that point in 60-digit arithmetic, to 50 digits."""
+tanh and sigmoid cells (tanh rnn, lstm, gru) as identities in every input, target and parameter
+entry, decided by ``atomwise.is_zero_atomwise`` (each tanh and exp atom one free symbol)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sympy as sp
 
 from symbp.backprop.graph import backward, build
 from symbp.codegen import exact
+from symbp.core.atomwise import Atoms, is_zero_atomwise
 from symbp.core.ir import Term
 from tests.test_engine_proof import _point
 
@@ -22,8 +24,8 @@ EXACT = {
     "embedding_rnn_identity_last": ((2, 3), [EMBED, dict(type="rnn", size=2, activation="identity",
                                                         returns="last"), dict(size=1)]),
 }
-DIGITS = {
-    "rnn_tanh_T3_H2": ((1, 3, 1), [dict(type="rnn", size=2), dict(size=1)]),
+SYMBOLIC = {
+    "rnn_tanh_T3_H2_D2": ((1, 3, 2), [dict(type="rnn", size=2), dict(size=1)]),
     "lstm_T2_H1": ((1, 2, 1), [dict(type="lstm", size=1)]),
     "gru_T2_H1": ((1, 2, 1), [dict(type="gru", size=1)]),
 }
@@ -51,14 +53,54 @@ def test_derived_bptt_equals_brute_force_diff_exactly(case):
     assert compare(graph, lambda names: _point(names, 0), lambda a, b: a == b) == []
 
 
-@pytest.mark.parametrize("case", sorted(DIGITS))
-def test_derived_bptt_of_tanh_and_sigmoid_cells_equals_brute_force_diff_to_50_digits(case):
-    shape, layers = DIGITS[case]
+def unproven(graph, wrt: list[str], drop: tuple[str, str] | None = None) -> list[str]:
+    """Entries of the tensors ``wrt`` whose derived gradient is not proven identical to
+    sympy.diff of the expanded loss, every input and parameter entry a symbol. ``drop`` =
+    (accumulator, part) plants a wrong backward pass: that part's contribution is left out."""
+    b = backward(graph, [*graph.params, "X"])
+    computes = b.computes if drop is None else without(b.computes, *drop)
+    env = {k: exact.symbols(k, s) for k, s in {**graph.inputs, **graph.params}.items()}
+    J = exact.run(graph.computes, env)[graph.output].item()
+    derived = exact.run(graph.computes + computes, env)
+    atoms = Atoms()
+    return [f"{x}{list(pos)}" for x in wrt for pos in np.ndindex(*env[x].shape)
+            if not is_zero_atomwise(sp.diff(J, env[x][pos]) - derived[b.grads[x]][pos], atoms)]
 
-    def point(names):
-        return {s: sp.Float(v, 60) for s, v in _point(names, 0).items()}
 
-    assert compare(build(shape, layers, "half_sse"), point, lambda a, b: abs(a - b) < 1e-50) == []
+def without(computes: list, accumulator: str, part: str) -> list:
+    """The computes with the accumulator's read of one part replaced by 0."""
+    out = list(computes)
+    total = next(c for c in out if c.name == accumulator)
+    body = total.terms[0].body
+    dropped = body.xreplace({r: 0 for r in body.atoms(sp.Indexed) if str(r.base) == part})
+    assert dropped != body, f"{accumulator} does not read {part}"
+    out[out.index(total)] = replace(total, terms=(Term(dropped),))
+    return out
+
+
+@pytest.mark.parametrize("case", sorted(SYMBOLIC))
+def test_derived_bptt_of_tanh_and_sigmoid_cells_equals_brute_force_diff_identically(case):
+    shape, layers = SYMBOLIC[case]
+    graph = build(shape, layers, "half_sse")
+    assert unproven(graph, [*graph.params, "X"]) == []
+
+
+# (cell, accumulator, the part left out, an entry whose gradient it changes)
+PLANTED = {
+    "lstm_forget_gate_path": ("lstm_T2_H1", "grad_lstm1_c_t0", "grad_lstm1_c_t0__lstm1_c_t1_1_0", "b1[0]"),
+    "gru_update_gate_path": ("gru_T2_H1", "grad_gru1_h_t0", "grad_gru1_h_t0__gru1_h_t1_1_0", "bx1[2]"),
+    "rnn_first_step_of_the_sum": ("rnn_tanh_T3_H2_D2", "grad_Wh1", "grad_Wh1__rnn1_z_t1_1_0", "Wh1[0, 0]"),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(PLANTED))
+def test_the_identity_proof_fails_on_a_backward_pass_with_a_path_left_out(slip):
+    """The identity can fail: leaving out one path of the derived backward pass is caught."""
+    case, accumulator, part, entry = PLANTED[slip]
+    shape, layers = SYMBOLIC[case]
+    graph = build(shape, layers, "half_sse")
+    tensor = entry[:entry.index("[")]
+    assert entry in unproven(graph, [tensor], drop=(accumulator, part))
 
 
 def test_the_sequence_proof_detects_a_step_missing_from_the_sum_over_time():
