@@ -80,6 +80,8 @@ def is_zero_atomwise(expr: sp.Expr, atoms: Atoms | None = None, max_terms: int =
 
     False means "not established": a nonzero rational function, a division by zero, or a
     polynomial product past the size gate ``max_terms`` (a count of term pairs, never a time).
+    Both the conversion and the polynomial evaluation cache per subexpression, so a shared
+    subexpression (a forward value read by many chain-rule terms) is worked out once.
     """
     atoms = atoms if atoms is not None else Atoms()
     try:
