@@ -53,18 +53,23 @@ def test_derived_bptt_equals_brute_force_diff_exactly(case):
     assert compare(graph, lambda names: _point(names, 0), lambda a, b: a == b) == []
 
 
-def unproven(graph, wrt: list[str], drop: tuple[str, str] | None = None) -> list[str]:
-    """Entries of the tensors ``wrt`` whose derived gradient is not proven identical to
-    sympy.diff of the expanded loss, every input and parameter entry a symbol. ``drop`` =
-    (accumulator, part) plants a wrong backward pass: that part's contribution is left out."""
+def differences(graph, wrt: list[str], drop: tuple[str, str] | None = None) -> dict[str, sp.Expr]:
+    """sympy.diff of the expanded loss minus the derived gradient, for every entry of the tensors
+    ``wrt``, every input and parameter entry a symbol. ``drop`` = (accumulator, part) plants a
+    wrong backward pass: that part's contribution is left out."""
     b = backward(graph, [*graph.params, "X"])
     computes = b.computes if drop is None else without(b.computes, *drop)
     env = {k: exact.symbols(k, s) for k, s in {**graph.inputs, **graph.params}.items()}
     J = exact.run(graph.computes, env)[graph.output].item()
     derived = exact.run(graph.computes + computes, env)
+    return {f"{x}{list(pos)}": sp.diff(J, env[x][pos]) - derived[b.grads[x]][pos]
+            for x in wrt for pos in np.ndindex(*env[x].shape)}
+
+
+def unproven(graph, wrt: list[str]) -> list[str]:
+    """Entries whose derived gradient is not proven identical to sympy.diff (empty: proven)."""
     atoms = Atoms()
-    return [f"{x}{list(pos)}" for x in wrt for pos in np.ndindex(*env[x].shape)
-            if not is_zero_atomwise(sp.diff(J, env[x][pos]) - derived[b.grads[x]][pos], atoms)]
+    return [entry for entry, d in differences(graph, wrt).items() if not is_zero_atomwise(d, atoms)]
 
 
 def without(computes: list, accumulator: str, part: str) -> list:
@@ -99,8 +104,10 @@ def test_the_identity_proof_fails_on_a_backward_pass_with_a_path_left_out(slip):
     case, accumulator, part, entry = PLANTED[slip]
     shape, layers = SYMBOLIC[case]
     graph = build(shape, layers, "half_sse")
-    tensor = entry[:entry.index("[")]
-    assert entry in unproven(graph, [tensor], drop=(accumulator, part))
+    difference = differences(graph, [entry[:entry.index("[")]], drop=(accumulator, part))[entry]
+    assert not is_zero_atomwise(difference)
+    point = {s: v / 8 for s, v in _point(sorted(difference.free_symbols, key=str), 0).items()}
+    assert abs(sp.N(difference.xreplace(point), 30)) > 1e-4  # the planted pass is wrong indeed
 
 
 def test_the_sequence_proof_detects_a_step_missing_from_the_sum_over_time():
