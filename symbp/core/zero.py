@@ -178,14 +178,19 @@ class _Generators:
         return out
 
 
-def _rational_is_zero(expr: sp.Expr) -> bool:
+class TooLargeError(ValueError):
+    """A polynomial of the zero test would pass its size gate: the test gives up (not proven)."""
+
+
+def _rational_is_zero(expr: sp.Expr, max_terms: int | None = None) -> bool:
     """Whether a rational expression (+, ×, integer powers of symbols) is the zero function.
 
     The expression is evaluated bottom-up into sparse integer polynomials as N / Π b_i^{k_i}:
     sums bring their terms to the least common product of the denominator bases seen so far,
     without any gcd or expansion at the sympy level (rational numbers p/q become p / q with q a
     constant base). Every base is a nonzero polynomial, so the rational function is zero
-    exactly when N is the zero polynomial.
+    exactly when N is the zero polynomial. With ``max_terms``, a product whose factors' term
+    counts multiply to more than ``max_terms`` raises ``TooLargeError`` before it is formed.
     """
     symbols = sorted(expr.free_symbols, key=sp.default_sort_key)
     if not symbols:
@@ -193,6 +198,19 @@ def _rational_is_zero(expr: sp.Expr) -> bool:
     ring, *gens = sp.ring(symbols, sp.ZZ)
     of_symbol = dict(zip(symbols, gens, strict=True))
     cache: dict[sp.Expr, tuple] = {}
+
+    def times(a, b):
+        if max_terms is not None and len(a) * len(b) > max_terms:
+            raise TooLargeError(f"a product of {len(a)} by {len(b)} terms")
+        return a * b
+
+    def power(a, k: int):
+        if max_terms is None:
+            return a**k
+        out = ring.one
+        for _ in range(k):
+            out = times(out, a)
+        return out
 
     def common(parts: list[tuple]) -> tuple:
         den: dict = {}
@@ -203,7 +221,7 @@ def _rational_is_zero(expr: sp.Expr) -> bool:
         for n, d in parts:
             for base, k in den.items():
                 if k > d.get(base, 0):
-                    n = n * base ** (k - d.get(base, 0))
+                    n = times(n, power(base, k - d.get(base, 0)))
             num += n
         return num, den
 
@@ -212,7 +230,7 @@ def _rational_is_zero(expr: sp.Expr) -> bool:
             raise ZeroDivisionError("division by a zero polynomial")
         num = ring.one
         for base, j in d.items():
-            num = num * base ** (j * k)
+            num = times(num, power(base, j * k))
         content, primitive = n.primitive()
         if primitive.LC < 0:
             content, primitive = -content, -primitive
@@ -239,14 +257,14 @@ def _rational_is_zero(expr: sp.Expr) -> bool:
             num, den = ring.one, {}
             for arg in e.args:
                 n, d = ev(arg)
-                num = num * n
+                num = times(num, n)
                 for base, k in d.items():
                     den[base] = den.get(base, 0) + k
             out = (num, den)
         elif e.is_Pow and e.exp.is_Integer:
             n, d = ev(e.base)
             k = int(e.exp)
-            out = (n**k, {base: j * k for base, j in d.items()}) if k >= 0 else inverse(n, d, -k)
+            out = (power(n, k), {base: j * k for base, j in d.items()}) if k >= 0 else inverse(n, d, -k)
         else:
             raise ValueError(f"not a rational expression: {e}")
         cache[e] = out
