@@ -11,7 +11,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..backprop import norm_paths, tensor_level
+from ..backprop import norm_paths, tensor_table
 from ..backprop.graph_spec import GraphSpec
 from ..backprop.tensor_level import Names, Statement
 from ..codegen.graph_code import BATCH, _batch_numbers, formula
@@ -197,7 +197,8 @@ def tensor_statements(derived: Derived) -> list[Statement]:
     if isinstance(derived, SeqDerived):
         return []
     names = Names(tensor_tex)
-    generic = tensor_level.statements(derived.graph.computes + derived.computes, names, BATCH)
+    generic = tensor_table.statements(derived.graph.computes + derived.computes, names, BATCH,
+                                      derived.graph.shapes())
     for norm in norm_paths.recognise(derived.graph):
         found = norm_paths.paths(norm, derived.graph, derived.computes)
         if found is None:
