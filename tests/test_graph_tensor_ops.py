@@ -26,7 +26,8 @@ EVERY_OP = {"name": "every_op", "inputs": [1, 6, 6], "loss": "softmax_ce", "laye
     {"type": "layernorm"},
     {"size": 3, "activation": "softmax"}]}
 OVERLAP = {"name": "overlap", "inputs": [2, 7, 7], "loss": "softmax_ce", "layers": [
-    {"type": "conv2d", "channels": 2, "kernel": 1}, {"type": "avgpool2d", "kernel": 3, "stride": 2}, {"type": "flatten"},
+    {"type": "conv2d", "channels": 2, "kernel": 1}, {"type": "avgpool2d", "kernel": 3, "stride": 2},
+    {"type": "flatten"},
     {"size": 2, "activation": "softmax"}]}
 
 
@@ -43,7 +44,8 @@ def _values(spec: dict, batch: int = 3) -> dict[str, np.ndarray]:
     graph = from_dict(spec).graph(batch)
     rng = np.random.default_rng(7)
     env = {n: rng.standard_normal(s) for n, s in {**graph.inputs, **graph.params}.items()}
-    env.update({n: (rng.random(s) < 0.5).astype(float) for n, s in graph.inputs.items() if n.startswith("mask")})
+    masks = {n: s for n, s in graph.inputs.items() if n.startswith("mask")}
+    env.update({n: (rng.random(s) < 0.5).astype(float) for n, s in masks.items()})
     return numeric.run(graph.computes + backward(graph, list(graph.params)).computes, env)
 
 
