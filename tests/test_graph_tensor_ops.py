@@ -152,3 +152,31 @@ def test_the_every_op_document_compiles_and_renders_in_katex(tmp_path):
     report = katex([tmp_path / "every_op.md"])
     assert report["returncode"] == 0 and not report["errors"], report["errors"][:3]
     assert "upsample" in doc.text() and r"\operatorname{upsample}" in doc.latex()
+
+
+def _softmax_net(loss: str) -> dict:
+    return {"name": f"softmax_{loss}", "inputs": 3, "loss": loss,
+            "layers": [{"size": 4, "activation": "softmax"}]}
+
+
+def test_softmax_cross_entropys_gradient_simplifies_to_a_minus_y_over_the_batch():
+    text = [s.text for s in tensor_statements(derive_graph(from_dict(_softmax_net("softmax_ce"))))
+            if s.name == "grad_dense1_z"]
+    assert text == ["grad_dense1_z = grad_act1_log − act1_a·Σ_k(grad_act1_log)",
+                    "grad_dense1_z = (act1_a·Σ_k(Y) − Y)/B"
+                    "   (for targets whose rows sum to 1: (act1_a − Y)/B)"]
+    v = _values(_softmax_net("softmax_ce"), batch=5)
+    a, y, dlog = v["act1_a"], v["Y"], v["grad_act1_log"]
+    row_form, from_loss = dlog - a * dlog.sum(1, keepdims=True), (a * y.sum(1, keepdims=True) - y) / 5
+    np.testing.assert_allclose(v["grad_dense1_z"], row_form, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(v["grad_dense1_z"], from_loss, rtol=1e-10, atol=1e-14)
+
+
+def test_softmax_with_another_loss_shows_the_jacobian_row_form_only():
+    text = [s.text for s in tensor_statements(derive_graph(from_dict(_softmax_net("mse"))))
+            if s.name == "grad_dense1_z"]
+    assert text == ["grad_dense1_z = act1_a·(grad_act1_a − Σ_k(act1_a ⊙ grad_act1_a))"]
+    v = _values(_softmax_net("mse"), batch=5)
+    a, da = v["act1_a"], v["grad_act1_a"]
+    row_form = a * (da - (a * da).sum(1, keepdims=True))
+    np.testing.assert_allclose(v["grad_dense1_z"], row_form, rtol=1e-10, atol=1e-14)

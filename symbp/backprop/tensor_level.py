@@ -6,7 +6,9 @@ formula. A sum of a product of two reads whose indices are bare variables is a m
 correlation, its kernel dilated when the kernel's index carries the stride, and flipped with
 the other read dilated when the index is solved as (u + pad − p)/s (a full correlation with
 rot180 of the kernel); a δ gated by an equality with a max is routed to the arg-max; a sum of
-gradient parts at one index is a fan-out.
+gradient parts at one index is a fan-out. The other shapes (entrywise gradients, sums over
+broadcast axes, spreads, reshapes, slices, softmax) live in their own modules; ``tensor_table``
+tries them all in order.
 """
 
 from __future__ import annotations
