@@ -9,6 +9,8 @@ them (a bias: Σ δ over the batch and pixels; a norm's γ: Σ δy ⊙ x̂, β: 
 
 from __future__ import annotations
 
+from collections.abc import Set
+
 import sympy as sp
 
 from ..core.ir import Compute, read_index, read_name, reads
@@ -17,11 +19,7 @@ from ..core.textprint import text
 from .tensor_level import FORMATS, Names, Statement
 
 
-def _is_gradient(read: sp.Expr) -> bool:
-    return read_name(read).startswith("grad_")
-
-
-def _entrywise(c: Compute) -> tuple[sp.Expr, sp.Indexed, list[sp.Expr]] | None:
+def _entrywise(c: Compute, gradients: Set[str]) -> tuple[sp.Expr, sp.Indexed, list[sp.Expr]] | None:
     """(coefficient, the gradient read, the other factors) when the one term's body is a product
     of factors whose reads all sit at the term's full index, exactly one factor a gradient."""
     if len(c.terms) != 1 or c.terms[0].guards or c.terms[0].kind != "sum" or c.role != "grad":
@@ -35,10 +33,11 @@ def _entrywise(c: Compute) -> tuple[sp.Expr, sp.Indexed, list[sp.Expr]] | None:
         return None
     coeff, rest = c.terms[0].body.as_coeff_Mul()
     factors = list(sp.Mul.make_args(rest))
-    deltas = [f for f in factors if isinstance(f, sp.Indexed) and _is_gradient(f)]
-    if len(deltas) != 1 or any(_is_gradient(r) for f in factors if f is not deltas[0] for r in reads(f)):
+    deltas = [f for f in factors if isinstance(f, sp.Indexed) and read_name(f) in gradients]
+    others = [f for f in factors if f is not deltas[0]] if len(deltas) == 1 else []
+    if len(deltas) != 1 or any(read_name(r) in gradients for f in others for r in reads(f)):
         return None
-    return coeff, deltas[0], [f for f in factors if f is not deltas[0]]
+    return coeff, deltas[0], others
 
 
 def _bare(expr: sp.Expr) -> sp.Expr:
@@ -63,18 +62,19 @@ def _product(coeff: sp.Expr, delta: sp.Indexed, others: list[sp.Expr], names: Na
     return shown
 
 
-def entrywise(c: Compute, names: Names) -> list[Statement]:
-    """δ ⊙ (the other factors, as derived): an activation's or dropout's gradient."""
-    found = _entrywise(c)
+def entrywise(c: Compute, names: Names, gradients: Set[str]) -> list[Statement]:
+    """δ ⊙ (the other factors, as derived): an activation's or dropout's gradient; ``gradients``
+    names the derived gradient tensors."""
+    found = _entrywise(c, gradients)
     if not found or c.terms[0].reduce or not found[2]:
         return []
     return [Statement(c.name, "entry by entry: the gradient it reads ⊙ the derived factor",
                       names.both(c.name), _product(*found, names))]
 
 
-def axis_sum(c: Compute, names: Names) -> list[Statement]:
+def axis_sum(c: Compute, names: Names, gradients: Set[str]) -> list[Statement]:
     """Σ over the axes a parameter is broadcast along, of δ (⊙ the other factors)."""
-    found = _entrywise(c)
+    found = _entrywise(c, gradients)
     if not found or not c.terms[0].reduce:
         return []
     over = ",".join(map(str, c.terms[0].reduce))

@@ -20,6 +20,7 @@ import sympy as sp
 from ..core.ir import Compute, Graph, read_index, read_name, reads
 from ..core.texprint import TexPrinter
 from ..core.textprint import TextPrinter
+from .graph import grad_name
 from .tensor_level import Names, Statement
 
 
@@ -125,8 +126,8 @@ class _Inliner:
 
 def _inside(soft: Softmax, backward: Mapping[str, Compute], entering: str) -> set[str]:
     """The gradients between the one entering the softmax and its input's."""
-    tensors = [soft.exp, soft.total, soft.z] + ([soft.log] if entering != f"grad_{soft.log}" else [])
-    return {n for n in backward for t in tensors if n == f"grad_{t}" or n.startswith(f"grad_{t}__")}
+    tensors = [soft.exp, soft.total, soft.z] + ([soft.log] if entering != grad_name(soft.log) else [])
+    return {n for n in backward for t in tensors if n == grad_name(t) or n.startswith(f"{grad_name(t)}__")}
 
 
 def _entrywise_closure(start: str, backward: Mapping[str, Compute]) -> set[str] | None:
@@ -158,10 +159,10 @@ class SoftmaxGradient:
 def gradient(soft: Softmax, graph: Graph, backward: Sequence[Compute]) -> SoftmaxGradient | None:
     """∂J/∂z inlined through the softmax and simplified (None if z gets no gradient)."""
     by_name = {c.name: c for c in backward}
-    name = f"grad_{soft.z}"
+    name = grad_name(soft.z)
     if name not in by_name:
         return None
-    entering = f"grad_{soft.a}" if f"grad_{soft.a}" in by_name else f"grad_{soft.log}"
+    entering = grad_name(soft.a) if grad_name(soft.a) in by_name else grad_name(soft.log)
     inside = _inside(soft, by_name, entering)
     shapes = {**graph.shapes(), **{c.name: c.shape for c in backward}}
     row_form = sp.factor_terms(sp.expand(_Inliner(soft, by_name, inside, shapes).value(name)))

@@ -19,11 +19,13 @@ from .tensor_level import Names, Statement, copy_of, correlation, fan_out, matri
 @dataclass
 class Context:
     """What recognisers may need besides the compute: names, the batch extent, every tensor's
-    shape, and the statements made so far (a fan-out shows its parts through them)."""
+    shape, which tensors are gradients, and the statements made so far (a fan-out shows its
+    parts through them)."""
 
     names: Names
     batch_size: int
     shapes: dict[str, tuple[int, ...]]
+    gradients: set[str]  # the derived gradient tensors (role "grad")
     known: dict[str, Statement] = field(default_factory=dict)
 
 
@@ -36,8 +38,8 @@ RECOGNISERS: tuple[Recogniser, ...] = (
     lambda c, x: tensor_maps.even_spread(c, x.names),
     lambda c, x: tensor_maps.reshape(c, x.names, x.batch_size),
     lambda c, x: tensor_maps.tensor_slice(c, x.names, x.shapes),
-    lambda c, x: tensor_entrywise.entrywise(c, x.names),
-    lambda c, x: tensor_entrywise.axis_sum(c, x.names),
+    lambda c, x: tensor_entrywise.entrywise(c, x.names, x.gradients),
+    lambda c, x: tensor_entrywise.axis_sum(c, x.names, x.gradients),
     lambda c, x: fan_out(c, x.names, x.known),
 )
 
@@ -45,7 +47,8 @@ RECOGNISERS: tuple[Recogniser, ...] = (
 def statements(computes: Sequence[Compute], names: Names, batch_size: int,
                shapes: dict[str, tuple[int, ...]]) -> list[Statement]:
     """Every compute a recogniser knows, restated at the tensor level, in order."""
-    context = Context(names, batch_size, {**shapes, **{c.name: c.shape for c in computes}})
+    context = Context(names, batch_size, {**shapes, **{c.name: c.shape for c in computes}},
+                      {c.name for c in computes if c.role == "grad"})
     out: list[Statement] = []
     for c in computes:
         found = next((s for s in (r(c, context) for r in RECOGNISERS) if s), [])
