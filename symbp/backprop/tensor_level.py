@@ -6,7 +6,9 @@ formula. A sum of a product of two reads whose indices are bare variables is a m
 correlation, its kernel dilated when the kernel's index carries the stride, and flipped with
 the other read dilated when the index is solved as (u + pad − p)/s (a full correlation with
 rot180 of the kernel); a δ gated by an equality with a max is routed to the arg-max; a sum of
-gradient parts at one index is a fan-out.
+gradient parts at one index is a fan-out. The other shapes (entrywise gradients, sums over
+broadcast axes, spreads, reshapes, slices, softmax) live in their own modules; ``tensor_table``
+tries them all in order.
 """
 
 from __future__ import annotations
@@ -314,27 +316,13 @@ def _part(name: str, names: Names, known: Mapping[str, Statement], fmt: str) -> 
     return rf"\left({right}\right)" if fmt == "tex" else f"({right})"
 
 
-def copy_of(c: Compute, names: Names) -> Statement | None:
+def copy_of(c: Compute, names: Names, shapes: Mapping[str, tuple[int, ...]]) -> Statement | None:
     """A compute that passes a tensor on unchanged (δ of an add's input is δ of its sum)."""
     if len(c.terms) != 1 or c.terms[0].reduce or c.terms[0].guards:
         return None
     body = c.terms[0].body
     if not (isinstance(body, sp.Indexed) and list(body.indices) == list(c.index)):
         return None
+    if shapes.get(read_name(body), c.shape) != c.shape:  # part of a larger tensor: a slice
+        return None
     return Statement(c.name, "a copy", names.both(c.name), names.both(read_name(body)))
-
-
-def statements(computes: Sequence[Compute], names: Names, batch_size: int) -> list[Statement]:
-    """Every compute the recognisers know, restated at the tensor level, in order."""
-    out: list[Statement] = []
-    known: dict[str, Statement] = {}
-    for c in computes:
-        found = (correlation(c, names) or matrix_product(c, names, batch_size) or max_routing(c, names)
-                 or fan_out(c, names, known))
-        copy = None if found else copy_of(c, names)
-        if copy:
-            known[c.name] = copy
-        if found:
-            known[c.name] = found[0]
-            out += found
-    return out

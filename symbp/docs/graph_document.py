@@ -10,7 +10,7 @@ from functools import cached_property
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from ..backprop import norm_paths, tensor_level
+from ..backprop import norm_paths, tensor_softmax, tensor_table
 from ..backprop.tensor_level import Names, Statement
 from ..codegen.graph_code import BATCH, _batch_numbers, formula
 from ..codegen.graph_emit import Derived, derive_graph
@@ -168,8 +168,8 @@ def _tex_text(text: str) -> str:
 
 
 _SYMBOLS = {"δ": r"$\delta$", "∂": r"$\partial$", "°": r"$^\circ$", "⋆": r"$\star$", "⊙": r"$\odot$",
-            "·": r"$\cdot$", "σ": r"$\sigma$", "ε": r"$\varepsilon$", "√": r"$\surd$", "Σ": r"$\Sigma$",
-            "−": "$-$"}
+            "·": r"$\cdot$", "×": r"$\times$", "σ": r"$\sigma$", "ε": r"$\varepsilon$", "√": r"$\surd$",
+            "Σ": r"$\Sigma$", "−": "$-$"}
 
 
 def _tex_prose(text: str) -> str:
@@ -184,27 +184,41 @@ TENSOR_NOTE = ("K ⋆ R is the correlation (K ⋆ R)[i, j] = Σ K[p, q]·R[i + p
                "rot180 turns a kernel by 180°. In the im2col view R_col has one column per output "
                "position holding the window it sees, K_row one row per output channel, and col2im adds "
                "the columns back into the windows they came from. mean(·) averages over the entries "
-               "that share a normalisation's statistics; ⊙ multiplies entry by entry.")
+               "that share a normalisation's statistics; ⊙ multiplies entry by entry. upsample_s repeats "
+               "each entry in an s × s block (entries no window covers get 0), 1_{k×k} is a kernel of ones, "
+               "Σ_k(·) sums over a softmax's axis, T[:, i:j] is a slice and reshape keeps a sample's "
+               "row-major order.")
 
 
 def tensor_statements(derived: Derived) -> list[Statement]:
     """The tensor level of a derived graph: the recognised computes in order, each
-    normalisation's paths and simplified sum in place of the sums of parts inside it. A sequence
+    normalisation's paths and simplified sum, and each softmax's inlined gradient, in place of
+    the statements about the computes inside them. A sequence
     network's matrix level is its recurrence section instead (``backprop.recurrence``)."""
     if isinstance(derived, SeqDerived):
         return []
     names = Names(tensor_tex)
-    generic = tensor_level.statements(derived.graph.computes + derived.computes, names, BATCH)
+    generic = tensor_table.statements(derived.graph.computes + derived.computes, names, BATCH,
+                                      derived.graph.shapes())
     for norm in norm_paths.recognise(derived.graph):
         found = norm_paths.paths(norm, derived.graph, derived.computes)
-        if found is None:
-            continue
-        inside = {part for part, _ in found.paths} | {found.gradient}
-        inside |= norm_paths.inside(norm, derived.computes)
-        at = next((k for k, s in enumerate(generic) if s.name in inside), len(generic))
-        generic = [s for s in generic[:at] if s.name not in inside] + norm_paths.statements(found, names) + \
-            [s for s in generic[at:] if s.name not in inside]
+        if found is not None:
+            inside = {part for part, _ in found.paths} | {found.gradient}
+            inside |= norm_paths.inside(norm, derived.computes)
+            generic = _in_place(generic, inside, norm_paths.statements(found, names))
+    for soft in tensor_softmax.recognise(derived.graph):
+        grad = tensor_softmax.gradient(soft, derived.graph, derived.computes)
+        if grad is not None:
+            shown = tensor_softmax.statements(grad, names, _batch_numbers)
+            generic = _in_place(generic, grad.inside | {grad.gradient}, shown)
     return generic
+
+
+def _in_place(generic: list[Statement], inside: set[str], found: list[Statement]) -> list[Statement]:
+    """``found`` where the first statement about a compute in ``inside`` was, those dropped."""
+    at = next((k for k, s in enumerate(generic) if s.name in inside), len(generic))
+    return [s for s in generic[:at] if s.name not in inside] + found + \
+        [s for s in generic[at:] if s.name not in inside]
 
 
 def derive_document(spec: GraphSpec) -> GraphDerivation:
