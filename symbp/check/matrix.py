@@ -1,7 +1,7 @@
 """Matrix-level claims: ``delta[l] = W[l+1]^T delta[l+1] * a[l]*(1 - a[l])`` and friends.
 
 A matrix claim is checked on small instantiations of the spec's architecture (same activations,
-loss and bias modes; widths such as 2-3-2 and 3-2-4, so that no weight matrix is square and a
+loss, reduction and bias modes; widths such as 2-3-2 and 3-2-4, so that no weight matrix is square and a
 missing transpose cannot go unnoticed), for every layer l the claim applies to. On an
 instantiation every quantity is a sympy matrix of the neuron-level names of that small network
 (see ``symbp.check.system``), so the check itself is the neuron-level one, entry by entry.
@@ -18,6 +18,13 @@ Notation (one sample, column vectors; the loss J of one sample without the regul
 ``W[l][i,j]``, ``w^l_{ij}``    entries (from 1); ``\\sum_j`` / ``sum(j, …)`` sums over an index
 ``^T``, ``^\\top``, ``ᵀ``, ``.T``, ``'``  transpose
 ==========================  ==============================================================
+
+A claim that writes ``A[l]``, ``Z[l]``, ``dZ[l]`` or ``dA[l]`` is about a batch of
+``BATCH_SIZE`` samples (``symbp.check.batch``), one column per sample: ``X``, ``Y``, ``A[l]``,
+``Z[l]`` the samples' quantities, ``dZ[l]``, ``dA[l]`` each sample's own ∂L/∂z, ∂L/∂a (Ng's,
+without the 1/m), ``dW[l]``, ``db[l]``, ``J`` of the batch loss (the mean, or the sum under
+``reduction = "sum"``); ``m``, ``N``, ``B`` the batch size; a bias is added to every column;
+``sum(dZ[l])`` sums over the samples.
 
 ``numbering="from1"`` reads layers as seed 004 does: the input is layer 1 (a^{(1)} = x), so
 a, z, δ carry indices one higher, and Θ^{(l)} maps layer l to layer l+1.
@@ -79,7 +86,7 @@ def instantiation_sizes(net: Network) -> list[list[int]]:
 
 
 def instantiate(net: Network, sizes: list[int]) -> Network:
-    """The spec's architecture with the given widths and default neuron names."""
+    """The spec's architecture (and batch reduction) with the given widths and default neuron names."""
     layers = []
     for layer, size in zip(net.layers, sizes[1:]):
         entry = {"size": size, "activation": layer.activation, "bias": layer.bias,
@@ -88,7 +95,7 @@ def instantiate(net: Network, sizes: list[int]) -> Network:
             entry["alpha"] = layer.alpha
         layers.append(entry)
     data = {"name": f"{net.name}_{'_'.join(map(str, sizes))}", "inputs": sizes[0], "layers": layers,
-            "loss": net.loss}
+            "loss": net.loss, "reduction": net.reduction}
     for kind in ("activations", "losses"):
         if net.formulas.get(kind):
             data[kind] = {k: {"formula": v} for k, v in net.formulas[kind].items()}

@@ -196,13 +196,8 @@ class System:
         the shared weights), or None."""
         while derivatives := [s for s in d.free_symbols if self.kind.get(s) == "derivative"]:
             d = d.xreplace({s: self.definitions[s] for s in derivatives})
-        if _expansion_size(d) > MAX_EXPANSION:
-            return None
-        expanded = sp.expand(d)
-        if expanded == 0:
-            return []
         groups: dict[int, list[sp.Expr]] = {}
-        for term in sp.Add.make_args(expanded):
+        for term in _terms(d):
             samples = {self.sample[s] for s in term.free_symbols if s in self.sample}
             if len(samples) != 1:  # shared by samples, or of none: d does not split
                 return None
@@ -317,6 +312,19 @@ def _quick_zero(d: sp.Expr) -> bool:
     if _expansion_size(d) > MAX_EXPANSION:
         return False
     return is_zero(d, allow_simplify=False)
+
+
+def _terms(e: sp.Expr) -> list[sp.Expr]:
+    """The terms of a sum, a product with one sum among its factors distributed over it (c·(u + v)
+    is c·u + c·v), never multiplied out further: at most as many terms as the leaves."""
+    if isinstance(e, sp.Add):
+        return [t for a in e.args for t in _terms(a)]
+    if isinstance(e, sp.Mul):
+        sums = [a for a in e.args if isinstance(a, sp.Add)]
+        if len(sums) == 1:
+            rest = sp.Mul(*[a for a in e.args if a is not sums[0]])
+            return [rest * t for t in _terms(sums[0])]
+    return [e]
 
 
 def _expansion_size(e: sp.Expr) -> float:
