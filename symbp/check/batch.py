@@ -71,15 +71,14 @@ def _build(one: System, m: int) -> System:
                   constraints, act_of=act_of, sample=sample, batch=m)
 
 
-def batch_repairs(left: str, right: str, word: str, missing: bool, latex: bool) -> list[str]:
-    """``left = right`` with the batch mean's 1/word written (``missing``) or removed, in the
-    claim's own notation: candidates for the correct line, each to be checked before it is offered."""
+def batch_repairs(right: str, word: str, missing: bool, latex: bool) -> list[str]:
+    """The right side of a claim with the batch mean's 1/word written (``missing``) or removed,
+    in the claim's own notation: candidates for the correct line, each checked before it is offered."""
     if missing:
-        factor = rf"\frac{{1}}{{{word}}} \left({right}\right)" if latex else f"1/{word} * ({right})"
-        return [f"{left} = {factor}"]
+        return [rf"\frac{{1}}{{{word}}} \left({right}\right)" if latex else f"1/{word} * ({right})"]
     out = []
     for pattern in FACTOR_PATTERNS:
         found = re.compile(pattern.replace("@", re.escape(word))).search(right)
         if found:
-            out.append(f"{left} = {(right[:found.start()] + right[found.end():]).strip()}")
+            out.append((right[:found.start()] + right[found.end():]).strip())
     return out

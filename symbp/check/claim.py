@@ -349,7 +349,8 @@ def _repair_batch_factor(report: ClaimReport, net: Network, claim: Claim, number
         return report
     missing = "missing" in report.diagnosis
     left, right = claim.text[:claim.eq].strip(), claim.text[claim.eq + 1:].strip()
-    for text in batch_repairs(left, right, word, missing, claim.latex):
+    for repaired in batch_repairs(right, word, missing, claim.latex):
+        text = f"{left} = {repaired}"
         if _holds_plainly(net, text, numbering, seed):
             report.correct, report.correct_latex = (None, text) if claim.latex else (text, None)
             break

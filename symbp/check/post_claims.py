@@ -185,12 +185,11 @@ class PostChecker:
         if found is None:
             return verdict
         missing = "missing" in verdict.diagnosis
-        for text in batch_repairs(lhs.strip(), side.strip(), found["word"], missing, latex=True):
-            left, right = split_equals(text)
-            left, _ = rewrite(left, self.net, left=True, preset=self.preset)
-            right, _ = rewrite(right, self.net, preset=self.preset)
-            if self.symbolic(f"{left} = {right}").status == "holds":
-                return replace(verdict, correct=text, latex=True)
+        left, _ = rewrite(lhs, self.net, left=True, preset=self.preset)
+        for right in batch_repairs(side.strip(), found["word"], missing, latex=True):
+            read, _ = rewrite(right, self.net, preset=self.preset)
+            if self.symbolic(f"{left} = {read}").status == "holds":
+                return replace(verdict, correct=f"{lhs.strip()} = {right}", latex=True)
         return verdict
 
     @staticmethod
