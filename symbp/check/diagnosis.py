@@ -2,10 +2,10 @@
 
 Each entry of ``MUTATIONS`` turns the true expression of the left side (a derivative's sum
 over chain-rule paths, or an intermediate's definition) into a plausibly wrong one: a sign, the
-1/n of a mean over the outputs or the 1/m of a batch mean left out (or written
-in excess), a factor of 2, a chain factor missing or repeated, σ'
-written with z instead of a, a path left out, paths multiplied instead of added, a neighbour's
-name or a whole neighbouring neuron where another belongs, a term dropped. ``diagnose``
+1/m of a batch mean left out (or written where the loss is summed), the 1/n of a mean over the
+outputs left out, a factor of 2, a chain factor missing or repeated, σ' written with z instead of
+a, a path left out, paths multiplied instead of added, a neighbour's name or a whole neighbouring
+neuron where another belongs, a term dropped. ``diagnose``
 evaluates each mutant at the points where the claim was evaluated; the first that reproduces the
 claimed value at every point is the diagnosis.
 """
