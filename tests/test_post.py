@@ -166,8 +166,11 @@ PLANTED = {
     "planted_mean.md": {6: "the mean's factor 1/3 is missing (the loss averages over the 3 outputs)",
                         12: "the mean's factor 1/3 is missing (the loss averages over the 3 outputs)",
                         24: "the mean's factor 1/2 is missing (the loss averages over the 2 outputs)"},
+    "planted_batch.md": {19: "the batch mean's factor 1/m is missing: J averages over the m samples",
+                         31: "the batch mean's factor 1/m is missing: J averages over the m samples",
+                         37: "an extra factor 1/m: this is the derivative of one sample's loss"},
 }
-PLANTED_SPECS = {"planted_mean.md": str(POSTS / "mean_net.toml")}  # the others: mazur
+PLANTED_SPECS = {"planted_mean.md": str(POSTS / "mean_net.toml"), "planted_batch.md": "seed004"}  # else mazur
 
 
 @pytest.mark.parametrize("name", sorted(PLANTED))
@@ -180,6 +183,24 @@ def test_planted_mistakes_are_reported_line_by_line_with_the_diagnosis(name):
             assert "disagrees with the true value" in v.reason and v.correct
         else:
             assert diagnosis in (v.diagnosis or v.reason)
+
+
+@pytest.mark.parametrize("notation, held, wrong", [
+    ("ng", {3, 7, 19}, {13: ("the batch mean's factor 1/m is missing: J averages over the m samples",
+                             r"\frac{\partial J}{\partial \Theta^{(2)}} = "
+                             r"\frac{1}{m} \left(dZ^{(3)} \left(A^{(2)}\right)^{T}\right)")}),
+    ("cs231n", {7, 19}, {13: ("the batch mean's factor 1/N is missing: J averages over the N samples",
+                              r"dscores = \frac{1}{N} \left(\sigma(scores) - y\right)"),
+                         25: ("an extra factor 1/N: the batch mean's 1/N is counted twice",
+                              "dW = X^T dout")}),
+])
+def test_a_batch_gradient_without_its_mean_is_named_in_the_posts_notation(notation, held, wrong):
+    report = check_post(read_post(POSTS / f"planted_batch_{notation}.md"), load_spec("seed004"),
+                        notation=notation)
+    assert lines_with(report, "holds") == held and lines_with(report, "wrong") == set(wrong)
+    for line, (diagnosis, correct) in wrong.items():
+        assert (item_at(report, line).verdict.diagnosis, item_at(report, line).verdict.correct) == \
+            (diagnosis, correct)
 
 
 @pytest.mark.parametrize("name, spec, numbering", [

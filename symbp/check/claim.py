@@ -33,6 +33,7 @@ from ..core.claim_vocabulary import ACTIVATION_NAMES, TRANSPOSE_MARKS
 from ..core.errors import DerivationError
 from ..core.files import read_text
 from ..core.spec import Network, load_spec
+from .batch import BATCH_SIZE, batch_repairs
 from .claims import (
     Accent,
     BigSum,
@@ -50,6 +51,8 @@ from .diagnosis import close, diagnose, show, value_at
 from .matrix import (
     LAST_LAYER,
     LAYERED,
+    claim_batch_word,
+    is_batched,
     matrix_entries,
     mentions_layer_variable,
 )
@@ -140,26 +143,28 @@ class ClaimReport:
 
 
 def check_claim(net: Network | str | None, text: str, *, numbering: str = "from0",
-                seed: int = 0) -> ClaimReport:
-    """Check one claim against the derivation of ``net`` (a Network, spec file or bundled name)."""
+                seed: int = 0, batch_word: str = "m") -> ClaimReport:
+    """Check one claim against the derivation of ``net`` (a Network, spec file or bundled name);
+    ``batch_word`` names the batch size in answers when the claim does not (m, N or B)."""
     net = load_spec(net) if not isinstance(net, Network) else net
     with claim_budget():
-        return _check_claim(net, text, numbering, seed)
+        return _check_claim(net, text, numbering, seed, batch_word)
 
 
-def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimReport:
+def _check_claim(net: Network, text: str, numbering: str, seed: int, batch_word: str) -> ClaimReport:
     try:
         claim = parse_claim(text)
         level = choose_level(net, claim)
         if level == "neuron":
             comparisons, notes = _neuron_comparisons(net, claim), []
         else:
-            comparisons, notes = _matrix_comparisons(net, claim, numbering)
+            comparisons, notes = _matrix_comparisons(net, claim, numbering, batch_word)
     except ClaimError as exc:
         return ClaimReport(text, "bad input", error=exc)
     except _Shape as shape:
         report = ClaimReport(text, "does not hold", "matrix", f"the shapes do not fit: {shape.message}",
-                             correct=_matrix_correct(net, claim, numbering), notes=shape.notes)
+                             correct=None if is_batched(claim) else _matrix_correct(net, claim, numbering),
+                             notes=shape.notes)
         return _name_wrong_layer(report, net, claim, numbering, seed)
     except DerivationError as exc:
         return ClaimReport(text, "bad input", error=ClaimError(str(exc)))
@@ -169,8 +174,9 @@ def _check_claim(net: Network, text: str, numbering: str, seed: int) -> ClaimRep
     report = _decide(net, claim, level, comparisons, seed)
     report.notes = notes + report.notes
     if level == "matrix" and report.verdict == "does not hold":
-        report.correct = _matrix_correct(net, claim, numbering)
+        report.correct = None if is_batched(claim) else _matrix_correct(net, claim, numbering)
         _name_wrong_layer(report, net, claim, numbering, seed)
+        _repair_batch_factor(report, net, claim, numbering, seed, comparisons[0].system.batch_word)
     return report
 
 
@@ -257,12 +263,16 @@ class _Shape(Exception):  # noqa: N818 - internal signal
         self.message, self.notes = message, notes
 
 
-def _matrix_comparisons(net: Network, claim: Claim, numbering: str) -> tuple[list[Comparison], list[str]]:
+def _matrix_comparisons(net: Network, claim: Claim, numbering: str,
+                        batch_word: str = "m") -> tuple[list[Comparison], list[str]]:
     numbered = "with the input as layer 1 (seed 004)" if numbering == "from1" else "from a^0 = x"
-    notes = ["matrix claims are about one sample's loss J (no batch mean, no regulariser); "
-             f"layers numbered {numbered}"]
+    word = claim_batch_word(claim) or batch_word
+    about = (f"a batch of {BATCH_SIZE} samples, one column per sample (J is the {net.reduction} of "
+             f"their losses, {word} = {BATCH_SIZE})" if is_batched(claim)
+             else "one sample's loss J (no batch mean)")
+    notes = [f"matrix claims are about {about}, without the regulariser; layers numbered {numbered}"]
     try:
-        entries, checked = matrix_entries(net, claim, numbering)
+        entries, checked = matrix_entries(net, claim, numbering, word)
     except ShapeError as exc:
         raise _Shape(str(exc), notes) from None
     if not entries:
@@ -335,6 +345,22 @@ def _holds_plainly(net: Network, text: str, numbering: str, seed: int) -> bool:
     except (ClaimError, _Shape, DerivationError):
         return False
     return _decide(net, claim, "matrix", comparisons, seed).verdict == "holds"
+
+
+def _repair_batch_factor(report: ClaimReport, net: Network, claim: Claim, numbering: str,
+                         seed: int, word: str) -> ClaimReport:
+    """For a batch mean's 1/m left out or written in excess, the claim with the factor written or
+    removed, in the claim's own notation, when that claim holds."""
+    if not (report.diagnosis and f"1/{word}" in report.diagnosis):
+        return report
+    missing = "missing" in report.diagnosis
+    left, right = claim.text[:claim.eq].strip(), claim.text[claim.eq + 1:].strip()
+    for repaired in batch_repairs(right, word, missing, claim.latex):
+        text = f"{left} = {repaired}"
+        if _holds_plainly(net, text, numbering, seed):
+            report.correct, report.correct_latex = (None, text) if claim.latex else (text, None)
+            break
+    return report
 
 
 # --------------------------------------------------------------------------- deciding

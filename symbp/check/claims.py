@@ -242,6 +242,7 @@ class Claim:
     rhs: Node
     text: str
     latex: bool  # the claim used LaTeX (a backslash or braces): answers are shown in LaTeX too
+    eq: int = -1  # where its '=' is in text
 
 
 # --------------------------------------------------------------------------- lark → nodes
@@ -511,8 +512,8 @@ def is_latex(text: str) -> bool:
 
 def parse_claim(text: str) -> Claim:
     """Read ``left = right`` into syntax trees; raises ClaimError with the column on failure."""
-    lhs, rhs, _ = _parse(text, "claim")
-    return Claim(lhs, rhs, text, is_latex(text))
+    lhs, rhs, eq = _parse(text, "claim")
+    return Claim(lhs, rhs, text, is_latex(text), eq)
 
 
 def parse_expression(text: str) -> Node:

@@ -2,9 +2,10 @@
 
 Each entry of ``MUTATIONS`` turns the true expression of the left side (a derivative's sum
 over chain-rule paths, or an intermediate's definition) into a plausibly wrong one: a sign, the
-1/n of a mean over the outputs left out, a factor of 2, a chain factor missing or repeated, σ'
-written with z instead of a, a path left out, paths multiplied instead of added, a neighbour's
-name or a whole neighbouring neuron where another belongs, a term dropped. ``diagnose``
+1/m of a batch mean left out (or written where the loss is summed), the 1/n of a mean over the
+outputs left out, a factor of 2, a chain factor missing or repeated, σ' written with z instead of
+a, a path left out, paths multiplied instead of added, a neighbour's name or a whole neighbouring
+neuron where another belongs, a term dropped. ``diagnose``
 evaluates each mutant at the points where the claim was evaluated; the first that reproduces the
 claimed value at every point is the diagnosis.
 """
@@ -19,6 +20,7 @@ import sympy as sp
 
 from ..backprop.neuron import Factor
 from ..core import losses
+from .batch import BATCH_SIZE
 from .system import DIGITS, System, UndefinedValueError, numeric
 
 AGREE = mpmath.mpf(10) ** -30  # relative agreement that counts as equal at a point
@@ -221,9 +223,27 @@ def mean_factor_missing(s, ref, namer):
            n * s.definitions[ref])
 
 
-MUTATIONS: list[Mutation] = [sign_flipped, mean_factor_missing, factor_of_two, missing_factor,
-                             extra_factor, derivative_of_z, path_missing, paths_multiplied, wrong_name,
-                             one_occurrence, wrong_neuron, term_missing]
+def batch_mean_factor(s, ref, namer):
+    """The batch mean's 1/m (symbp.check.batch): left out of a derivative of the batch loss J,
+    written twice, or written where the loss is summed (reduction "sum", or one sample's loss)."""
+    if s.kind.get(ref) != "derivative" or s.kind.get(s.pair[ref][0]) != "loss":
+        return
+    m, word, expr = s.batch or BATCH_SIZE, s.batch_word, s.definitions[ref]
+    if not s.batch or s.pair[ref][0] != s.loss:
+        yield (f"an extra factor 1/{word}: this is the derivative of one sample's loss, which has "
+               "no batch mean", expr / m)
+    elif s.network.reduction == "mean":
+        yield (f"the batch mean's factor 1/{word} is missing: J averages over the {word} samples",
+               m * expr)
+        yield (f"an extra factor 1/{word}: the batch mean's 1/{word} is counted twice", expr / m)
+    else:
+        yield (f"an extra factor 1/{word}: J sums over the {word} samples (the spec's reduction "
+               "is \"sum\")", expr / m)
+
+
+MUTATIONS: list[Mutation] = [sign_flipped, batch_mean_factor, mean_factor_missing, factor_of_two,
+                             missing_factor, extra_factor, derivative_of_z, path_missing,
+                             paths_multiplied, wrong_name, one_occurrence, wrong_neuron, term_missing]
 
 
 def diagnose(s: System, ref: sp.Expr, claimed: sp.Expr, envs: list[dict], namer: Namer) -> str | None:

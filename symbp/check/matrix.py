@@ -1,7 +1,7 @@
 """Matrix-level claims: ``delta[l] = W[l+1]^T delta[l+1] * a[l]*(1 - a[l])`` and friends.
 
 A matrix claim is checked on small instantiations of the spec's architecture (same activations,
-loss and bias modes; widths such as 2-3-2 and 3-2-4, so that no weight matrix is square and a
+loss, reduction and bias modes; widths such as 2-3-2 and 3-2-4, so that no weight matrix is square and a
 missing transpose cannot go unnoticed), for every layer l the claim applies to. On an
 instantiation every quantity is a sympy matrix of the neuron-level names of that small network
 (see ``symbp.check.system``), so the check itself is the neuron-level one, entry by entry.
@@ -19,6 +19,13 @@ Notation (one sample, column vectors; the loss J of one sample without the regul
 ``^T``, ``^\\top``, ``ᵀ``, ``.T``, ``'``  transpose
 ==========================  ==============================================================
 
+A claim that writes ``A[l]``, ``Z[l]``, ``dZ[l]`` or ``dA[l]`` is about a batch of
+``BATCH_SIZE`` samples (``symbp.check.batch``), one column per sample: ``X``, ``Y``, ``A[l]``,
+``Z[l]`` the samples' quantities, ``dZ[l]``, ``dA[l]`` each sample's own ∂L/∂z, ∂L/∂a (Ng's,
+without the 1/m), ``dW[l]``, ``db[l]``, ``J`` of the batch loss (the mean, or the sum under
+``reduction = "sum"``); ``m``, ``N``, ``B`` the batch size; a bias is added to every column;
+``sum(dZ[l])`` sums over the samples.
+
 ``numbering="from1"`` reads layers as seed 004 does: the input is layer 1 (a^{(1)} = x), so
 a, z, δ carry indices one higher, and Θ^{(l)} maps layer l to layer l+1.
 """
@@ -31,6 +38,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..core.spec import Network
+from .batch import BATCH_SIZE, BATCH_WORDS, batch_system, sample_name
 from .claims import Claim, Group, Index, Name, Node, Num, Script, Transpose, TupleNode
 from .system import System, system_for
 from .values import (
@@ -44,7 +52,11 @@ from .values import (
 )
 
 LAYERED = {"W": "W", "w": "W", "Theta": "W", "b": "b", "z": "z", "a": "a",
-           "delta": "delta", "dz": "delta", "dW": "dW", "dTheta": "dW", "db": "db", "da": "da"}
+           "delta": "delta", "dz": "delta", "dW": "dW", "dTheta": "dW", "db": "db", "da": "da",
+           "A": "A", "Z": "Z", "dZ": "dZ", "dA": "dA"}
+# A batch, one column per sample (Ng): A[l], Z[l], and dZ[l], dA[l] of each sample's own loss.
+BATCHED = {"A", "Z", "dZ", "dA"}
+ONE_SAMPLE = {"a": "A", "z": "Z", "delta": "dZ", "da": "dA"}  # in a batched claim, write the right
 LOSS_WORDS = {"J", "E", "C", "cost", "loss"}
 TARGET_WORDS = {"y", "t", "Y"}
 INPUT_WORDS = {"x", "X"}
@@ -52,8 +64,9 @@ OUTPUT_WORDS = {"y_hat", "yhat", "h"}
 LAST_LAYER = {"L", "nl", "n_l", "nL"}
 NUMBERINGS = ("from0", "from1")
 # The range of internal layer indices each quantity has (a^0 = x has no z, δ or W).
-FIRST_LAYER = {"W": 1, "b": 1, "z": 1, "a": 0, "delta": 1, "dW": 1, "db": 1, "da": 0}
-SHIFTED = {"z", "a", "delta", "da"}  # indexed one higher under numbering from1
+FIRST_LAYER = {"W": 1, "b": 1, "z": 1, "a": 0, "delta": 1, "dW": 1, "db": 1, "da": 0,
+               "A": 0, "Z": 1, "dZ": 1, "dA": 0}
+SHIFTED = {"z", "a", "delta", "da", "A", "Z", "dZ", "dA"}  # indexed one higher under numbering from1
 
 
 class OutsideNetworkError(Exception):
@@ -73,7 +86,7 @@ def instantiation_sizes(net: Network) -> list[list[int]]:
 
 
 def instantiate(net: Network, sizes: list[int]) -> Network:
-    """The spec's architecture with the given widths and default neuron names."""
+    """The spec's architecture (and batch reduction) with the given widths and default neuron names."""
     layers = []
     for layer, size in zip(net.layers, sizes[1:]):
         entry = {"size": size, "activation": layer.activation, "bias": layer.bias,
@@ -82,11 +95,36 @@ def instantiate(net: Network, sizes: list[int]) -> Network:
             entry["alpha"] = layer.alpha
         layers.append(entry)
     data = {"name": f"{net.name}_{'_'.join(map(str, sizes))}", "inputs": sizes[0], "layers": layers,
-            "loss": net.loss}
+            "loss": net.loss, "reduction": net.reduction}
     for kind in ("activations", "losses"):
         if net.formulas.get(kind):
             data[kind] = {k: {"formula": v} for k, v in net.formulas[kind].items()}
     return Network.from_dict(data)
+
+
+def is_batched(claim: Claim) -> bool:
+    """Whether the claim is about a batch: it writes A[l], Z[l], dZ[l] or dA[l]."""
+    return any(isinstance(n, Name) and n.text.partition("_")[0] in BATCHED
+               for side in (claim.lhs, claim.rhs) for n in _nodes(side))
+
+
+def claim_batch_word(claim: Claim) -> str | None:
+    """The word the claim uses for the batch size (1/m, 1/N), if any."""
+    found = sorted((n.pos, n.text) for side in (claim.lhs, claim.rhs) for n in _nodes(side)
+                   if isinstance(n, Name) and n.text in BATCH_WORDS)
+    return found[0][1] if found else None
+
+
+def _nodes(node: Node) -> list[Node]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        out.append(n)
+        stack.extend(v for v in vars(n).values() if isinstance(v, Node))
+        for v in vars(n).values():
+            if isinstance(v, tuple):
+                stack.extend(x[1] if isinstance(x, tuple) else x for x in v)
+    return out
 
 
 def mentions_layer_variable(node: Node) -> bool:
@@ -147,6 +185,8 @@ class MatrixEvaluator(Evaluator):
             return sp.Integer(self.depth + self.shift)
         if text in self.loss_words:
             return s.loss
+        if text in BATCH_WORDS:
+            return sp.Integer(s.batch or BATCH_SIZE)
         if text in TARGET_WORDS:
             return self.column(self.n.targets)
         if text in INPUT_WORDS:
@@ -162,30 +202,42 @@ class MatrixEvaluator(Evaluator):
         return None
 
     def column(self, names: list[str]) -> sp.ImmutableMatrix:
-        return sp.ImmutableMatrix([self.system.symbols[x] for x in names])
+        """One sample's quantities as a column; in a batch, one column per sample."""
+        s = self.system
+        if not s.batch:
+            return sp.ImmutableMatrix([s.symbols[x] for x in names])
+        return sp.ImmutableMatrix(len(names), s.batch,
+                                  lambda i, k: s.symbols[sample_name(names[i], k + 1)])
+
+    def per_sample_derivative(self, names: list[str]) -> sp.ImmutableMatrix:
+        """Column k: ∂(sample k's loss)/∂(sample k's quantity), as Ng's dZ[l] (no 1/m)."""
+        s = self.system
+        loss = self.n.loss
+        return sp.ImmutableMatrix(len(names), s.batch, lambda i, k: s.derivative(
+            s.symbols[sample_name(loss, k + 1)], s.symbols[sample_name(names[i], k + 1)]))
 
     def layered(self, word: str, user_layer: int, pos: int) -> Value:
         kind = LAYERED[word]
         k = user_layer - (self.shift if kind in SHIFTED else 0)
         if not FIRST_LAYER[kind] <= k <= self.depth:
             raise OutsideNetworkError
+        self.same_batch(word, kind, pos)
         s, n = self.system, self.n
         sym = s.symbols
-        if kind == "a":
-            return self.column(n.inputs if k == 0 else n.activations[k - 1])
-        if kind == "z":
-            return self.column(n.pre_activations[k - 1])
+        neurons = {"a": n.inputs if k == 0 else n.activations[k - 1], "z": n.pre_activations[k - 1]}
+        neurons.update({"A": neurons["a"], "da": neurons["a"], "dA": neurons["a"],
+                        "Z": neurons["z"], "delta": neurons["z"], "dZ": neurons["z"]})
+        if kind in ("a", "z", "A", "Z"):
+            return self.column(neurons[kind])
+        if kind in ("dZ", "dA"):
+            return self.per_sample_derivative(neurons[kind])
+        if kind in ("delta", "da"):
+            return sp.ImmutableMatrix([s.derivative(s.loss, sym[x]) for x in neurons[kind]])
         if kind in ("W", "dW"):
             rows = [[sym[w] for w in row] for row in n.weights[k - 1]]
             if kind == "dW":
                 rows = [[s.derivative(s.loss, w) for w in row] for row in rows]
             return sp.ImmutableMatrix(rows)
-        if kind in ("delta", "da"):
-            if kind == "delta":
-                names = n.pre_activations[k - 1]
-            else:
-                names = n.inputs if k == 0 else n.activations[k - 1]
-            return sp.ImmutableMatrix([s.derivative(s.loss, sym[x]) for x in names])
         layer = s.network.layers[k - 1]
         biases = [sym[x] for x in n.biases[k - 1]]
         if kind == "db":
@@ -193,6 +245,12 @@ class MatrixEvaluator(Evaluator):
         if layer.bias == "none":
             return sp.zeros(layer.size, 1).as_immutable()
         return biases[0] if layer.bias == "shared" else sp.ImmutableMatrix(biases)
+
+    def same_batch(self, word: str, kind: str, pos: int) -> None:
+        """One claim is about one sample (a[l], delta[l]) or about a batch (A[l], dZ[l]), not both."""
+        if self.system.batch and kind in ONE_SAMPLE:
+            self.fail(f"{word} is one sample's; in a claim about a batch (one column per sample) "
+                      f"write {ONE_SAMPLE[kind]}", pos)
 
     # ------------------------------------------------------------------ scripts and indices
 
@@ -276,6 +334,32 @@ class MatrixEvaluator(Evaluator):
             raise ShapeError(f"index {k} is outside 1…{size}", node.pos)
         return k
 
+    # ------------------------------------------------------------------ a batch
+
+    def add(self, a: Value, b: Value, pos: int) -> Value:
+        """In a batch, a bias column (or row) is added to every sample's column (or row):
+        Z[l] = W[l] A[l-1] + b[l], out = X W + b."""
+        if self.system.batch and is_matrix(a) and is_matrix(b) and a.shape != b.shape:
+            wide, narrow = (a, b) if a.rows * a.cols >= b.rows * b.cols else (b, a)
+            if narrow.shape in ((wide.rows, 1), (1, wide.cols)):
+                return sp.ImmutableMatrix(wide.rows, wide.cols, lambda i, j: wide[i, j] + narrow[
+                    min(i, narrow.rows - 1), min(j, narrow.cols - 1)])
+        return super().add(a, b, pos)
+
+    def plain_sum(self, arg_node: Node, pos: int) -> Value:
+        """sum(dZ[l]): in a batch, the sum over the samples (Ng's np.sum(dZ, axis=1), CS231n's
+        np.sum(dout, axis=0)); sum(j, body) is a Σ over j as everywhere."""
+        m = self.system.batch
+        if not m or isinstance(arg_node, TupleNode):
+            return super().plain_sum(arg_node, pos)
+        v = self.value(arg_node)
+        if is_matrix(v) and v.cols == m and v.rows != m:
+            return sp.ImmutableMatrix(v.rows, 1, lambda i, _: sp.Add(*v.row(i)))
+        if is_matrix(v) and v.rows == m and v.cols != m:
+            return sp.ImmutableMatrix(1, v.cols, lambda _, j: sp.Add(*v.col(j)))
+        self.fail(f"sum(…) of one argument sums over the {m} samples of the batch: it needs a "
+                  "matrix with one column (or row) per sample", pos)
+
     # ------------------------------------------------------------------ the rest
 
     def prime_of_value(self, v: Value, node: Node) -> Value:
@@ -301,6 +385,9 @@ class MatrixEvaluator(Evaluator):
         words = {"input": "x", "target": "y", "loss": "J",
                  "weight": f"W[{l}]", "bias": f"b[{l}]", "pre": f"z[{l + shift}]",
                  "act": f"a[{l + shift}]"}
+        if s.batch:
+            words |= {"input": "X", "target": "Y", "pre": f"Z[{l + shift}]", "act": f"A[{l + shift}]",
+                      "loss": "J" if sym not in s.sample else "L"}
         if kind == "derivative":
             x, y = s.pair[sym]
             return f"∂{self.generic_name(x)}/∂{self.generic_name(y)}"
@@ -379,7 +466,8 @@ def layer_candidates(net: Network, numbering: str) -> list[int]:
     return list(range(shift - 1, net.depth + shift + 2))
 
 
-def matrix_entries(net: Network, claim: Claim, numbering: str) -> tuple[list[Entry], list[str]]:
+def matrix_entries(net: Network, claim: Claim, numbering: str,
+                   batch_word: str = "m") -> tuple[list[Entry], list[str]]:
     """Every scalar equation of the claim on every instantiation and layer it applies to.
 
     Raises ShapeError (with the instantiation in the message) when the shapes do not fit.
@@ -389,8 +477,11 @@ def matrix_entries(net: Network, claim: Claim, numbering: str) -> tuple[list[Ent
     entries: list[Entry] = []
     checked: list[str] = []
     uses_l = mentions_layer_variable(claim.lhs) or mentions_layer_variable(claim.rhs)
+    batched = is_batched(claim)
     for sizes in instantiation_sizes(net):
-        system = system_for(instantiate(net, sizes))
+        small = instantiate(net, sizes)
+        system = batch_system(small) if batched else system_for(small)
+        system.batch_word = batch_word
         shape = "-".join(map(str, sizes))
         for l in (layer_candidates(net, numbering) if uses_l else [None]):
             ev = MatrixEvaluator(system, claim.text, numbering, l)

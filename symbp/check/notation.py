@@ -38,20 +38,29 @@ class Preset:
     rewrites: tuple[tuple[str, str], ...]
     description: str
     words: tuple[tuple[str, str], ...] = ()
+    batch_word: str = "m"  # the batch size, as the textbook writes it
 
 
-def _row_of(quantity: str) -> str:
-    """A quantity of one sample written as CS231n's row of a batch: (column)^T, parenthesised so
+def _rows_of(quantity: str) -> str:
+    """A batch with one column per sample written as CS231n's rows: (matrix)^T, parenthesised so
     that the post's own ^T applies to it as a whole."""
     return rf"\left(\left({quantity}\right)^{{T}}\right)"
 
 
-# CS231n's affine layer: a batch is the rows of X (N, D), W is (D, M), out = X W + b, and the
-# gradients of the loss are dout, dx, dW, db; for one sample each is the transpose of symbp's
-# column-vector quantity of layer l (X = (a^{l-1})^T, W = (W^l)^T, dout = (delta^l)^T, …).
-CS231N_WORDS = tuple((word, _row_of(q)) for words, q in (
-    (("dout",), r"\delta^{l}"), (("dx", "dX"), "da^{l-1}"), (("dW", "dw"), "dW^{l}"), (("db",), "db^{l}"),
-    (("out",), "z^{l}"), (("X", "x"), "a^{l-1}"), (("W", "w"), "W^{l}"), (("b",), "b^{l}")) for word in words)
+def _gradient(quantity: str) -> str:
+    return rf"\frac{{\partial J}}{{\partial {quantity}}}"
+
+
+# CS231n's affine layer: a batch of N samples is the rows of X (N, D), W is (D, M), out = X W + b,
+# and dout, dx, dW, db are the gradients of the batch loss J (the mean over the N samples, so
+# dout carries the 1/N); each is the transpose of symbp's layer-l batch quantity with one column
+# per sample (X = (A^{l-1})^T, W = (W^l)^T, dout = (∂J/∂Z^l)^T, …); scores are the output
+# layer's out, y the targets.
+CS231N_WORDS = tuple((word, _rows_of(q)) for words, q in (
+    (("dout",), _gradient("Z^{l}")), (("dx", "dX"), _gradient("A^{l-1}")), (("dW", "dw"), "dW^{l}"),
+    (("db",), "db^{l}"), (("out",), "Z^{l}"), (("X", "x"), "A^{l-1}"), (("W", "w"), "W^{l}"),
+    (("b",), "b^{l}"), (("scores",), "Z^{L}"), (("dscores",), _gradient("Z^{L}")), (("y", "Y"), "Y"))
+    for word in words)
 
 PRESETS = {
     "symbp": Preset("from0", (), "symbp's own: a^0 = x, W[l] (out, in), delta[l] = dJ/dz[l]"),
@@ -59,7 +68,8 @@ PRESETS = {
                       "Nielsen: w^l_{jk} from neuron k into neuron j, delta^l = dC/dz^l, BP1-BP4"),
     "ng": Preset("from1", (), "Ng: Theta^{(l)}, a^{(l)}, delta^{(l)}, the input is layer 1"),
     "cs231n": Preset("from0", (), "CS231n: a batch as the rows of X (N, D), W (D, M), out = X W + b, "
-                     "dW = X^T dout, dx = dout W^T (dout, dx, dW, db the gradients)", CS231N_WORDS),
+                     "dW = X^T dout, dx = dout W^T (dout, dx, dW, db the gradients of the batch "
+                     "mean)", CS231N_WORDS, "N"),
 }
 # A superscript before a subscript: ^{l}_{jk} -> _{jk}^{l}.
 SCRIPTS = re.compile(r"(\^\s*(?:\{[^{}]*\}|[A-Za-z0-9]))\s*(_\s*(?:\{[^{}]*\}|[A-Za-z0-9]))")

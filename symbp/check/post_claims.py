@@ -17,11 +17,12 @@ row gets a verdict: holds, wrong (with the reason), truncated, or not checked (w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from ..core.errors import SymbpError
 from ..core.spec import Network
+from .batch import batch_repairs
 from .claim import check_claim
 from .claims import parse_expression
 from .example import check_example, judge
@@ -42,6 +43,7 @@ SPACING = re.compile(r"\\[,;:!](?![A-Za-z])|\\q?quad(?![A-Za-z])|&")
 TEXT = re.compile(r"\\(?:text|mathrm|textrm|operatorname)\s*\{([^{}]*)\}")
 TABLE_ROW = re.compile(r"^\s*\|\s*\$(?P<name>[^$|]+)\$\s*\|\s*(?P<value>[+-]?\d*\.?\d+)\s*\|\s*$")
 NUM = r"([+-]?\d*\.\d+|\d+)"
+BATCH_FACTOR = re.compile(r"factor 1/(?P<word>[A-Za-z]+)")  # a diagnosis naming the batch mean's 1/m
 # Figures stated in prose, by phrasing: the pattern and, per group, the check-example key.
 # {loss} and {out1}, {out2}, … are the spec's loss and output names; {n} is the pattern's n.
 PROSE_FIGURES: tuple[tuple[re.Pattern, dict[str, str]], ...] = (
@@ -168,12 +170,27 @@ class PostChecker:
         for side in sides[1:]:
             side_read, more = rewrite(side, self.net, preset=self.preset)
             notes += [n for n in more if n not in notes]
-            verdicts.append(self.side(lhs_read, key, side_read, bool(updated)))
+            verdict = self.side(lhs_read, key, side_read, bool(updated))
+            verdicts.append(self.batch_factor_repaired(verdict, lhs, side))
         item = Item(row.line, row.text, self.kind(lhs, sides[1:], bool(updated)), worst(verdicts), notes)
         unread = [v.reason for v in verdicts if v.status == "not checked"]
         if unread and item.verdict.status != "not checked":
             item.notes.append("a side is not checked: " + unread[0])
         return item, lhs
+
+    def batch_factor_repaired(self, verdict: Verdict, lhs: str, side: str) -> Verdict:
+        """A batch mean's 1/m missing or in excess: the correct line in the post's own notation
+        (the claim's repair is in the names it was rewritten into), offered only if it holds."""
+        found = BATCH_FACTOR.search(verdict.diagnosis or "") if verdict.status == "wrong" else None
+        if found is None:
+            return verdict
+        missing = "missing" in verdict.diagnosis
+        left, _ = rewrite(lhs, self.net, left=True, preset=self.preset)
+        for right in batch_repairs(side.strip(), found["word"], missing, latex=True):
+            read, _ = rewrite(right, self.net, preset=self.preset)
+            if self.symbolic(f"{left} = {read}").status == "holds":
+                return replace(verdict, correct=f"{lhs.strip()} = {right}", latex=True)
+        return verdict
 
     @staticmethod
     def kind(lhs: str, sides: list[str], updated: bool) -> str:
@@ -207,7 +224,7 @@ class PostChecker:
         return self._claims[claim]
 
     def _symbolic(self, claim: str) -> Verdict:
-        report = check_claim(self.net, claim, numbering=self.numbering)
+        report = check_claim(self.net, claim, numbering=self.numbering, batch_word=self.preset.batch_word)
         if report.verdict == "holds":
             return Verdict("holds", f"proven ({report.level} level)")
         if report.verdict == "does not hold":

@@ -57,7 +57,21 @@ class System:
     constraints: dict[sp.Symbol, sp.Expr] = field(default_factory=dict)
     paths: dict[sp.Symbol, tuple[tuple[Factor, ...], ...]] = field(default_factory=dict)
     pair: dict[sp.Symbol, tuple[sp.Symbol, sp.Symbol]] = field(default_factory=dict)
+    act_of: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict)  # z → its neuron's a
+    sample: dict[sp.Symbol, int] = field(default_factory=dict)  # per-sample quantities of a batch
+    batch: int = 0  # samples of a batch (symbp.check.batch); 0: one sample's loss
+    batch_word: str = "m"  # how the claim names the batch size (m, N, B)
     _children: dict[sp.Symbol, list[sp.Symbol]] = field(default_factory=dict)
+    _pre_of: dict[sp.Symbol, sp.Symbol] = field(default_factory=dict)
+    _local: dict[tuple[sp.Symbol, sp.Symbol], sp.Expr] = field(default_factory=dict)
+
+    def copy(self) -> System:
+        """A copy whose derivative symbols and batch word can be added without touching this one."""
+        return System(self.network, self.names, dict(self.symbols), dict(self.kind), dict(self.layer),
+                      dict(self.position), list(self.free), dict(self.definitions),
+                      dict(self.constraints), act_of=self.act_of, sample=self.sample,
+                      batch=self.batch, batch_word=self.batch_word, _pre_of=self._pre_of,
+                      _local=self._local)
 
     # ------------------------------------------------------------------ structure
 
@@ -67,15 +81,21 @@ class System:
 
     def siblings(self, s: sp.Symbol) -> list[sp.Symbol]:
         """Other quantities of the same kind in the same layer (candidates for a wrong index)."""
-        k, l = self.kind.get(s), self.layer.get(s)
+        k, l, n = self.kind.get(s), self.layer.get(s), self.sample.get(s)
         if k in (None, "loss", "derivative"):
             return []
-        return [t for t in self.kind if t != s and self.kind[t] == k and self.layer[t] == l]
+        return [t for t in self.kind if t != s and self.kind[t] == k and self.layer[t] == l
+                and self.sample.get(t) == n]
 
     def activation_of(self, z: sp.Symbol) -> sp.Symbol:
         """The activation symbol a_i of the neuron whose pre-activation is z_i."""
-        l, (i,) = self.layer[z], self.position[z]
-        return self.symbols[self.names.activations[l - 1][i - 1]]
+        return self.act_of[z]
+
+    def pre_activation_of(self, a: sp.Symbol) -> sp.Symbol:
+        """The pre-activation symbol z_i of the neuron whose activation is a_i."""
+        if not self._pre_of:
+            self._pre_of.update({x: z for z, x in self.act_of.items()})
+        return self._pre_of[a]
 
     def children(self, s: sp.Symbol) -> list[sp.Symbol]:
         if not self._children:
@@ -89,7 +109,13 @@ class System:
     # ------------------------------------------------------------------ the chain rule
 
     def local(self, n: sp.Symbol, m: sp.Symbol) -> sp.Expr:
-        """∂n/∂m for m in n's own definition; activations in the output form (σ' = a(1−a))."""
+        """∂n/∂m for m in n's own definition; activations in the output form (σ' = a(1−a)).
+        Computed once per pair, for this system and its copies (the definitions are the same)."""
+        if (n, m) not in self._local:
+            self._local[(n, m)] = self._local_partial(n, m)
+        return self._local[(n, m)]
+
+    def _local_partial(self, n: sp.Symbol, m: sp.Symbol) -> sp.Expr:
         if self.kind[n] == "act":
             l = self.layer[n]
             g = self.network.activation_expr(l)
@@ -148,15 +174,37 @@ class System:
 
     def tidy_constrained(self, expr: sp.Expr) -> sp.Expr:
         """Use Σ targets = 1 (softmax cross-entropy): a_i(t1 + t2 + t3) − t_i becomes a_i − t_i."""
-        (last, value), = self.constraints.items()
-        others = value.free_symbols
         reduced = sp.expand(expr.xreplace(self.constraints))
-        return reduced.subs(sp.Add(*others), 1 - last) if others else reduced
+        for last, value in self.constraints.items():  # one constraint per sample of a batch
+            others = value.free_symbols
+            reduced = reduced.subs(sp.Add(*others), 1 - last) if others else reduced
+        return reduced
 
     # ------------------------------------------------------------------ symbolic decision
 
     def identical(self, difference: sp.Expr) -> bool:
-        """True when ``difference`` is proven to be the zero function of the free inputs."""
+        """True when ``difference`` is proven to be the zero function of the free inputs; in a
+        batch, sample by sample when it splits so (a common denominator over every sample's
+        quantities would be huge)."""
+        parts = self._per_sample(difference) if self.batch else None
+        if parts is not None:
+            return all(self._identical(p) for p in parts)
+        return self._identical(difference)
+
+    def _per_sample(self, d: sp.Expr) -> list[sp.Expr] | None:
+        """``d`` as Σ_k d_k over two or more samples, each term in one sample's quantities (and
+        the shared weights), or None."""
+        while derivatives := [s for s in d.free_symbols if self.kind.get(s) == "derivative"]:
+            d = d.xreplace({s: self.definitions[s] for s in derivatives})
+        groups: dict[int, list[sp.Expr]] = {}
+        for term in _terms(d):
+            samples = {self.sample[s] for s in term.free_symbols if s in self.sample}
+            if len(samples) != 1:  # shared by samples, or of none: d does not split
+                return None
+            groups.setdefault(samples.pop(), []).append(term)
+        return [sp.Add(*terms) for terms in groups.values()] if len(groups) > 1 else None
+
+    def _identical(self, difference: sp.Expr) -> bool:
         kinks = self._kinks()
         d = self._sign_form(difference.xreplace(self.constraints), kinks)
         if _quick_zero(d):
@@ -185,7 +233,7 @@ class System:
                 continue
             g = self.network.activation_expr(self.layer[a])
             if g is not None and g.has(sp.Piecewise) and act.derivative(g).variable == "a":
-                out[a] = self.symbols[self.names.pre_activations[self.layer[a] - 1][self.position[a][0] - 1]]
+                out[a] = self.pre_activation_of(a)
         return out
 
     def _sign_form(self, d: sp.Expr, kinks: dict[sp.Symbol, sp.Symbol]) -> sp.Expr:
@@ -210,7 +258,7 @@ class System:
         local = {}
         for s in present:
             if self.kind[s] == "act":
-                z = self.symbols[self.names.pre_activations[self.layer[s] - 1][self.position[s][0] - 1]]
+                z = self.pre_activation_of(s)
                 if z in d.free_symbols or any(z in f.free_symbols for f in d.atoms(sp.Function)):
                     local[s] = self.definitions[s]
         if local:
@@ -266,6 +314,19 @@ def _quick_zero(d: sp.Expr) -> bool:
     return is_zero(d, allow_simplify=False)
 
 
+def _terms(e: sp.Expr) -> list[sp.Expr]:
+    """The terms of a sum, a product with one sum among its factors distributed over it (c·(u + v)
+    is c·u + c·v), never multiplied out further: at most as many terms as the leaves."""
+    if isinstance(e, sp.Add):
+        return [t for a in e.args for t in _terms(a)]
+    if isinstance(e, sp.Mul):
+        sums = [a for a in e.args if isinstance(a, sp.Add)]
+        if len(sums) == 1:
+            rest = sp.Mul(*[a for a in e.args if a is not sums[0]])
+            return [rest * t for t in _terms(sums[0])]
+    return [e]
+
+
 def _expansion_size(e: sp.Expr) -> float:
     """An upper bound on the number of terms of ``e`` multiplied out (sums add, products multiply)."""
     if e.is_Atom:
@@ -292,10 +353,7 @@ def _system_cached(key: str, net: Network) -> System:  # noqa: ARG001 - key make
 
 def system_for(net: Network) -> System:
     """The named system of a small network (cached per spec), a fresh copy each call."""
-    base = _system_cached(net.spec_hash() + net.name, net)
-    return System(base.network, base.names, dict(base.symbols), dict(base.kind), dict(base.layer),
-                  dict(base.position), list(base.free), dict(base.definitions),
-                  dict(base.constraints))
+    return _system_cached(net.spec_hash() + net.name, net).copy()
 
 
 def _build(net: Network) -> System:
@@ -334,7 +392,10 @@ def _build(net: Network) -> System:
         *others, last = [sym[t] for t in n.names.targets]
         constraints[last] = 1 - sp.Add(*others)
         free.remove(last)
-    return System(net, n.names, dict(sym), kind, layer, position, free, definitions, constraints)
+    act_of = {sym[z]: sym[a] for zs, acts in zip(n.names.pre_activations, n.names.activations)
+              for z, a in zip(zs, acts)}
+    return System(net, n.names, dict(sym), kind, layer, position, free, definitions, constraints,
+                  act_of=act_of)
 
 
 # --------------------------------------------------------------------------- numeric evaluation

@@ -301,8 +301,12 @@ class Evaluator:
             v = self.value(term)
             if sign == "-":
                 v = elementwise(v, lambda e: -e)
-            total = v if total is None else add(total, v, term.pos)
+            total = v if total is None else self.add(total, v, term.pos)
         return total
+
+    def add(self, a: Value, b: Value, pos: int) -> Value:
+        """a + b by the module's rules; a batch also broadcasts a bias over the samples."""
+        return add(a, b, pos)
 
     def on_Transpose(self, node: Transpose) -> Value:
         return self.transpose(self.value(node.base))

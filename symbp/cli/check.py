@@ -28,6 +28,9 @@ claims (one per --claim, or one per line of --claims FILE; # starts a comment li
     delta[l] = W[l+1]^T delta[l+1] * a[l]*(1 - a[l])      dW[l] = delta[l] a[l-1]^T
     delta[L] = a[L] - y                                    \delta^l = ((W^{l+1})^T \delta^{l+1}) \odot g'(z^l)
     \delta_i^l = g'(z_i^l) \sum_j \delta_j^{l+1} w_{ji}^{l+1}   (entries from 1)
+  a batch, one column per sample (A[l], Z[l], X, Y; dZ[l], dA[l] each sample's own; dW[l], db[l]
+  of the batch mean J; m, N or B the batch size; sum(…) over the samples):
+    dW[l] = 1/m * dZ[l] @ A[l-1]^T                         db[l] = 1/m * sum(dZ[l])
   products: ⊙ \odot .* elementwise; @ and juxtaposition matrix products; * \cdot elementwise
   between equal shapes, else a matrix product. Transpose: ^T ^\top ᵀ .T '
   sequence specs (steps t = 1 … T, zero outside; checked on T = 3 steps of 2 units):

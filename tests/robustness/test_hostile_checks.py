@@ -57,6 +57,22 @@ def test_random_claims_end_in_a_verdict(level, atoms, spec):
         count("hostile_claims")
 
 
+# Claims about a batch (one column per sample) and the batch size, mixed with one sample's words.
+BATCH_ATOMS = ["A[l]", "Z[l]", "dZ[l]", "dA[l]", "dW[l]", "db[l]", "X", "Y", "m", "N", "1/m", "W[l]",
+               "sum(dZ[l])", "sum(A[l])", "A[l-1]^T", "g(Z[l])", "g'(Z[l])", "delta[l]", "b[l]", "(1 - A[l])"]
+BATCH_CLAIMS = ["dZ[l] = 1/(m - 5) * dZ[l]", "db[l] = sum(A[l]^T A[l])", "db[l] = sum(m)",
+                "sum(dZ[l]) = sum(sum(dZ[l]))", "A[l] = A[l]^64", "dW[l] = m^m^m", "J = 1/m * J",
+                "dA[0] = W[1]^T dZ[1]", "A[l]_{2,3} = g(Z[l]_{2,3})", "dW[l] = 1/m * delta[l] @ A[l-1]^T"]
+
+
+def test_random_batch_claims_end_in_a_verdict():
+    net = symbp.Network.from_dict(MATRIX_SPEC)
+    for text in _claims(BATCH_ATOMS, 30, seed=5) + BATCH_CLAIMS:
+        report = check_claim(net, text)  # anything but a report is a crash
+        assert report.verdict in ("holds", "does not hold", "bad input", "undecided"), text
+        count("hostile_claims")
+
+
 def test_claims_with_scripts_on_indexed_names_hold():
     net = symbp.Network.from_dict(MATRIX_SPEC)
     for text in INDEXED_SCRIPTS[:3] + INDEXED_SCRIPTS[4:5]:
