@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from ..core import naming
 from ..core.errors import SymbpError
 from ..core.spec import Network
 from .neuron import NeuronDerivation, derive_neurons
@@ -52,7 +53,8 @@ def evaluate(net: Network, values: dict[str, float], lr: float | None = None) ->
         kind = "loss" if name == n.names.loss else "forward"
         rows.append(Quantity(name, kind, env[n.symbols[name]]))
     for z, expr in n.deltas.items():
-        rows.append(Quantity(f"delta_{z}", "delta", sp.Float(expr.xreplace(env).evalf(DIGITS), DIGITS)))
+        value = sp.Float(expr.xreplace(env).evalf(DIGITS), DIGITS)
+        rows.append(Quantity(naming.neuron_delta(z), "delta", value))
     grads = {}
     for g in n.gradients:
         grads[g.param] = sp.Float(g.expr.xreplace(env).evalf(DIGITS), DIGITS)

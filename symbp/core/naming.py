@@ -57,6 +57,19 @@ def delta(l: int) -> str:
     return f"delta{l}"
 
 
+NEURON_DELTA = "delta_"  # a neuron's δ = ∂E/∂z is delta_z_o1 for z_o1
+
+
+def neuron_delta(z: str) -> str:
+    """The name of ∂E/∂z for the pre-activation ``z``: in example tables, symbols and claims."""
+    return f"{NEURON_DELTA}{z}"
+
+
+def neuron_of_delta(name: str) -> str:
+    """The pre-activation whose δ ``name`` is (``neuron_delta``'s inverse)."""
+    return name.removeprefix(NEURON_DELTA)
+
+
 def dW(l: int) -> str:  # noqa: N802
     return f"dW{l}"
 

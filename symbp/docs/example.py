@@ -20,6 +20,7 @@ import sympy as sp
 
 from ..backprop.numbers import evaluate
 from ..codegen.emit import emit_numpy
+from ..core import naming
 from ..core.errors import SymbpError
 from ..core.files import read_text
 from ..core.naming import NeuronNames, neuron_names
@@ -144,7 +145,7 @@ def example_numbers(net: Network, values: dict[str, float], lr: float, steps: in
     for q in rows:
         by_kind.setdefault(q.kind, {})[q.name] = q.value
     quantities = {**by_kind.get("input", {}), **by_kind.get("forward", {}), **by_kind["loss"]}
-    deltas = {name.removeprefix("delta_"): v for name, v in by_kind.get("delta", {}).items()}
+    deltas = {naming.neuron_of_delta(name): v for name, v in by_kind.get("delta", {}).items()}
     prefix = f"d{names.loss}/d"
     gradients = {name.removeprefix(prefix): v for name, v in by_kind.get("gradient", {}).items()}
     updates = {name.removesuffix("+"): v for name, v in by_kind.get("update", {}).items()}

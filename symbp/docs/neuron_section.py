@@ -20,7 +20,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..backprop.neuron import Factor, NeuronDerivation, NeuronGradient
-from ..core import losses
+from ..core import losses, naming
 from ..core.sym import as_expr
 from ..core.texprint import number, partial, tex, tex_name, tex_number
 from .example import ExampleNumbers
@@ -49,7 +49,7 @@ def delta_names(zs: list[str]) -> dict[str, str]:
     """δ of each pre-activation in LaTeX: z_o1 → δ_{o1}, else δ_{z_{o1}}."""
     suffix = delta_suffixes(zs)
     if all(suffix[z] != z for z in zs):
-        return {z: tex_name("delta_" + suffix[z]) for z in zs}
+        return {z: tex_name("delta_" + suffix[z]) for z in zs}  # the letter δ, whatever tables call it
     return {z: rf"\delta_{{{tex_name(z)}}}" for z in zs}
 
 
@@ -86,7 +86,7 @@ class NeuronTex:
         self.n, self.ex = n, ex
         zs = [z for layer in n.names.pre_activations for z in layer]
         self.delta_tex = delta_names(zs)
-        self.delta_sym = {z: sp.Symbol(f"delta_{z}", real=True) for z in zs}
+        self.delta_sym = {z: sp.Symbol(naming.neuron_delta(z), real=True) for z in zs}
         self.names = {self.delta_sym[z]: self.delta_tex[z] for z in zs}
         self.loss = tex_name(n.names.loss)
         self.env: dict[sp.Symbol, sp.Float] = {}
