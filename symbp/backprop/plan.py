@@ -18,6 +18,11 @@ from .matrix import B, MatrixDerivation
 
 a, y, x = losses.a, losses.y, losses.x
 
+# Every kind of step a plan holds. Each interpreter of plans (the printers here, the kernel, the
+# unrolled kernel, the proof, the documents) maps all of them in one dict keyed by kind, which
+# tests/test_step_dispatch.py holds to this tuple.
+STEP_KINDS = ("affine", "activate", "loss", "delta_out", "delta_hidden", "grad_W", "grad_b")
+
 
 @dataclass(frozen=True)
 class Step:
@@ -30,6 +35,10 @@ class Step:
     formula: sp.Expr | None = None  # elementwise, in a / y / x / s / log_a
     rowsum: sp.Expr | None = None  # s = Σ_k rowsum(a_k, y_k), for softmax δ^L
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in STEP_KINDS:  # a new kind is declared first, then given to every interpreter
+            raise ValueError(f"step kind {self.kind!r} is not one of STEP_KINDS")
 
 
 @dataclass(frozen=True)

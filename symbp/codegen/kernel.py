@@ -294,7 +294,7 @@ class _Printer:
         return sp.Symbol(self.names(l)[s], real=True)
 
     def lines(self, step: Step) -> list[str]:
-        return getattr(self, f"_{step.kind}")(step)
+        return STEP_PRINTERS[step.kind](self, step)
 
     # ----------------------------------------------------------------- forward
 
@@ -477,6 +477,11 @@ class _Printer:
                 chain = _logistic_into(factor, z)  # z is dead once δ is formed
             lines.append(f"{step.target} *= {chain or numpy_code(factor)}")
         return lines
+
+
+STEP_PRINTERS = {"affine": _Printer._affine, "activate": _Printer._activate, "loss": _Printer._loss,
+                 "delta_out": _Printer._delta_out, "delta_hidden": _Printer._delta_hidden,
+                 "grad_W": _Printer._grad_W, "grad_b": _Printer._grad_b}
 
 
 def _logistic_into(factor: sp.Expr, z: sp.Symbol) -> str | None:

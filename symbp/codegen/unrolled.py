@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..backprop.matrix import B, MatrixDerivation
-from ..backprop.plan import Plan
+from ..backprop.plan import Plan, Step
 from ..core import losses, naming
 from ..core.errors import SymbpError
 from ..core.functions import BY_CLASS, Elementary
@@ -302,27 +302,32 @@ class _Writer:
             return [f"{A} = {SCALAR_HELPERS[layer.activation][0]}({z})"]
         return [f"{A} = {INLINE[layer.activation].format(z=z, alpha=layer.alpha)}"]
 
-    def forward_blocks(self, context: str) -> list[tuple[str, list[str]]]:
-        """(comment, lines) per forward step; the loss alone may skip a^L (it reads z^L)."""
-        blocks = []
-        L = self.net.depth
-        for step in self.plan.forward:
-            if step.kind == "affine":
-                blocks.append((step.math, self.affine(step.layer)))
-            else:
-                need_a = not (context == "loss" and step.layer == L and self.d.loss_term_reads != "a")
-                lines = self.activate(step.layer, need_a, context)
-                if lines:
-                    blocks.append((step.math, lines))
-        return blocks
+    def blocks(self, steps: tuple[Step, ...], context: str) -> list[tuple[str, list[str]]]:
+        """(comment, lines) per step of ``context`` ("forward", "loss" or "train"); a step with
+        no lines there is left out."""
+        out = []
+        for step in steps:
+            lines = UNROLLED_STEPS[step.kind](self, step, context)
+            if lines:
+                out.append((step.math, lines))
+        return out
 
-    def loss_block(self) -> tuple[str, list[str]]:
+    def affine_step(self, step: Step, context: str) -> list[str]:
+        return self.affine(step.layer)
+
+    def activate_step(self, step: Step, context: str) -> list[str]:
+        """The loss alone may skip a^L (it reads z^L)."""
+        L = self.net.depth
+        need_a = not (context == "loss" and step.layer == L and self.d.loss_term_reads != "a")
+        return self.activate(step.layer, need_a, context)
+
+    def loss_step(self, step: Step, context: str) -> list[str]:
         """The sample's loss Σ_k ℓ, added to the running total (named like the spec's loss)."""
         L = self.net.depth
         term = stable(self.d, L, self.d.loss_term) if self.d.loss_term_reads == "a" else self.d.loss_term
         terms = [self.shared(term, L, k).xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
                  for k in range(self.net.sizes[-1])]
-        return (self.plan.loss[0].math, [f"{self.n.loss} += {_PRINTER.doprint(sp.Add(*terms))}"])
+        return [f"{self.n.loss} += {_PRINTER.doprint(sp.Add(*terms))}"]
 
     # ------------------------------------------------------------------ backward
     def zero_sum(self) -> list[str]:
@@ -339,41 +344,36 @@ class _Writer:
             lines.append(f"    {dz} = -({' + '.join(d for d in ds if d != dz)})")
         return lines
 
-    def backward_blocks(self) -> list[tuple[str, list[str]]]:
-        blocks = []
+    def delta_out_step(self, step: Step, context: str) -> list[str]:
         L = self.net.depth
-        for step in self.plan.backward:
-            l = step.layer
-            if step.kind == "delta_out":
-                lines = []
-                if step.rowsum is not None:
-                    rowsum = stable(self.d, L, step.rowsum)
-                    parts = [rowsum.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
-                             for k in range(self.net.sizes[-1])]
-                    lines.append(f"rowsum = {_PRINTER.doprint(sp.Add(*parts))}")
-                formula = stable(self.d, L, self.d.output.expr) * self.d.batch_factor
-                for k, z in enumerate(self.n.pre_activations[L - 1]):
-                    value = scalar_code(self.shared(formula, L, k), self.local(L, k))
-                    lines.append(f"{self.names.d(z)} = {value}")
-                blocks.append((step.math, lines + self.zero_sum()))
-            elif step.kind == "grad_W":
-                lines = []
-                for i, z in enumerate(self.n.pre_activations[l - 1]):
-                    for j, p in enumerate(self.prev(l)):
-                        lines.append(f"{self.names.d(self.weight(l, i, j))} += {self.names.d(z)}*{p}")
-                blocks.append((step.math, lines))
-            elif step.kind == "grad_b":
-                zs = self.n.pre_activations[l - 1]
-                if self.net.layers[l - 1].bias == "shared":
-                    total = " + ".join(self.names.d(z) for z in zs)
-                    lines = [f"{self.names.d(self.n.biases[l - 1][0])} += {total}"]
-                else:
-                    lines = [f"{self.names.d(b)} += {self.names.d(z)}"
-                             for b, z in zip(self.n.biases[l - 1], zs)]
-                blocks.append((step.math, lines))
-            elif step.kind == "delta_hidden":
-                blocks.append((step.math, self.delta_hidden(stable(self.d, l, step.formula), l)))
-        return blocks
+        lines = []
+        if step.rowsum is not None:
+            rowsum = stable(self.d, L, step.rowsum)
+            parts = [rowsum.xreplace({s: _sym(n) for s, n in self.local(L, k).items()})
+                     for k in range(self.net.sizes[-1])]
+            lines.append(f"rowsum = {_PRINTER.doprint(sp.Add(*parts))}")
+        formula = stable(self.d, L, self.d.output.expr) * self.d.batch_factor
+        for k, z in enumerate(self.n.pre_activations[L - 1]):
+            value = scalar_code(self.shared(formula, L, k), self.local(L, k))
+            lines.append(f"{self.names.d(z)} = {value}")
+        return lines + self.zero_sum()
+
+    def grad_w_step(self, step: Step, context: str) -> list[str]:
+        l = step.layer
+        return [f"{self.names.d(self.weight(l, i, j))} += {self.names.d(z)}*{p}"
+                for i, z in enumerate(self.n.pre_activations[l - 1])
+                for j, p in enumerate(self.prev(l))]
+
+    def grad_b_step(self, step: Step, context: str) -> list[str]:
+        l = step.layer
+        zs = self.n.pre_activations[l - 1]
+        if self.net.layers[l - 1].bias == "shared":
+            total = " + ".join(self.names.d(z) for z in zs)
+            return [f"{self.names.d(self.n.biases[l - 1][0])} += {total}"]
+        return [f"{self.names.d(b)} += {self.names.d(z)}" for b, z in zip(self.n.biases[l - 1], zs)]
+
+    def delta_hidden_step(self, step: Step, context: str) -> list[str]:
+        return self.delta_hidden(stable(self.d, step.layer, step.formula), step.layer)
 
     def delta_hidden(self, gprime: sp.Expr, l: int) -> list[str]:
         lines = []
@@ -457,6 +457,12 @@ class _Writer:
         return lines
 
 
+UNROLLED_STEPS = {"affine": _Writer.affine_step, "activate": _Writer.activate_step,
+                  "loss": _Writer.loss_step, "delta_out": _Writer.delta_out_step,
+                  "delta_hidden": _Writer.delta_hidden_step, "grad_W": _Writer.grad_w_step,
+                  "grad_b": _Writer.grad_b_step}
+
+
 def context(plan: Plan) -> dict:
     """What ``templates/unrolled_module.py.j2`` needs beyond the array module's context."""
     w = _Writer(plan)
@@ -478,10 +484,10 @@ def context(plan: Plan) -> dict:
         "max_rows": max_rows(net), "max_weights": MAX_WEIGHTS,
         "scalar_helpers": helpers, "unpack": w.unpack(),
         "row_inputs": inputs, "row_targets": targets,
-        "forward_rows": w.forward_blocks("forward"),
+        "forward_rows": w.blocks(plan.forward, "forward"),
         "output_names": ", ".join(w.n.activations[-1]),
-        "loss_rows": w.forward_blocks("loss") + [w.loss_block()],
-        "train_rows": w.forward_blocks("train") + [w.loss_block()] + w.backward_blocks(),
+        "loss_rows": w.blocks(plan.forward + plan.loss, "loss"),
+        "train_rows": w.blocks(plan.forward + plan.loss + plan.backward, "train"),
         "loss_name": w.n.loss, "accumulators": w.accumulators(), "results": w.results(),
         "gradient_shapes": w.gradient_shapes(),
         "first_weight": naming.W(1),

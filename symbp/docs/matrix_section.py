@@ -274,26 +274,38 @@ class MatrixTex:
 
     # -- the algorithm -------------------------------------------------------------------------
     def step_math(self, step: Step) -> str:
-        l, L, n = step.layer, self.L, self.n
-        if step.kind == "affine":
-            return f"{n.z(l)} = {self.affine(l)}{self.bias_term(l)}"
-        if step.kind == "activate":
-            return rf"{n.a(l)} = {self.act_tex(l)}\left({n.z(l)}\right)"
-        if step.kind == "loss":
-            sample = summed(self.loss_term(), unit_names(L, n=n))
-            if self.d.batch_factor != 1 or sample.startswith("-"):
-                sample = rf"\left({sample}\right)"
-            return f"{n.loss} " + self.total_loss(sample)[0][1]
-        if step.kind == "delta_out":
-            return rf"{n.delta(L)} = {vec(tidy(step.formula), L, n)}{self.rowsum(L)}"
-        if step.kind == "grad_W":
-            return rf"{n.grad(n.W(l))} = \sum_{{n}} {self.outer(l, 'n')}{self.reg_term(l)}"
-        if step.kind == "grad_b":
-            inner = r"\sum_{i} " if self.net.layers[l - 1].bias == "shared" else ""
-            return rf"{n.grad(n.b(l))} = \sum_{{n}} {inner}{n.delta(l)}_{{n}}"
-        if step.kind == "delta_hidden":
-            return f"{n.delta(l)} = {self.back(l, step.formula)}"
-        raise ValueError(step.kind)
+        """The step as a formula in the document's notation (``STEP_MATH``)."""
+        return STEP_MATH[step.kind](self, step)
+
+    def affine_math(self, step: Step) -> str:
+        l = step.layer
+        return f"{self.n.z(l)} = {self.affine(l)}{self.bias_term(l)}"
+
+    def activate_math(self, step: Step) -> str:
+        l = step.layer
+        return rf"{self.n.a(l)} = {self.act_tex(l)}\left({self.n.z(l)}\right)"
+
+    def loss_math(self, step: Step) -> str:
+        sample = summed(self.loss_term(), unit_names(self.L, n=self.n))
+        if self.d.batch_factor != 1 or sample.startswith("-"):
+            sample = rf"\left({sample}\right)"
+        return f"{self.n.loss} " + self.total_loss(sample)[0][1]
+
+    def delta_out_math(self, step: Step) -> str:
+        L, n = self.L, self.n
+        return rf"{n.delta(L)} = {vec(tidy(step.formula), L, n)}{self.rowsum(L)}"
+
+    def grad_w_math(self, step: Step) -> str:
+        l, n = step.layer, self.n
+        return rf"{n.grad(n.W(l))} = \sum_{{n}} {self.outer(l, 'n')}{self.reg_term(l)}"
+
+    def grad_b_math(self, step: Step) -> str:
+        l, n = step.layer, self.n
+        inner = r"\sum_{i} " if self.net.layers[l - 1].bias == "shared" else ""
+        return rf"{n.grad(n.b(l))} = \sum_{{n}} {inner}{n.delta(l)}_{{n}}"
+
+    def delta_hidden_math(self, step: Step) -> str:
+        return f"{self.n.delta(step.layer)} = {self.back(step.layer, step.formula)}"
 
     def algorithm(self) -> list[dict]:
         steps = list(self.plan.forward) + list(self.plan.loss) + list(self.plan.backward)
@@ -322,6 +334,12 @@ class MatrixTex:
             ("y", "Y", r"(B, S_{L})"),
             (n.loss, "J", r"\text{a scalar}"),
         ]
+
+
+STEP_MATH = {"affine": MatrixTex.affine_math, "activate": MatrixTex.activate_math,
+             "loss": MatrixTex.loss_math, "delta_out": MatrixTex.delta_out_math,
+             "delta_hidden": MatrixTex.delta_hidden_math, "grad_W": MatrixTex.grad_w_math,
+             "grad_b": MatrixTex.grad_b_math}
 
 
 def softmax_delta_rows(loss: losses.Loss, n_out: int, n: DocNotation = SYMBP) -> list[Row]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from ..backprop.matrix import B, derive, reg_coefficient
-from ..backprop.plan import Plan, build_plan
+from ..backprop.plan import Plan, Step, build_plan
 from ..core import losses, naming
 from ..core.errors import DerivationError
 from ..core.spec import Network, load_spec
@@ -170,13 +170,142 @@ def _elementwise(formula: sp.Expr, values: Mapping[sp.Symbol, sp.Expr], g: sp.Ex
     return formula.xreplace(dict(values))
 
 
+class _SymbolicRun:
+    """The state of one symbolic run of a plan: arrays by name, pre-activations, log a, J."""
+
+    def __init__(self, plan: Plan, params: Mapping[str, sp.Matrix], X: sp.Matrix, Y: sp.Matrix,
+                 region: Region | None):
+        self.d = plan.derivation
+        self.net = self.d.network
+        self.rows = X.rows
+        self.Y = Y
+        self.region = region
+        batch = {B: sp.Integer(self.rows)}
+        self.batch_factor = as_expr(self.d.batch_factor).xreplace(batch)
+        self.reg = as_expr(self.d.reg_coeff).xreplace(batch)
+        self.reg_grad = as_expr(self.d.reg_grad_coeff).xreplace(batch)
+        self.env: dict[str, sp.Matrix] = {"X": X, "Y": Y, **params}
+        self.pre: dict[int, sp.Matrix] = {}
+        self.log_a: dict[int, sp.Matrix] = {}
+        self.J: sp.Expr | None = None
+        self.grads: dict[str, sp.Matrix] = {}
+
+    def sign_of(self, l: int, n: int, i: int) -> int | None:
+        return None if self.region is None else self.region.get((l, n, i))
+
+    def values_at(self, l: int, n: int, i: int,
+                  extra: Mapping[sp.Symbol, sp.Expr] | None = None) -> dict:
+        vals = {losses.a: self.env[naming.A(l)][n, i], losses.x: self.pre[l][n, i],
+                B: sp.Integer(self.rows)}
+        if l == self.net.depth:
+            vals[losses.y] = self.Y[n, i]
+        if l in self.log_a:
+            vals[losses.LOG_A] = self.log_a[l][n, i]
+        vals.update(extra or {})
+        return vals
+
+    def at(self, formula: sp.Expr, l: int, n: int, i: int,
+           extra: Mapping[sp.Symbol, sp.Expr] | None = None) -> sp.Expr:
+        """An elementwise formula of layer l at (row n, unit i)."""
+        return _elementwise(formula, self.values_at(l, n, i, extra), self.d.layers[l - 1].expr,
+                            self.pre[l][n, i], self.sign_of(l, n, i))
+
+    def affine(self, step: Step) -> sp.Matrix:
+        l, env = step.layer, self.env
+        W = env[naming.W(l)]
+        Z = env[naming.A(l - 1)] * (W.T if self.net.weight_layout == "out_in" else W)
+        mode = self.d.layers[l - 1].bias
+        if mode in ("neuron", "shared"):
+            b = env[naming.b(l)]
+            col = (lambda i: i) if mode == "neuron" else (lambda i: 0)
+            Z = Z + sp.Matrix(self.rows, Z.cols, lambda n, i, b=b, col=col: b[0, col(i)])
+        elif mode != "none":
+            raise ProofError(f"unknown bias mode {mode!r}")
+        self.pre[l] = Z
+        return Z
+
+    def activate(self, step: Step) -> sp.Matrix:
+        l, rows = step.layer, self.rows
+        Z = self.pre[l]
+        g = self.d.layers[l - 1].expr
+        if g is not None:
+            return sp.Matrix(rows, Z.cols,
+                             lambda n, i: _activation_value(g, Z[n, i], self.sign_of(l, n, i)))
+        A = sp.zeros(rows, Z.cols)
+        for n in range(rows):
+            total = sum(sp.exp(Z[n, k]) for k in range(Z.cols))
+            for k in range(Z.cols):
+                A[n, k] = sp.exp(Z[n, k]) / total
+        if self.d.loss_term_reads == "log_a":
+            self.log_a[l] = sp.Matrix(rows, Z.cols, lambda n, k: Z[n, k] - sp.log(
+                sum(sp.exp(Z[n, j]) for j in range(Z.cols))))
+        return A
+
+    def loss(self, step: Step) -> sp.Matrix:
+        total = sum((self.at(step.formula, step.layer, n, k)
+                     for n in range(self.rows) for k in range(self.Y.cols)), sp.Integer(0))
+        J = self.batch_factor * total
+        if self.d.reg_coeff != 0:
+            J += self.reg * sum(sum(w**2 for w in self.env[naming.W(m)])
+                                for m in range(1, self.net.depth + 1))
+        self.J = J
+        return sp.Matrix([[J]])
+
+    def delta_out(self, step: Step) -> sp.Matrix:
+        l = step.layer
+        delta = sp.zeros(self.rows, self.Y.cols)
+        for n in range(self.rows):
+            extra = {}
+            if step.rowsum is not None:
+                extra[losses.S] = sum(self.at(step.rowsum, l, n, k) for k in range(self.Y.cols))
+            for k in range(self.Y.cols):
+                delta[n, k] = self.at(step.formula, l, n, k, extra)
+        return delta
+
+    def delta_hidden(self, step: Step) -> sp.Matrix:
+        l = step.layer
+        W = self.env[naming.W(l + 1)]
+        back = self.env[naming.delta(l + 1)] * (W if self.net.weight_layout == "out_in" else W.T)
+        if step.formula != 1:
+            back = back.copy()
+            for n in range(self.rows):
+                for i in range(back.cols):
+                    back[n, i] *= self.at(step.formula, l, n, i)
+        return back
+
+    def grad_W(self, step: Step) -> sp.Matrix:  # noqa: N802
+        l = step.layer
+        delta, A_prev = self.env[naming.delta(l)], self.env[naming.A(l - 1)]
+        dW = delta.T * A_prev if self.net.weight_layout == "out_in" else A_prev.T * delta
+        if self.d.reg_coeff != 0:
+            dW = dW + self.reg_grad * self.env[naming.W(l)]
+        self.grads[naming.W(l)] = dW
+        return dW
+
+    def grad_b(self, step: Step) -> sp.Matrix:
+        l = step.layer
+        delta = self.env[naming.delta(l)]
+        if self.d.layers[l - 1].bias == "shared":
+            db = sp.Matrix([[sum(delta)]])
+        else:
+            db = sp.Matrix(1, delta.cols, lambda _, i: sum(delta[:, i]))
+        self.grads[naming.b(l)] = db
+        return db
+
+
+SYMBOLIC_STEPS = {"affine": _SymbolicRun.affine, "activate": _SymbolicRun.activate,
+                  "loss": _SymbolicRun.loss, "delta_out": _SymbolicRun.delta_out,
+                  "delta_hidden": _SymbolicRun.delta_hidden, "grad_W": _SymbolicRun.grad_W,
+                  "grad_b": _SymbolicRun.grad_b}
+
+
 def run_plan_symbolic(plan: Plan, params: Mapping[str, sp.Matrix], X: sp.Matrix, Y: sp.Matrix,
                       region: Region | None = None) -> tuple[sp.Expr, dict[str, sp.Matrix]]:
     """Run the plan's steps on sympy matrices (one row per sample): returns (J, gradients).
 
-    Semantics follow ``plan.numpy_lines`` step kind by step kind: ``affine`` Z = A Wᵀ + b
-    (``out_in``) or A W + b (``in_out``), a row bias broadcast over rows or one shared scalar;
-    ``activate`` g elementwise, softmax row-wise as exp(z_k)/Σ_j exp(z_j) (the kernel's
+    Semantics follow ``plan.numpy_lines`` step kind by step kind (``SYMBOLIC_STEPS``): ``affine``
+    Z = A Wᵀ + b (``out_in``) or A W + b (``in_out``), a row bias broadcast over rows or one shared
+    scalar; ``activate`` g elementwise, softmax row-wise as exp(z_k)/Σ_j exp(z_j) (the kernel's
     exp(log_softmax(z)) is the same function) and log-softmax z − log Σ exp z where the loss
     reads it; ``loss`` r·Σ ℓ + c·ΣW²; ``delta_out`` the derived formula with s the row sum of
     ``rowsum``; ``delta_hidden`` (δ W) ⊙ g'; ``grad_W`` δᵀ A (+ 2c W); ``grad_b`` column sums or
@@ -184,115 +313,15 @@ def run_plan_symbolic(plan: Plan, params: Mapping[str, sp.Matrix], X: sp.Matrix,
     of piecewise activations (see the module docstring); without it they stay ``Piecewise``.
     Gradients are keyed by the parameter name (``W1``, ``b1``) and have the parameter's shape.
     """
-    d = plan.derivation
-    net = d.network
-    rows = X.rows
-    batch = {B: sp.Integer(rows)}
-    env: dict[str, sp.Matrix] = {"X": X, "Y": Y, **params}
-    pre: dict[int, sp.Matrix] = {}
-    log_a: dict[int, sp.Matrix] = {}
-    reg = as_expr(d.reg_coeff).xreplace(batch)
-    reg_grad = as_expr(d.reg_grad_coeff).xreplace(batch)
-    J: sp.Expr | None = None
-    grads: dict[str, sp.Matrix] = {}
-
-    def sign_of(l: int, n: int, i: int) -> int | None:
-        return None if region is None else region.get((l, n, i))
-
-    def values_at(l: int, n: int, i: int, extra: Mapping[sp.Symbol, sp.Expr] | None = None) -> dict:
-        vals = {losses.a: env[naming.A(l)][n, i], losses.x: pre[l][n, i], B: sp.Integer(rows)}
-        if l == net.depth:
-            vals[losses.y] = Y[n, i]
-        if l in log_a:
-            vals[losses.LOG_A] = log_a[l][n, i]
-        vals.update(extra or {})
-        return vals
-
+    run = _SymbolicRun(plan, params, X, Y, region)
     for step in plan.forward + plan.loss + plan.backward:
-        l = step.layer
-        if step.kind == "affine":
-            W = env[naming.W(l)]
-            Z = env[naming.A(l - 1)] * (W.T if net.weight_layout == "out_in" else W)
-            mode = d.layers[l - 1].bias
-            if mode in ("neuron", "shared"):
-                b = env[naming.b(l)]
-                col = (lambda i: i) if mode == "neuron" else (lambda i: 0)
-                Z = Z + sp.Matrix(rows, Z.cols, lambda n, i, b=b, col=col: b[0, col(i)])
-            elif mode != "none":
-                raise ProofError(f"unknown bias mode {mode!r}")
-            pre[l] = Z
-            env[step.target] = Z
-        elif step.kind == "activate":
-            Z = pre[l]
-            g = d.layers[l - 1].expr
-            if g is None:
-                A = sp.zeros(rows, Z.cols)
-                for n in range(rows):
-                    total = sum(sp.exp(Z[n, k]) for k in range(Z.cols))
-                    for k in range(Z.cols):
-                        A[n, k] = sp.exp(Z[n, k]) / total
-                if d.loss_term_reads == "log_a":
-                    log_a[l] = sp.Matrix(rows, Z.cols, lambda n, k, Z=Z: Z[n, k] - sp.log(
-                        sum(sp.exp(Z[n, j]) for j in range(Z.cols))))
-            else:
-                A = sp.Matrix(rows, Z.cols,
-                              lambda n, i, g=g, Z=Z, l=l: _activation_value(g, Z[n, i], sign_of(l, n, i)))
-            env[step.target] = A
-        elif step.kind == "loss":
-            g = d.layers[l - 1].expr
-            total = sp.Integer(0)
-            for n in range(rows):
-                for k in range(Y.cols):
-                    total += _elementwise(step.formula, values_at(l, n, k), g, pre[l][n, k],
-                                          sign_of(l, n, k))
-            J = as_expr(d.batch_factor).xreplace(batch) * total
-            if d.reg_coeff != 0:
-                J += reg * sum(sum(w**2 for w in env[naming.W(m)]) for m in range(1, net.depth + 1))
-            env[step.target] = sp.Matrix([[J]])
-        elif step.kind == "delta_out":
-            g = d.layers[l - 1].expr
-            delta = sp.zeros(rows, Y.cols)
-            for n in range(rows):
-                extra = {}
-                if step.rowsum is not None:
-                    extra[losses.S] = sum(
-                        _elementwise(step.rowsum, values_at(l, n, k), g, pre[l][n, k], sign_of(l, n, k))
-                        for k in range(Y.cols))
-                for k in range(Y.cols):
-                    delta[n, k] = _elementwise(step.formula, values_at(l, n, k, extra), g,
-                                               pre[l][n, k], sign_of(l, n, k))
-            env[step.target] = delta
-        elif step.kind == "delta_hidden":
-            W = env[naming.W(l + 1)]
-            back = env[naming.delta(l + 1)] * (W if net.weight_layout == "out_in" else W.T)
-            g = d.layers[l - 1].expr
-            if step.formula != 1:
-                back = back.copy()
-                for n in range(rows):
-                    for i in range(back.cols):
-                        back[n, i] *= _elementwise(step.formula, values_at(l, n, i), g, pre[l][n, i],
-                                                   sign_of(l, n, i))
-            env[step.target] = back
-        elif step.kind == "grad_W":
-            delta, A_prev = env[naming.delta(l)], env[naming.A(l - 1)]
-            dW = delta.T * A_prev if net.weight_layout == "out_in" else A_prev.T * delta
-            if d.reg_coeff != 0:
-                dW = dW + reg_grad * env[naming.W(l)]
-            env[step.target] = dW
-            grads[naming.W(l)] = dW
-        elif step.kind == "grad_b":
-            delta = env[naming.delta(l)]
-            if d.layers[l - 1].bias == "shared":
-                db = sp.Matrix([[sum(delta)]])
-            else:
-                db = sp.Matrix(1, delta.cols, lambda _, i, delta=delta: sum(delta[:, i]))
-            env[step.target] = db
-            grads[naming.b(l)] = db
-        else:
+        interpret = SYMBOLIC_STEPS.get(step.kind)
+        if interpret is None:
             raise ProofError(f"unknown step kind {step.kind!r} ({step.target})")
-    if J is None:
+        run.env[step.target] = interpret(run, step)
+    if run.J is None:
         raise ProofError("the plan has no loss step")
-    return J, grads
+    return run.J, run.grads
 
 
 # --------------------------------------------------------------------------- brute force
