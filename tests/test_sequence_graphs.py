@@ -5,7 +5,6 @@ refused in one line naming the field."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import sympy as sp
 
@@ -17,7 +16,13 @@ from symbp.core.graph_spec import from_dict
 from symbp.docs.pdf import made_by_symbp
 from symbp.verify.graph import check_graph_kernel
 from tests.test_documents import katex
-from tests.test_sequence_kernel import autograd_grads, kernel, relative, values_for
+from tests.test_sequence_kernel import (
+    assert_float32_in_gives_float32_out,
+    autograd_grads,
+    kernel,
+    relative,
+    values_for,
+)
 
 EMBED = {"type": "embedding", "vocab": 6, "size": 3}
 SOFTMAX = {"size": 6, "activation": "softmax"}
@@ -71,13 +76,7 @@ def test_a_tensor_read_after_two_recurrent_layers_gets_the_sum_of_its_readers_gr
 
 
 def test_the_residual_kernel_keeps_float32():
-    spec, module = kernel(RESIDUAL)
-    params, X, Y, values = values_for(spec, 2, 3, np.float32)
-    J, grads = module.loss_and_grad(params, X, Y)
-    assert J.dtype == np.float32 and module.forward(params, X).dtype == np.float32
-    assert all(g.dtype == np.float32 for g in grads.values())
-    reference = autograd_grads(spec, values)
-    assert max(relative(grads[k], reference[k]) for k in grads) <= 1e-5
+    assert_float32_in_gives_float32_out(RESIDUAL)
 
 
 def test_concat_of_two_sequences_joins_their_features_at_every_step():
