@@ -212,14 +212,14 @@ ALL_KINDS = {
         56: (TRANSPOSE, "W[l+1]^T delta[l+1]"),
         63: (MEAN, r"dW^{l} = \frac{1}{m} \left(dZ^{l}")}),
     # Ng's entries (a^{(2)}_1, \Theta^{(2)}_{12}) are read at the matrix level, whose diagnoses
-    # name a quantity by its layer (a[2]), not by its entry.
+    # name a quantity by its layer (a[2]), and by its entry where two entries of one layer differ.
     "planted_all_ng.md": ("ng", {4, 6, 11, 30, 40, 62, 72, 77, 85}, {
         18: ("is 0.593269992107187, not 0.5923", None),
         26: (SIGN, "(a[L] - y)"),
-        36: ("a[2] is written where a[2] belongs", None),
+        36: ("a[2]_1 is written where a[2]_2 belongs", None),
         50: ("the path through a[2] → z[3] → a[3] is missing (every path must be summed)", "W[l]^T"),
         54: (TIMES + " (with the shared ∂a[2]/∂z[2] written once)", "W[l]^T"),
-        58: ("W[2] is written where W[2] belongs (its indices are swapped)", "W[l]^T"),
+        58: ("W[2]_12 is written where W[2]_21 belongs (its indices are swapped)", "W[l]^T"),
         68: (TRANSPOSE, "W[l]^T delta[l+1]"),
         81: (MEAN, r"\frac{\partial J}{\partial \Theta^{(2)}} = \frac{1}{m}")}),
 }
