@@ -185,6 +185,58 @@ def test_planted_mistakes_are_reported_line_by_line_with_the_diagnosis(name):
             assert diagnosis in (v.diagnosis or v.reason)
 
 
+# Posts with one planted mistake of every kind check diagnoses, among lines that hold; each wrong
+# line maps to (its diagnosis, or the reason of a wrong number or a missing transpose; a part of
+# its correct line, or None where none is offered). Checked against mazur.
+WRONG_NUMBER, TRANSPOSE = "disagrees with the true value", "is a transpose ^T missing on the left factor?"
+MEAN = "the batch mean's factor 1/m is missing: J averages over the m samples"
+SIGN, TIMES = "the sign is flipped", "the paths are multiplied where they must be summed"
+PATH = "the path through z_o2 → a_o2 is missing (every path must be summed)"
+ALL_KINDS = {
+    "planted_all.md": ("symbp", {3, 4, 11, 23, 29, 37, 40, 50, 71, 82, 99, 103, 107, 120, 128}, {
+        17: (WRONG_NUMBER + " 0.593269992107187", "0.5933"),
+        44: ("a_h2 is written where a_h1 belongs", r"= a_{h1} a_{o1}"),
+        59: (PATH, r"+ a_{o2} w_{7}"),
+        65: (TIMES, r"+ a_{o2} w_{7}"),
+        77: ("w6 is written where w7 belongs (its indices are swapped)", r"+ a_{o2} w_{7}"),
+        86: (SIGN, "(a[L] - y)"),
+        93: (TRANSPOSE, "W[l+1]^T delta[l+1]"),
+        114: (MEAN, r"dW^{l} = \frac{1}{m} \left(dZ^{l}")}),
+    "planted_all.tex": ("symbp", {8, 9, 14, 15, 16, 24, 31, 33, 42, 48, 52, 57, 58, 64, 70}, {
+        20: (WRONG_NUMBER + " 1.10590596705977", "1.1059"),
+        32: ("a_h1 is written where a_h2 belongs", r"= a_{h2} a_{o1}"),
+        40: (PATH, r"+ a_{o2} w_{8}"),
+        41: (TIMES, r"+ a_{o2} w_{8}"),
+        47: ("w7 is written where w6 belongs (its indices are swapped)", r"a_{o1} w_{6}"),
+        55: (SIGN, "(a[L] - y)"),
+        56: (TRANSPOSE, "W[l+1]^T delta[l+1]"),
+        63: (MEAN, r"dW^{l} = \frac{1}{m} \left(dZ^{l}")}),
+    # Ng's entries (a^{(2)}_1, \Theta^{(2)}_{12}) are read at the matrix level, whose diagnoses
+    # name a quantity by its layer (a[2]), and by its entry where two entries of one layer differ.
+    "planted_all_ng.md": ("ng", {4, 6, 11, 30, 40, 62, 72, 77, 85}, {
+        18: ("is 0.593269992107187, not 0.5923", None),
+        26: (SIGN, "(a[L] - y)"),
+        36: ("a[2]_1 is written where a[2]_2 belongs", None),
+        50: ("the path through a[2] → z[3] → a[3] is missing (every path must be summed)", "W[l]^T"),
+        54: (TIMES + " (with the shared ∂a[2]/∂z[2] written once)", "W[l]^T"),
+        58: ("W[2]_12 is written where W[2]_21 belongs (its indices are swapped)", "W[l]^T"),
+        68: (TRANSPOSE, "W[l]^T delta[l+1]"),
+        81: (MEAN, r"\frac{\partial J}{\partial \Theta^{(2)}} = \frac{1}{m}")}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALL_KINDS))
+def test_every_kind_of_planted_mistake_in_one_post_is_reported_on_its_line(name):
+    notation, held, wrong = ALL_KINDS[name]
+    report = check_post(read_post(POSTS / name), load_spec("mazur"), lr="0.5", notation=notation)
+    assert lines_with(report, "wrong") == set(wrong)
+    assert lines_with(report, "holds") == held
+    for line, (diagnosis, correct) in wrong.items():
+        v = item_at(report, line).verdict
+        assert diagnosis in (v.diagnosis or v.reason)
+        assert correct is None or correct in v.correct
+
+
 @pytest.mark.parametrize("notation, held, wrong", [
     ("ng", {3, 7, 19}, {13: ("the batch mean's factor 1/m is missing: J averages over the m samples",
                              r"\frac{\partial J}{\partial \Theta^{(2)}} = "

@@ -144,6 +144,15 @@ def paths_multiplied(s, ref, namer):
                    sp.Mul(*[f.value for f in once], *rest))
 
 
+def _apart(s: System, namer: Namer, x: sp.Symbol, y: sp.Symbol) -> tuple[str, str]:
+    """The names of x and y, told apart: where the namer prints both alike (the matrix level's
+    a[2] for two entries of one layer), each with its entry (a[2]_1, W[2]_12)."""
+    shown = namer(x), namer(y)
+    if shown[0] != shown[1]:
+        return shown
+    return tuple(f"{name}_{''.join(map(str, s.position.get(v, ())))}" for name, v in zip(shown, (x, y)))
+
+
 def wrong_name(s, ref, namer):
     expr = s.definitions[ref]
     present = [x for x in expr.free_symbols if s.kind.get(x) not in (None, "derivative", "loss")]
@@ -152,7 +161,8 @@ def wrong_name(s, ref, namer):
             if y in present and namer(x) != namer(y):
                 yield f"{namer(x)} and {namer(y)} are swapped", expr.xreplace({x: y, y: x})
             swapped = s.kind[x] == "weight" and s.position[x] == s.position[y][::-1]
-            yield (f"{namer(y)} is written where {namer(x)} belongs"
+            written, belongs = _apart(s, namer, y, x)
+            yield (f"{written} is written where {belongs} belongs"
                    + (" (its indices are swapped)" if swapped else ""), expr.xreplace({x: y}))
 
 
@@ -163,7 +173,8 @@ def one_occurrence(s, ref, namer):
         if s.kind.get(leaf) in (None, "derivative", "loss"):
             continue
         for other in s.siblings(leaf):
-            yield (f"{namer(other)} is written where {namer(leaf)} belongs (once)",
+            written, belongs = _apart(s, namer, other, leaf)
+            yield (f"{written} is written where {belongs} belongs (once)",
                    _replace_at(expr, path, other))
 
 
