@@ -153,6 +153,7 @@ class MatrixEvaluator(Evaluator):
         self.l = layer
         self.n = system.names
         self.loss_words = LOSS_WORDS | {system.names.loss}
+        self.fixed_entry = False  # the claim names an entry by number (a_1, W_12): sizes matter
 
     def names_hint(self) -> str:
         return "matrix names: W, b, z, a, delta, dW, db, da with a layer (W[l], a^{l-1}), x, y, J, L"
@@ -324,12 +325,14 @@ class MatrixEvaluator(Evaluator):
     def index_value(self, node: Node, size: int) -> int:
         if isinstance(node, Name) and node.text.isdigit():  # y_2 read as one name: entry 2
             k = int(node.text)
+            self.fixed_entry = True
         elif isinstance(node, Name) and len(node.text) == 1 and node.text not in ("l", "L"):
             if node.text not in self.bound:
                 raise UnboundIndexError(node.text, size)
             k = self.bound[node.text]
         else:
             k = self.integer(node, "an index")
+            self.fixed_entry = self.fixed_entry or isinstance(node, Num)
         if not 1 <= k <= size:
             raise ShapeError(f"index {k} is outside 1…{size}", node.pos)
         return k
@@ -474,11 +477,35 @@ def matrix_entries(net: Network, claim: Claim, numbering: str,
     """
     if numbering not in NUMBERINGS:
         raise ValueError(numbering)
+    own = max(net.sizes) <= MAX_OWN_WIDTH
+    try:
+        generic = instantiation_sizes(net)
+        entries, checked, fixed = _entries_on(net, claim, numbering, batch_word, generic, own)
+    except _FixedEntryShapeError:
+        fixed = True
+    if fixed and own:
+        # entries named by number (δ_1 = Θ_11 δ_1 + Θ_21 δ_2) state the spec's own widths
+        entries, checked, _ = _entries_on(net, claim, numbering, batch_word, [list(net.sizes)])
+    return entries, checked
+
+
+class _FixedEntryShapeError(Exception):
+    """A claim naming an entry by number did not fit a width other than the spec's own."""
+
+
+MAX_OWN_WIDTH = 8  # a claim with numbered entries is checked at the spec's own widths up to this
+
+
+def _entries_on(net: Network, claim: Claim, numbering: str, batch_word: str,
+                widths: list[list[int]], own: bool = False) -> tuple[list[Entry], list[str], bool]:
+    """The claim's scalar equations on each instantiation of ``widths``, and whether the claim
+    names an entry by number."""
     entries: list[Entry] = []
     checked: list[str] = []
+    fixed = False
     uses_l = mentions_layer_variable(claim.lhs) or mentions_layer_variable(claim.rhs)
     batched = is_batched(claim)
-    for sizes in instantiation_sizes(net):
+    for sizes in widths:
         small = instantiate(net, sizes)
         system = batch_system(small) if batched else system_for(small)
         system.batch_word = batch_word
@@ -490,11 +517,14 @@ def matrix_entries(net: Network, claim: Claim, numbering: str,
             except OutsideNetworkError:
                 continue
             except ShapeError as exc:
+                if own and ev.fixed_entry and sizes != list(net.sizes):
+                    raise _FixedEntryShapeError() from None
                 where = f"sizes {shape}" + (f", l = {l}" if l is not None else "")
                 raise ShapeError(f"{exc} ({where})", exc.pos) from None
+            fixed = fixed or ev.fixed_entry
             label = f"sizes {shape}" + (f", l = {l}" if l is not None else "")
             checked.append(label)
             for truth, claimed, where in pairs:
                 entries.append(Entry(system, ev, truth, claimed, f"{label}, {where}" if where else label))
-    return entries, checked
+    return entries, checked, fixed
 
