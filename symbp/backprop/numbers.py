@@ -42,9 +42,11 @@ def _check_values(n: NeuronDerivation, values: dict[str, float]) -> None:
                          f"{', '.join(sorted(known))}")
 
 
-def evaluate(net: Network, values: dict[str, float], lr: float | None = None) -> list[Quantity]:
-    """All named quantities at ``values`` (inputs, targets, weights, biases by name), in order."""
-    n = derive_neurons(net)
+def evaluate(net: Network, values: dict[str, float], lr: float | None = None,
+             neurons: NeuronDerivation | None = None) -> list[Quantity]:
+    """All named quantities at ``values`` (inputs, targets, weights, biases by name), in order;
+    ``neurons``: the network's neuron-level derivation when the caller has it already."""
+    n = neurons or derive_neurons(net)
     _check_values(n, values)
     env = {n.symbols[k]: sp.Float(repr(float(v)), DIGITS) for k, v in values.items()}
     rows = [Quantity(k, "input", env[n.symbols[k]]) for k in values]

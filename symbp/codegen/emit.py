@@ -140,6 +140,7 @@ def _updates(net: Network) -> list[tuple[str, str]]:
 
 def numpy_context(plan: Plan, command: str) -> dict:
     d, net = plan.derivation, plan.derivation.network
+    memory = kernel.memory_plan(plan)  # one buffer plan for every function of the module
     shapes = net.param_shapes()
     names = list(shapes)
     trained = list(net.trained_shapes())
@@ -157,12 +158,12 @@ def numpy_context(plan: Plan, command: str) -> dict:
         else "(in, out): Z = A @ W + b",
         "frozen": frozen, "frozen_tuple": repr(tuple(frozen)),
         "inits": _inits(net), "helpers": _activation_helpers(d),
-        "workspace": kernel.workspace_entries(plan),
-        "forward": kernel.kernel_lines(plan, plan.forward, "forward"),
-        "loss_forward": kernel.kernel_lines(plan, plan.forward, "loss"),
-        "loss": kernel.kernel_lines(plan, plan.loss, "loss"),
-        "train_forward": kernel.kernel_lines(plan, plan.forward + plan.loss, "train"),
-        "backward": kernel.kernel_lines(plan, plan.backward, "train"),
+        "workspace": kernel.workspace_entries(plan, memory),
+        "forward": kernel.kernel_lines(plan, plan.forward, "forward", memory),
+        "loss_forward": kernel.kernel_lines(plan, plan.forward, "loss", memory),
+        "loss": kernel.kernel_lines(plan, plan.loss, "loss", memory),
+        "train_forward": kernel.kernel_lines(plan, plan.forward + plan.loss, "train", memory),
+        "backward": kernel.kernel_lines(plan, plan.backward, "train", memory),
         "output": naming.A(net.depth),
         "grads_dict": "{" + ", ".join(f'"{n}": d{n}' for n in trained) + "}",
         "updates": _updates(net),
@@ -174,17 +175,19 @@ def numpy_context(plan: Plan, command: str) -> dict:
 KERNELS = ("auto", "arrays", "unrolled")
 
 
-def emit_numpy(net: Network, command: str | None = None, kernel: str = "auto") -> str:
+def emit_numpy(net: Network, command: str | None = None, kernel: str = "auto", *,
+               plan: Plan | None = None) -> str:
     """The NumPy module for ``net`` as text.
 
     ``kernel``: "arrays" (NumPy operations on whole batches), "unrolled" (Python floats neuron
     by neuron for small batches, with the array kernel for large ones) or "auto", which picks
     "unrolled" when ``unrolled.applies(net)`` (registry activations and loss, few weights).
+    ``plan``: the network's plan when the caller has built it already (nothing is derived again).
     """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {', '.join(KERNELS)}, not {kernel!r}")
     command = command or f"symbp emit {net.name} -o {net.name}.py"
-    plan = build_plan(derive(net))
+    plan = plan or build_plan(derive(net))
     if kernel == "unrolled" or (kernel == "auto" and unrolled.applies(net)):
         context = numpy_context(plan, command)
         context["info"] = header_info(net, "unrolled_module.py.j2", command)

@@ -278,11 +278,11 @@ def memory_plan(plan: Plan) -> Memory:
 class _Printer:
     """Prints steps for one function: "forward", "loss" or "train" (loss_and_grad)."""
 
-    def __init__(self, plan: Plan, context: str):
+    def __init__(self, plan: Plan, context: str, memory: Memory | None = None):
         self.d = plan.derivation
         self.net = self.d.network
         self.context = context
-        self.mem = memory_plan(plan)
+        self.mem = memory or memory_plan(plan)
 
     def out(self, array: str) -> str:
         return f'ws["{self.mem.home[array]}"]'
@@ -493,9 +493,10 @@ def _logistic_into(factor: sp.Expr, z: sp.Symbol) -> str | None:
     return f"sigmoid({z if k == 1 else scaled}, out={z})"
 
 
-def kernel_lines(plan: Plan, steps: tuple[Step, ...], context: str) -> list[tuple[str, list[str]]]:
+def kernel_lines(plan: Plan, steps: tuple[Step, ...], context: str,
+                 memory: Memory | None = None) -> list[tuple[str, list[str]]]:
     """(comment, statements) for each step; steps with no statement in this context are left out."""
-    printer = _Printer(plan, context)
+    printer = _Printer(plan, context, memory)
     out = []
     for step in steps:
         lines = printer.lines(step)
@@ -504,8 +505,8 @@ def kernel_lines(plan: Plan, steps: tuple[Step, ...], context: str) -> list[tupl
     return out
 
 
-def workspace_entries(plan: Plan) -> list[tuple[str, str]]:
+def workspace_entries(plan: Plan, memory: Memory | None = None) -> list[tuple[str, str]]:
     """(buffer name, NumPy constructor) for the module's ``workspace`` function."""
-    mem = memory_plan(plan)
+    mem = memory or memory_plan(plan)
     make = {"dtype": "np.empty({}, dtype)", "bool": "np.empty({}, bool)", "ones": "np.ones({}, dtype)"}
     return [(name, make[kind].format(shape)) for name, (shape, kind) in mem.buffers.items()]

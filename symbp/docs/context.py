@@ -92,7 +92,7 @@ def document_context(doc, *, picture: bool) -> dict:
     """Everything the body template places; ``doc`` is a ``document.Derivation``."""
     net = doc.network
     notation = NOTATIONS[doc.notation]
-    m = MatrixTex(build_plan(doc.matrix), notation)
+    m = MatrixTex(doc.plan or build_plan(doc.matrix), notation)
     t = NeuronTex(doc.neuron, doc.example) if doc.neuron is not None else None
     lay = figure.layout(net, doc.neuron.names if doc.neuron is not None else None)
     ex = doc.example

@@ -19,6 +19,7 @@ import jinja2
 
 from ..backprop.matrix import MatrixDerivation, derive
 from ..backprop.neuron import NeuronDerivation, derive_neurons
+from ..backprop.plan import Plan, build_plan
 from ..codegen import emit
 from ..core.errors import DerivationError
 from ..core.spec import Network
@@ -72,6 +73,7 @@ class Derivation:
     note: str = ""  # why the neuron level is left out, if it is
     optimizer: str | None = None  # adds the optimiser's update rule (optimizer_doc)
     notation: str = "symbp"  # the matrix level's letters and layer numbers (doc_notation)
+    plan: Plan | None = None  # the matrix level's plan, built once for the example and the document
 
     def _command(self, fmt: str, command: str | None) -> str:
         if command:
@@ -160,9 +162,11 @@ def derivation(net: Network, level: str = "both", command: str | None = None, *,
     if level not in LEVELS:
         raise DerivationError(f"--level must be one of {', '.join(LEVELS)}, got {level!r}")
     neuron, note = _neuron_level(net, level)
+    matrix = derive(net)
+    plan = build_plan(matrix)
     numbers = None
     if example and neuron is not None and (values is not None or net.example.get("values")):
         given = {"values": values} if values is not None else None
         settings = example_settings(net, given, lr, steps)
-        numbers = example_numbers(net, *settings)
-    return Derivation(net, derive(net), neuron, command, level, numbers, note)
+        numbers = example_numbers(net, *settings, plan=plan, neurons=neuron)
+    return Derivation(net, matrix, neuron, command, level, numbers, note, plan=plan)

@@ -18,7 +18,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from ..backprop.neuron import NeuronDerivation
 from ..backprop.numbers import evaluate
+from ..backprop.plan import Plan
 from ..codegen.emit import emit_numpy
 from ..core import naming
 from ..core.errors import SymbpError
@@ -116,14 +118,14 @@ def checkpoints(steps: int) -> list[int]:
 
 
 def train(net: Network, names: NeuronNames, values: dict[str, float], lr: float,
-          steps: int) -> tuple[TrainingRow, ...]:
+          steps: int, plan: Plan | None = None) -> tuple[TrainingRow, ...]:
     """Run the generated kernel's ``sgd_step`` on the one example; the loss and the outputs at
     each checkpoint (none for 0 steps: the start is in the exact numbers)."""
     if steps == 0:
         return ()
     from ..codegen.load import load_module
 
-    kernel = load_module(emit_numpy(net), net.name)
+    kernel = load_module(emit_numpy(net, plan=plan), net.name)
     params = params_from_values(net, names, values)
     X = np.array([[values[n] for n in names.inputs]])
     Y = np.array([[values[n] for n in names.targets]])
@@ -137,10 +139,12 @@ def train(net: Network, names: NeuronNames, values: dict[str, float], lr: float,
     return tuple(rows)
 
 
-def example_numbers(net: Network, values: dict[str, float], lr: float, steps: int) -> ExampleNumbers:
-    """One exact step and ``steps`` kernel steps for ``net`` at ``values``."""
+def example_numbers(net: Network, values: dict[str, float], lr: float, steps: int, *,
+                    plan: Plan | None = None, neurons: NeuronDerivation | None = None) -> ExampleNumbers:
+    """One exact step and ``steps`` kernel steps for ``net`` at ``values``; ``plan`` and
+    ``neurons``, when the caller has them, are used instead of deriving again."""
     names = neuron_names(net)
-    rows = evaluate(net, values, lr)
+    rows = evaluate(net, values, lr, neurons)
     by_kind: dict[str, dict[str, sp.Float]] = {}
     for q in rows:
         by_kind.setdefault(q.kind, {})[q.name] = q.value
@@ -150,4 +154,4 @@ def example_numbers(net: Network, values: dict[str, float], lr: float, steps: in
     gradients = {name.removeprefix(prefix): v for name, v in by_kind.get("gradient", {}).items()}
     updates = {name.removesuffix("+"): v for name, v in by_kind.get("update", {}).items()}
     return ExampleNumbers(net, values, lr, steps, quantities, deltas, gradients, updates,
-                          train(net, names, values, lr, steps))
+                          train(net, names, values, lr, steps, plan))

@@ -65,7 +65,7 @@ def example_rows(ex: ExampleNumbers) -> dict:
 def text_context(doc) -> dict:
     """Everything ``derivation.txt.j2`` places; ``doc`` is a ``document.Derivation``."""
     d, net = doc.matrix, doc.network
-    plan = build_plan(d)
+    plan = doc.plan or build_plan(d)
     reg = ""
     if d.reg_coeff != 0:
         conv = REG_CONVENTIONS[net.regularization.convention]
