@@ -273,13 +273,42 @@ def _installed(name: str) -> bool:
     return True
 
 
+def machine_lines(mark: str, title: str, load: tuple[float, float]) -> list[str]:
+    """A RESULTS.md section's head: its marker, title, the machine with its load, the versions
+    and the thread settings (shared with benchmarks/sequences.py)."""
+    return [mark, f"## {title}", "",
+            f"- {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
+            f"jobs; load average (1 min) {load[0]:.2f} before and {load[1]:.2f} after.",
+            f"- {versions()}; every candidate on one thread "
+            f"({', '.join(f'{k}={v}' for k, v in THREADS.items())}, `torch.set_num_threads(1)`)."]
+
+
+def per_peer_lines(results: dict) -> list[str]:
+    """The table of generated ÷ each peer, medians of per-round ratios."""
+    lines = ["", "Generated ÷ each peer (median of per-round ratios):", "",
+             "| net | dtype | " + " | ".join(PEERS) + " |", "|---|---|" + "---|" * len(PEERS)]
+    for (name, dtype), r in results.items():
+        t = r["times"]
+        lines.append(f"| {name} | {dtype} | "
+                     + " | ".join(f"{timing.median_ratio(t['generated'], t[p]):.2f}" for p in PEERS) + " |")
+    return lines
+
+
+def target_lines(results: dict) -> list[str]:
+    """The ≤ 1.00× target of each network and dtype, ticked where met, else its measured gap."""
+    out = []
+    for (name, dtype), r in results.items():
+        t = r["times"]
+        fastest = min(PEERS, key=lambda p: timing.median(t[p]))
+        ratio = timing.median_ratio(t["generated"], t[fastest])
+        out.append(f"- [{'x' if ratio <= 1 else ' '}] {name} {dtype}: generated ÷ fastest peer ({fastest}) "
+                   f"= {ratio:.2f} (target ≤ 1.00)")
+    return out
+
+
 def report(results: dict, derive: dict, faults: dict, rounds: int, load: tuple[float, float]) -> str:
     ms = lambda s: f"{1000 * s:.2f}"  # noqa: E731
-    lines = [MARK, "## Graph networks: one training step", "",
-             f"- {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
-             f"jobs; load average (1 min) {load[0]:.2f} before and {load[1]:.2f} after.",
-             f"- {versions()}; every candidate on one thread "
-             f"({', '.join(f'{k}={v}' for k, v in THREADS.items())}, `torch.set_num_threads(1)`).",
+    lines = [*machine_lines(MARK, "Graph networks: one training step", load),
              f"- {rounds} interleaved rounds, medians; ratios are medians of per-round ratios. Every timed "
              f"block starts after a pause of {PAUSE} s (with one untimed call and the garbage collector "
              "off), so that no library's idle worker threads (OpenBLAS's spin about 0.1 s after a job, "
@@ -303,12 +332,7 @@ def report(results: dict, derive: dict, faults: dict, rounds: int, load: tuple[f
         lines.append(f"| {name} | {NETS[name]} | {dtype} | {ms(med['generated'])} | "
                      f"{ms(med['generated, no workspace'])} | "
                      + " | ".join(ms(med[p]) for p in PEERS) + f" | **{ratio:.2f}** ({fastest}) |")
-    lines += ["", "Generated ÷ each peer (median of per-round ratios):", "",
-              "| net | dtype | " + " | ".join(PEERS) + " |", "|---|---|" + "---|" * len(PEERS)]
-    for (name, dtype), r in results.items():
-        t = r["times"]
-        lines.append(f"| {name} | {dtype} | "
-                     + " | ".join(f"{timing.median_ratio(t['generated'], t[p]):.2f}" for p in PEERS) + " |")
+    lines += per_peer_lines(results)
     lines += ["", "derive + emit (spec to kernel text, in a fresh process, import not timed): "
               + ", ".join(f"{n} {s:.2f} s" for n, s in derive.items()) + " (target ≤ 2 s for lenet5).", "",
               "Minor page faults per generated step (first touches of freshly mapped memory), without "
@@ -322,13 +346,7 @@ def report(results: dict, derive: dict, faults: dict, rounds: int, load: tuple[f
 
 def targets(results: dict, derive: dict) -> list[str]:
     """The issue's targets, ticked where met; for the others the measured gap."""
-    out = ["### Targets", ""]
-    for (name, dtype), r in results.items():
-        t = r["times"]
-        fastest = min(PEERS, key=lambda p: timing.median(t[p]))
-        ratio = timing.median_ratio(t["generated"], t[fastest])
-        out.append(f"- [{'x' if ratio <= 1 else ' '}] {name} {dtype}: generated ÷ fastest peer ({fastest}) "
-                   f"= {ratio:.2f} (target ≤ 1.00)")
+    out = ["### Targets", "", *target_lines(results)]
     out.append(f"- [{'x' if derive['lenet5'] <= 2 else ' '}] derive + emit lenet5: {derive['lenet5']:.2f} s "
                "(target ≤ 2 s)")
     return out + ["", LIMITS, ""]

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -171,11 +170,7 @@ def measure(name: str, dtype: type, rounds: int) -> dict:
 
 def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
     ms = lambda s: f"{1000 * s:.2f}"  # noqa: E731
-    lines = [MARK, "## Sequence networks: one training step", "",
-             f"- {platform.processor() or platform.machine()}, {os.cpu_count()} cores shared with other "
-             f"jobs; load average (1 min) {load[0]:.2f} before and {load[1]:.2f} after.",
-             f"- {graphs.versions()}; every candidate on one thread "
-             f"({', '.join(f'{k}={v}' for k, v in graphs.THREADS.items())}, `torch.set_num_threads(1)`).",
+    lines = [*graphs.machine_lines(MARK, "Sequence networks: one training step", load),
              f"- {rounds} interleaved rounds, medians; ratios are medians of per-round ratios. Every timed "
              f"block starts after a pause of {graphs.PAUSE} s (with one untimed call and the garbage "
              "collector off), as for the graph networks.",
@@ -200,19 +195,7 @@ def report(results: dict, rounds: int, load: tuple[float, float]) -> str:
                      + f" | **{timing.median_ratio(t['generated'], t[fastest]):.2f}** ({fastest}) | "
                      f"{timing.median_ratio(t[bare], t[fastest]):.2f} | "
                      f"{r['faults']['generated']:.0f} / {r['faults'][bare]:.0f} |")
-    lines += ["", "Generated ÷ each peer (median of per-round ratios):", "",
-              "| net | dtype | " + " | ".join(PEERS) + " |", "|---|---|" + "---|" * len(PEERS)]
-    for (name, dtype), r in results.items():
-        t = r["times"]
-        lines.append(f"| {name} | {dtype} | "
-                     + " | ".join(f"{timing.median_ratio(t['generated'], t[p]):.2f}" for p in PEERS) + " |")
-    lines += ["", "### Targets", ""]
-    for (name, dtype), r in results.items():
-        t = r["times"]
-        fastest = min(PEERS, key=lambda p: timing.median(t[p]))
-        ratio = timing.median_ratio(t["generated"], t[fastest])
-        lines.append(f"- [{'x' if ratio <= 1 else ' '}] {name} {dtype}: generated ÷ fastest peer "
-                     f"({fastest}) = {ratio:.2f} (target ≤ 1.00)")
+    lines += [*graphs.per_peer_lines(results), "", "### Targets", "", *graphs.target_lines(results)]
     return "\n".join(lines + ["", LIMITS, ""])
 
 
