@@ -230,10 +230,16 @@ def _at_every_step(ev: SequenceEvaluator, claim: Claim) -> list[Pair]:
     return out
 
 
+def _expr(value: sp.Expr | int | float) -> sp.Expr:
+    """A side's value as a sympy expression: the evaluator's results are sympy objects, or a
+    plain number (0 for an empty sum); never text."""
+    return value if isinstance(value, sp.Basic) else sp.Number(value)
+
+
 def _at(expr: sp.Expr, numbers: Numbers) -> complex:
     """The value at a point; a claim's side may be complex (√ of a negative) or not a number."""
     try:
-        return complex(sp.sympify(expr).xreplace(numbers))
+        return complex(_expr(expr).xreplace(numbers))
     except (TypeError, ValueError):  # zoo, nan: 1/0 at this point
         return complex("nan")
 
@@ -269,7 +275,7 @@ def _proven(pairs: list[Pair], inst: Instance) -> bool:
     single = {a: f for a, f in forward.items() if len(f.atoms(sp.Indexed)) == 1}
     order = {c.name: k for k, c in enumerate(inst.backward.computes)}
     for a, b, _ in pairs:
-        diff = _normal(sp.sympify(a - b), single)
+        diff = _normal(_expr(a - b), single)
         for _ in range(PROOF_STEPS):
             if sp.expand(diff) == 0:
                 break
