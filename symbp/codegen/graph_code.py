@@ -95,6 +95,11 @@ def extent(n: int) -> str:
     return str(n)
 
 
+def shape_code(shape: Sequence[int]) -> str:
+    """A shape as a tuple in code, the batch size as ``B``: (B, 6, 28, 28, )."""
+    return "(" + "".join(f"{extent(n)}, " for n in shape) + ")"
+
+
 def _batch_numbers(expr: sp.Expr) -> sp.Expr:
     """Numbers made from the batch size (1/(N·k), the mean over a batch) in terms of B."""
     swap = {}
@@ -124,7 +129,7 @@ def _used(read: sp.Expr, grid: Sequence[sp.Symbol]) -> list[sp.Symbol]:
 
 
 def _extents(used: Sequence[sp.Symbol], ranges) -> str:
-    return "(" + "".join(f"{extent(ranges[v])}, " for v in used) + ")"
+    return shape_code([ranges[v] for v in used])
 
 
 def view(read: sp.Expr, grid: Sequence[sp.Symbol], ranges, shapes: Mapping[str, Shape]) -> str:
@@ -257,7 +262,7 @@ def _slices(body: sp.Expr, grid, ranges, shapes: Mapping[str, Shape], guards=())
         args.append(mask(guard, grid, ranges))
     if keep:  # outside its guards a term does not count (np.where: no 0·inf)
         code = f"np.where({' & '.join(keep)}, {code}, 0)"
-    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
+    shape = shape_code([ranges[v] for v in grid])
     params = ", ".join(f"r{k}" for k in range(len(args)))
     return f"_Slices(lambda {params}: {code}, ({''.join(a + ', ' for a in args)}), {shape}, dtype)"
 
@@ -279,7 +284,7 @@ def _grid(term: Term, free, ranges, shapes: Mapping[str, Shape]) -> str:
         if v not in names:
             names[v] = sp.Symbol(f"{_on_grid(f'np.arange({extent(ranges[v])}, dtype=dtype)', [v], grid)}")
     body = _PRINTER.doprint(_batch_numbers(term.body.xreplace(names)))
-    shape = "(" + "".join(f"{extent(ranges[v])}, " for v in grid) + ")"
+    shape = shape_code([ranges[v] for v in grid])
     keep = " & ".join(f"({mask(guard, grid, ranges)} != 0)" for guard in term.guards)
     if keep and term.kind == "max" and term.reduce:  # the max over the admitted entries only
         axes = tuple(grid.index(v) for v in term.reduce)
@@ -370,7 +375,7 @@ def scatter_statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews |
         parts = term_code(Term(sc.body, summed), grid, sc.ranges, shapes, kept)
     else:
         parts = _slices(sc.body, grid, sc.ranges, shapes)
-    shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    shape = shape_code(c.shape)
     padded = [n + lo + hi for n, (lo, hi) in zip(c.shape, pads)]
     cover = _cover([sc.ranges[v] for v in offsets], maps, [sc.ranges[v] for v in rest], padded)
     return (f"v[{c.name!r}] = _scatter({parts}, {_extents(offsets, sc.ranges)}, "
@@ -399,13 +404,13 @@ def _statement(c: Compute, shapes: Mapping[str, Shape], kept: KeptViews | None) 
     if scattered is not None:
         return scattered
     parts = [term_code(term, c.free, c.ranges, shapes, kept) for term in c.terms]
-    free_shape = "(" + "".join(f"{extent(c.ranges[v])}, " for v in c.free) + ")"
+    free_shape = shape_code([c.ranges[v] for v in c.free])
     value = " + ".join(parts)
     if len(parts) > 1 or not any(term.reduce for term in c.terms):
         value = f"np.broadcast_to({value}, {free_shape})"
     if tuple(c.index) == c.free:
         return f"v[{c.name!r}] = np.asarray({value}, dtype)"
-    shape = "(" + "".join(f"{extent(n)}, " for n in c.shape) + ")"
+    shape = shape_code(c.shape)
     return f"v[{c.name!r}] = _place({shape}, {value}, {_maps(c.index, c.free)}, dtype)"
 
 

@@ -12,8 +12,8 @@ from ..backprop.scan import Scan, Segment, stages
 from ..core import naming
 from ..core.graph_spec import GraphSpec
 from ..core.ir import Compute
-from .graph_code import BATCH
-from .seq_step import StepPrinter, shape_code
+from .graph_code import BATCH, shape_code
+from .seq_step import StepPrinter
 
 TEMPLATE = "seq_module.py.j2"
 

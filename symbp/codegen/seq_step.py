@@ -25,7 +25,7 @@ import sympy as sp
 
 from ..core.ir import Compute, Shape, affine, index_vars, read_index, read_name, reads
 from ..core.printing import FUNCTIONS, expm1_form, stable_form
-from .graph_code import _PRINTER, _batch_numbers, extent, formula, statement
+from .graph_code import _PRINTER, _batch_numbers, formula, shape_code, statement
 from .saturation import logistic
 
 Window = Mapping[sp.Symbol, tuple[int, int]]  # index variable -> [low, high) it runs over
@@ -350,8 +350,3 @@ def _overlap(a: Box, b: Box) -> bool:
 
 def _size(box: Box) -> int:
     return prod(hi - lo for lo, hi in box)
-
-
-def shape_code(shape: Shape) -> str:
-    """A shape as code, the batch size as B."""
-    return "(" + "".join(f"{extent(n)}, " for n in shape) + ")"
