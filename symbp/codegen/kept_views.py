@@ -15,6 +15,7 @@ from math import prod
 
 import sympy as sp
 
+from ..core import naming
 from ..core.ir import index_vars, read_index, read_name
 
 
@@ -46,7 +47,7 @@ class KeptViews:
         if self.counts[key] < 2:
             return code
         if key not in self.made:
-            name = f"{read_name(read)}:cols{len(self.made)}"
+            name = naming.kept_view(read_name(read), len(self.made))
             self.made[key] = (name, axes)
             return f"_keep(v, {name!r}, {code}, {_layout(used, ranges, summed)!r}, ws)"
         name, stored = self.made[key]

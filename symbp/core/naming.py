@@ -121,6 +121,11 @@ def grad_part(tensor: str, reader: str, term: int, read: int) -> str:
     return f"{grad(tensor)}{PART}{reader}_{term}_{read}"
 
 
+def kept_view(tensor: str, k: int) -> str:
+    """The kept copy of the ``k``-th window view (im2col columns) of ``tensor`` two GEMMs read."""
+    return f"{tensor}:cols{k}"
+
+
 def share(tensor: str) -> str:
     """The share of δ each tied arg-max of the max compute ``tensor`` receives."""
     return f"{SHARE}{tensor}"
