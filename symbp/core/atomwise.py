@@ -7,7 +7,7 @@ derivatives are written in the atoms themselves: tanh′(u) = 1 − tanh²(u) is
 so), and exp(w) is written as (1 − s)/s with s = 1/(1 + exp(w)), which makes the logistic
 sigmoid 1/(1 + exp(−z)) the single symbol s and σ′ = s(1 − s) a polynomial. Nested atoms never
 swell: an atom's argument only names the atom. The test then asks whether that rational function
-is zero with the atoms as independent symbols (``zero._rational_is_zero``).
+is zero with the atoms as independent symbols (``zero.rational_is_zero``).
 
 Independence makes the test stronger, not weaker: a rational function that vanishes for all
 values of independent symbols vanishes in particular where each atom takes the value of the
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .zero import _rational_is_zero
+from .zero import rational_is_zero
 
 MAX_TERMS = 4_000_000  # the size gate: no product of polynomials beyond this many term pairs
 
@@ -85,6 +85,6 @@ def is_zero_atomwise(expr: sp.Expr, atoms: Atoms | None = None, max_terms: int =
     """
     atoms = atoms if atoms is not None else Atoms()
     try:
-        return _rational_is_zero(atoms.convert(expr), max_terms=max_terms)
+        return rational_is_zero(atoms.convert(expr), max_terms=max_terms)
     except (ValueError, TypeError, ZeroDivisionError, RecursionError):
         return False

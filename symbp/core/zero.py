@@ -182,7 +182,7 @@ class TooLargeError(ValueError):
     """A polynomial of the zero test would pass its size gate: the test gives up (not proven)."""
 
 
-def _rational_is_zero(expr: sp.Expr, max_terms: int | None = None) -> bool:
+def rational_is_zero(expr: sp.Expr, max_terms: int | None = None) -> bool:
     """Whether a rational expression (+, ×, integer powers of symbols) is the zero function.
 
     The expression is evaluated bottom-up into sparse integer polynomials as N / Π b_i^{k_i}:
@@ -293,7 +293,7 @@ def _zero_in_exponentials(expr: sp.Expr) -> bool:
     exponentials: sin² + cos² = 1 is a rational identity in e^{iz}. Bounded like the first."""
     generators = _Generators()
     try:
-        return _rational_is_zero(generators.unify_roots(generators.convert(expr.rewrite(sp.exp))))
+        return rational_is_zero(generators.unify_roots(generators.convert(expr.rewrite(sp.exp))))
     except (ValueError, ZeroDivisionError, sp.PolynomialError, RecursionError):
         return False
 
@@ -303,7 +303,7 @@ def is_zero(expr: sp.Expr, *, allow_simplify: bool = True, generators: _Generato
 
     The fast route replaces every transcendental atom by a generator symbol (see
     ``_Generators``: each replacement is an identity) and checks that the numerator of the
-    resulting rational function is the zero polynomial (``_rational_is_zero``). A rational
+    resulting rational function is the zero polynomial (``rational_is_zero``). A rational
     function that is zero as an element of ℚ(generators, symbols) stays zero whatever the
     generators stand for, so expr = 0 wherever it is defined. If that route fails (a relation
     among the generators it does not know, e.g. sin² + cos² = 1), expr is small (at most
@@ -319,7 +319,7 @@ def is_zero(expr: sp.Expr, *, allow_simplify: bool = True, generators: _Generato
         return False  # undefined somewhere: nothing to prove
     try:
         generators = generators or _Generators()
-        if _rational_is_zero(generators.unify_roots(generators.convert(expr))):
+        if rational_is_zero(generators.unify_roots(generators.convert(expr))):
             return True
     except (ValueError, ZeroDivisionError, sp.PolynomialError, RecursionError):
         pass
